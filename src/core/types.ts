@@ -1,0 +1,106 @@
+/**
+ * The vocabulary every part of Aegis shares. Nothing here knows Kubernetes or Prometheus types:
+ * adapters convert at the edge (see src/k8s/ and src/prom/).
+ */
+
+/** Fault domains, as in the original `type` label (its `default` is our `Node`). */
+export const Domain = {
+  Node: 'Node',
+  CPU: 'CPU',
+  Memory: 'Memory',
+  Disk: 'Disk',
+  Network: 'Network',
+  Baseboard: 'Baseboard',
+  GPU: 'GPU',
+  IB: 'IB',
+  RoCE: 'RoCE',
+  GPFS: 'GPFS',
+  System: 'System',
+  Process: 'Process',
+  PeerMem: 'PeerMem',
+} as const;
+export type Domain = (typeof Domain)[keyof typeof Domain];
+export const ALL_DOMAINS: readonly Domain[] = Object.values(Domain);
+
+/** Maps the original's lowercase `type` label values (and our own names) to a Domain. */
+export function toDomain(raw: string): Domain | undefined {
+  const key = raw.toLowerCase();
+  if (key === 'default') return Domain.Node;
+  return ALL_DOMAINS.find((d) => d.toLowerCase() === key);
+}
+
+/**
+ * One active condition on one node (the original's AegisNodeStatus entry).
+ * `id` is the device id within the domain ('' when the condition is node-wide).
+ */
+export interface ConditionInstance {
+  readonly node: string;
+  readonly domain: Domain;
+  readonly condition: string;
+  readonly id: string;
+  readonly pciBdf: string;
+  readonly msg: string;
+  readonly value: number;
+  /** When the condition was first seen active (ms since epoch). */
+  readonly sinceMs: number;
+}
+
+/**
+ * Snapshot of one node's health for one cycle.
+ * `staleSignals` lists catalogue rules whose source could not be read this cycle: their
+ * conditions keep their previous state and must never be read as healthy or as a fault.
+ */
+export interface NodeStatus {
+  readonly node: string;
+  readonly conditions: readonly ConditionInstance[];
+  readonly staleSignals: readonly string[];
+}
+
+/** Taint on a node, in our terms. */
+export interface Taint {
+  readonly key: string;
+  readonly value?: string;
+  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+/** What the engine knows of a Kubernetes node object. */
+export interface NodeInfo {
+  readonly name: string;
+  readonly resourceVersion: string;
+  /** Ready condition: true, false, or unknown (kubelet stopped posting). */
+  readonly ready: boolean | 'Unknown';
+  readonly unschedulable: boolean;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly annotations: Readonly<Record<string, string>>;
+  readonly taints: readonly Taint[];
+}
+
+/** Well-known label, annotation and taint keys. */
+export const TICKET_ANNOTATION = 'aegis.io/ticketing';
+export const DISABLE_LABEL = 'aegis.io/disable';
+export const PAUSE_ANNOTATION = 'aegis.io/pause';
+export const CORDONED_BY_ANNOTATION = 'aegis.io/cordoned-by';
+export const RACK_LABEL = 'topology.aegis.io/rack';
+export const LEAF_LABEL = 'topology.aegis.io/leaf-switch';
+export const CONTROL_PLANE_LABELS: readonly string[] = [
+  'node-role.kubernetes.io/control-plane',
+  'node-role.kubernetes.io/master',
+];
+
+/** True for control-plane nodes, which Aegis never touches. */
+export function isControlPlane(node: NodeInfo): boolean {
+  return CONTROL_PLANE_LABELS.some((l) => l in node.labels);
+}
+
+/** True when an operator opted the node out with `aegis.io/disable=true`. */
+export function isOptedOut(node: NodeInfo): boolean {
+  return node.labels[DISABLE_LABEL] === 'true';
+}
+
+/** Kubernetes node-name rule (RFC 1123 subdomain), also our guard before names reach Jobs or shells. */
+export const NODE_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** True when `name` is a valid node name of at most 253 characters. */
+export function isValidNodeName(name: string): boolean {
+  return name.length > 0 && name.length <= 253 && NODE_NAME_PATTERN.test(name);
+}

@@ -1,0 +1,135 @@
+import type { NodeInfo } from '../core/types.js';
+
+/**
+ * The engine's port to Kubernetes, in our own types. Two implementations: the real one
+ * (src/k8s/kube-cluster.ts, the only importer of @kubernetes/client-node) and the simulator's
+ * in-memory SimCluster. Every method takes an AbortSignal and throws HealError with a K8S_* code.
+ */
+export interface ClusterClient extends NodeClient, PodClient, JobClient, EventClient {}
+
+/** Node reads and writes. */
+export interface NodeClient {
+  listNodes(signal: AbortSignal): Promise<readonly NodeInfo[]>;
+  /** Throws K8S_NOT_FOUND when the node does not exist. */
+  getNode(name: string, signal: AbortSignal): Promise<NodeInfo>;
+  /** Sets spec.unschedulable (cordon / uncordon). */
+  setUnschedulable(name: string, unschedulable: boolean, signal: AbortSignal): Promise<NodeInfo>;
+  /**
+   * Merges annotations (`null` removes a key) under optimistic concurrency: throws K8S_CONFLICT
+   * when `resourceVersion` is no longer the node's current one.
+   */
+  patchNodeAnnotations(
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+    resourceVersion: string,
+    signal: AbortSignal,
+  ): Promise<NodeInfo>;
+  /** Merges labels (`null` removes a key). */
+  patchNodeLabels(
+    name: string,
+    labels: Readonly<Record<string, string | null>>,
+    signal: AbortSignal,
+  ): Promise<NodeInfo>;
+}
+
+/** A pod as the drain logic needs it. */
+export interface PodInfo {
+  readonly namespace: string;
+  readonly name: string;
+  readonly node: string;
+  readonly phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+  /** Owned by a DaemonSet: drain leaves it. */
+  readonly daemonSet: boolean;
+  /** Static/mirror pod: drain leaves it. */
+  readonly mirror: boolean;
+  /** Set when the pod is terminating. */
+  readonly deletionTimestampMs?: number;
+  readonly labels: Readonly<Record<string, string>>;
+}
+
+/** Result of one eviction request: `blocked` means a PodDisruptionBudget refused it (HTTP 429). */
+export type EvictionResult = 'evicted' | 'blocked' | 'gone';
+
+/** Pod reads and the Eviction API. */
+export interface PodClient {
+  listPodsOnNode(node: string, signal: AbortSignal): Promise<readonly PodInfo[]>;
+  evictPod(namespace: string, name: string, signal: AbortSignal): Promise<EvictionResult>;
+  deletePod(
+    namespace: string,
+    name: string,
+    gracePeriodSeconds: number,
+    signal: AbortSignal,
+  ): Promise<void>;
+}
+
+/** The Job templates shipped in deploy/jobs/, by file stem. Namespace is always `monitoring`. */
+export const JobKind = {
+  Restart: 'restart_node',
+  Shutdown: 'shutdown_node',
+  Healthcheck: 'healthcheck_node',
+  Repair: 'repair_node',
+  Remedy: 'remedy_node',
+  Diagnose: 'diagnose_node',
+} as const;
+export type JobKind = (typeof JobKind)[keyof typeof JobKind];
+export const ALL_JOB_KINDS: readonly JobKind[] = Object.values(JobKind);
+export const JOB_NAMESPACE = 'monitoring';
+
+/**
+ * A request to run one template. `name` is deterministic (derived from the ticket), so creating
+ * it twice is a no-op and a restarted daemon finds the Job it launched before crashing.
+ * `params` values are validated before they reach a template (see src/jobs/params.ts).
+ */
+export interface JobRequest {
+  readonly kind: JobKind;
+  readonly name: string;
+  readonly node: string;
+  readonly params: Readonly<Record<string, string>>;
+  readonly activeDeadlineSeconds: number;
+}
+
+/** Observed state of a Job. `exitCode` and `logs` are read back from its pod when it ended. */
+export interface JobState {
+  readonly name: string;
+  readonly phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  readonly exitCode?: number;
+  readonly logs?: readonly string[];
+}
+
+/** Jobs in namespace `monitoring`. */
+export interface JobClient {
+  /** Creates the Job; succeeds without change when a Job of that name already exists. */
+  createJob(request: JobRequest, signal: AbortSignal): Promise<void>;
+  /** `null` when no Job of that name exists. */
+  getJob(name: string, signal: AbortSignal): Promise<JobState | null>;
+  deleteJob(name: string, signal: AbortSignal): Promise<void>;
+}
+
+/** A Kubernetes Event about a node. */
+export interface NodeEvent {
+  readonly node: string;
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** Events for every action. */
+export interface EventClient {
+  emitEvent(event: NodeEvent, signal: AbortSignal): Promise<void>;
+}
+
+/** Leader election on a coordination.k8s.io Lease. */
+export interface LeaseClient {
+  /**
+   * Takes the lease if it is free or expired, renews it if `holder` holds it.
+   * Returns true when `holder` holds the lease afterwards.
+   */
+  acquireOrRenew(
+    name: string,
+    holder: string,
+    leaseDurationSeconds: number,
+    signal: AbortSignal,
+  ): Promise<boolean>;
+  /** Gives the lease up if `holder` holds it. */
+  release(name: string, holder: string, signal: AbortSignal): Promise<void>;
+}
