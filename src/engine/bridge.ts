@@ -1,0 +1,146 @@
+import type { Clock } from '../core/clock.js';
+import { errorMessage, isHealError, ErrorCode } from '../core/errors.js';
+import type { ClusterClient, JobState } from '../k8s/cluster.js';
+import { jobName } from '../jobs/params.js';
+import { validateJobRequest } from '../jobs/params.js';
+import type { ApiBridge, Outcome } from '../sop/sop.js';
+
+/** Timing of bridge operations. */
+export interface BridgeOptions {
+  readonly drainTimeoutMs: number;
+  readonly jobPollMs: number;
+  /** Deadline per Job kind, seconds. */
+  readonly jobDeadlineSeconds: Readonly<Record<string, number>>;
+}
+
+export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = {
+  drainTimeoutMs: 120_000,
+  jobPollMs: 2_000,
+  jobDeadlineSeconds: {
+    restart_node: 1200,
+    shutdown_node: 1200,
+    healthcheck_node: 1200,
+    repair_node: 3600,
+    remedy_node: 1200,
+    diagnose_node: 1200,
+  },
+};
+
+/** Parses diagnose logs (`hint:`, `cmd:`, `result:` lines) into records. */
+export function parseDiagnosis(lines: readonly string[]): { hint: string; cmd: string; result: string }[] {
+  const out: { hint: string; cmd: string; result: string }[] = [];
+  let cur: { hint: string; cmd: string; result: string } | undefined;
+  for (const line of lines) {
+    const m = /^(hint|cmd|result):\s?(.*)$/.exec(line);
+    if (m === null) continue;
+    const [, key, value = ''] = m;
+    if (key === 'hint' || cur === undefined) {
+      cur = { hint: '', cmd: '', result: '' };
+      out.push(cur);
+    }
+    if (key === 'hint') cur.hint = value;
+    else if (key === 'cmd') cur.cmd = value;
+    else cur.result = cur.result === '' ? value : `${cur.result}\n${value}`;
+  }
+  return out.slice(0, 10);
+}
+
+/** The real ApiBridge over a ClusterClient: every write an SOP may make, and nothing else. */
+export function createApiBridge(deps: { cluster: ClusterClient; clock: Clock; options?: BridgeOptions }): ApiBridge {
+  const { cluster, clock } = deps;
+  const opts = deps.options ?? DEFAULT_BRIDGE_OPTIONS;
+
+  const waitJob = async (name: string, deadlineMs: number, signal: AbortSignal): Promise<JobState | null> => {
+    const until = clock.now() + deadlineMs;
+    for (;;) {
+      const state = await cluster.getJob(name, signal);
+      if (state === null || state.phase === 'Succeeded' || state.phase === 'Failed') return state;
+      if (clock.now() >= until) return state;
+      await clock.sleep(opts.jobPollMs, signal);
+    }
+  };
+
+  return {
+    clock,
+    async cordon(node, signal) {
+      await cluster.setUnschedulable(node, true, signal);
+      return { status: 'Succeeded' };
+    },
+    async uncordon(node, signal) {
+      await cluster.setUnschedulable(node, false, signal);
+      return { status: 'Succeeded' };
+    },
+    async drain(node, signal) {
+      const until = clock.now() + opts.drainTimeoutMs;
+      for (;;) {
+        const pods = (await cluster.listPodsOnNode(node, signal)).filter(
+          (p) => !p.daemonSet && !p.mirror && p.phase !== 'Succeeded' && p.phase !== 'Failed',
+        );
+        const pending = pods.filter((p) => p.deletionTimestampMs === undefined);
+        if (pods.length === 0) return { status: 'Succeeded', message: 'drained' };
+        const blocked: string[] = [];
+        for (const pod of pending) {
+          const result = await cluster.evictPod(pod.namespace, pod.name, signal);
+          if (result === 'blocked') blocked.push(`${pod.namespace}/${pod.name}`);
+        }
+        if (clock.now() >= until) {
+          return {
+            status: 'Failed',
+            message:
+              blocked.length > 0
+                ? `PodDisruptionBudget blocks eviction of ${blocked.slice(0, 5).join(', ')}`
+                : `${pods.length} pods still terminating`,
+          };
+        }
+        await clock.sleep(Math.min(5_000, opts.drainTimeoutMs / 10), signal);
+      }
+    },
+    async runJob(request, signal) {
+      const name = jobName(request.kind, request.node, request.seq);
+      const activeDeadlineSeconds = opts.jobDeadlineSeconds[request.kind] ?? 1200;
+      const req = validateJobRequest({ kind: request.kind, name, node: request.node, params: request.params, activeDeadlineSeconds });
+      const existing = await cluster.getJob(name, signal);
+      if (existing === null) await cluster.createJob(req, signal);
+      const state = await waitJob(name, activeDeadlineSeconds * 1000 + 60_000, signal);
+      return toOutcome(name, state);
+    },
+    async restartPods(node, selector, signal) {
+      const [key, value] = selector.split('=');
+      const pods = (await cluster.listPodsOnNode(node, signal)).filter(
+        (p) => key !== undefined && p.labels[key] === value,
+      );
+      if (pods.length === 0) return { status: 'Failed', message: `no pod matching ${selector} on the node` };
+      for (const p of pods) await cluster.deletePod(p.namespace, p.name, 30, signal);
+      return { status: 'Succeeded', message: `restarted ${pods.map((p) => p.name).join(', ')}` };
+    },
+    async forceDeleteTerminatingPods(node, signal) {
+      const stuck = (await cluster.listPodsOnNode(node, signal)).filter((p) => p.deletionTimestampMs !== undefined);
+      for (const p of stuck) {
+        try {
+          await cluster.deletePod(p.namespace, p.name, 0, signal);
+        } catch (err) {
+          if (!isHealError(err, ErrorCode.K8sNotFound)) throw err;
+        }
+      }
+      return { status: 'Succeeded', message: `force-deleted ${stuck.length} pods` };
+    },
+  };
+}
+
+function toOutcome(name: string, state: JobState | null): Outcome {
+  if (state === null) return { status: 'Failed', message: `Job ${name} disappeared` };
+  const exit = state.exitCode === undefined ? {} : { exitCode: state.exitCode };
+  if (state.phase === 'Succeeded') {
+    const diagnosis = parseDiagnosis(state.logs ?? []);
+    return { status: 'Succeeded', message: `Job ${name} succeeded`, ...exit, ...(diagnosis.length > 0 ? { diagnosis } : {}) };
+  }
+  if (state.phase === 'Failed') {
+    return { status: 'Failed', message: `Job ${name} failed${state.exitCode === undefined ? '' : ` with exit ${state.exitCode}`}`, ...exit };
+  }
+  return { status: 'Failed', message: `Job ${name} did not finish in time (${state.phase})` };
+}
+
+/** Wraps an error as a failed outcome message (for logs). */
+export function failure(err: unknown): Outcome {
+  return { status: 'Failed', message: errorMessage(err) };
+}

@@ -1,0 +1,163 @@
+import type { ConditionInstance, Domain, NodeStatus } from '../core/types.js';
+
+/** One observation of a rule firing for a node (and device) in this cycle. */
+export interface Observation {
+  readonly node: string;
+  readonly domain: Domain;
+  readonly condition: string;
+  readonly id: string;
+  readonly pciBdf: string;
+  readonly msg: string;
+  readonly value: number;
+}
+
+/** Timing of one condition, from the catalogue (and config overrides). */
+export interface ConditionTiming {
+  readonly forMs: number;
+  readonly clearForMs: number;
+}
+
+/** A raise or clear edge, for metrics and logs. */
+export interface ConditionEdge {
+  readonly kind: 'raised' | 'cleared';
+  readonly instance: ConditionInstance;
+  readonly atMs: number;
+}
+
+interface TrackState {
+  obs: Observation;
+  firstSeenMs: number;
+  activeSinceMs?: number;
+  quietSinceMs?: number;
+  /** Times this condition was raised recently (flap damping). */
+  raises: number[];
+}
+
+const FLAP_WINDOW_MS = 3_600_000;
+const FLAP_RAISES = 3;
+const FLAP_HOLD_FACTOR = 4;
+
+/**
+ * Turns per-cycle observations into conditions with `for` durations, clear delays, flap damping
+ * and `since` times (NPD's condition manager, Prometheus's `for:`). Work per cycle is
+ * proportional to what fired and what is active, not to the fleet size.
+ *
+ * Stale signals: when `isStale(node, condition)` is true for a condition that was not observed,
+ * its state is frozen — an active condition stays active (never read as healthy) and a pending
+ * one does not progress (never read as a new fault).
+ */
+export class ConditionTracker {
+  readonly #timing: (condition: string) => ConditionTiming;
+  readonly #state = new Map<string, Map<string, TrackState>>();
+
+  constructor(timing: (condition: string) => ConditionTiming) {
+    this.#timing = timing;
+  }
+
+  /** Folds one cycle's observations in; returns the edges it caused. */
+  update(
+    observations: Iterable<Observation>,
+    nowMs: number,
+    isStale: (node: string, condition: string) => boolean,
+  ): ConditionEdge[] {
+    const edges: ConditionEdge[] = [];
+    const seen = new Set<TrackState>();
+    for (const obs of observations) {
+      const perNode = this.#nodeMap(obs.node);
+      const key = obs.id === '' ? obs.condition : `${obs.condition}/${obs.id}`;
+      let st = perNode.get(key);
+      if (st === undefined) {
+        st = { obs, firstSeenMs: nowMs, raises: [] };
+        perNode.set(key, st);
+      }
+      st.obs = obs;
+      if (!Number.isFinite(st.firstSeenMs)) st.firstSeenMs = nowMs;
+      delete st.quietSinceMs;
+      seen.add(st);
+      if (st.activeSinceMs === undefined && nowMs - st.firstSeenMs >= this.#timing(obs.condition).forMs) {
+        st.activeSinceMs = st.firstSeenMs;
+        st.raises = st.raises.filter((t) => nowMs - t < FLAP_WINDOW_MS).concat(nowMs);
+        edges.push({ kind: 'raised', instance: toInstance(st), atMs: nowMs });
+      }
+    }
+    for (const [node, perNode] of this.#state) {
+      for (const [key, st] of perNode) {
+        if (seen.has(st)) continue;
+        if (isStale(node, st.obs.condition)) continue;
+        if (st.activeSinceMs === undefined) {
+          if (st.raises.length === 0) perNode.delete(key);
+          else st.firstSeenMs = Number.POSITIVE_INFINITY;
+          continue;
+        }
+        st.quietSinceMs ??= nowMs;
+        if (nowMs - st.quietSinceMs >= this.#clearDelay(st, nowMs)) {
+          edges.push({ kind: 'cleared', instance: toInstance(st), atMs: nowMs });
+          delete st.activeSinceMs;
+          delete st.quietSinceMs;
+          st.firstSeenMs = Number.POSITIVE_INFINITY;
+          if (st.raises.every((t) => nowMs - t >= FLAP_WINDOW_MS)) perNode.delete(key);
+        }
+      }
+      if (perNode.size === 0) this.#state.delete(node);
+    }
+    return edges;
+  }
+
+  /** Active conditions of one node. */
+  active(node: string): ConditionInstance[] {
+    const out: ConditionInstance[] = [];
+    for (const st of this.#state.get(node)?.values() ?? []) {
+      if (st.activeSinceMs !== undefined) out.push(toInstance(st));
+    }
+    return out;
+  }
+
+  /** Nodes with at least one tracked condition. */
+  nodes(): IterableIterator<string> {
+    return this.#state.keys();
+  }
+
+  /** Snapshot of every node with an active condition. */
+  statuses(staleSignals: (node: string) => readonly string[]): NodeStatus[] {
+    const out: NodeStatus[] = [];
+    for (const node of this.#state.keys()) {
+      const conditions = this.active(node);
+      if (conditions.length > 0) out.push({ node, conditions, staleSignals: staleSignals(node) });
+    }
+    return out;
+  }
+
+  /** Forgets a node (deleted from the cluster). */
+  forget(node: string): void {
+    this.#state.delete(node);
+  }
+
+  #nodeMap(node: string): Map<string, TrackState> {
+    let m = this.#state.get(node);
+    if (m === undefined) {
+      m = new Map();
+      this.#state.set(node, m);
+    }
+    return m;
+  }
+
+  #clearDelay(st: TrackState, nowMs: number): number {
+    const base = this.#timing(st.obs.condition).clearForMs;
+    const recent = st.raises.filter((t) => nowMs - t < FLAP_WINDOW_MS).length;
+    return recent >= FLAP_RAISES ? Math.max(base, 60_000) * FLAP_HOLD_FACTOR : base;
+  }
+}
+
+function toInstance(st: TrackState): ConditionInstance {
+  const o = st.obs;
+  return {
+    node: o.node,
+    domain: o.domain,
+    condition: o.condition,
+    id: o.id,
+    pciBdf: o.pciBdf,
+    msg: o.msg,
+    value: o.value,
+    sinceMs: st.activeSinceMs ?? st.firstSeenMs,
+  };
+}

@@ -1,0 +1,497 @@
+import type { CatalogueEntry, Signal } from '../catalogue/types.js';
+import type { Config } from '../config/schema.js';
+import type { Clock } from '../core/clock.js';
+import { errorMessage, isHealError, ErrorCode } from '../core/errors.js';
+import { isControlPlane, isOptedOut, TICKET_ANNOTATION, type NodeInfo, type NodeStatus } from '../core/types.js';
+import type { ClusterClient } from '../k8s/cluster.js';
+import type { Metrics } from '../metrics/metrics.js';
+import type { MetricsSource } from '../prom/metrics-source.js';
+import type { SopRegistry } from '../sop/registry.js';
+import type { NodeView, SopPolicy, Step } from '../sop/sop.js';
+import { isAutomationOwned, isOpen, TicketStatus, type Ticket } from '../ticket/ticket.js';
+import { readTicket, updateTicket } from '../ticket/ticket-store.js';
+import { ConditionTracker } from './condition-tracker.js';
+import { Inspector } from './inspector.js';
+import type { Logger } from './logger.js';
+import { runStep, type StepEvent } from './runner.js';
+import { fleetCounts, isHold, SafetyGates } from './safety.js';
+import { actionableInOrder, urgency, type PriorityOf } from './scheduler.js';
+
+/** Everything the controller is built from. */
+export interface ControllerDeps {
+  readonly cluster: ClusterClient;
+  readonly metricsSource: MetricsSource;
+  readonly clock: Clock;
+  readonly config: Config;
+  readonly catalogue: readonly CatalogueEntry[];
+  readonly presence: Readonly<Record<Signal, string | null>>;
+  /** Priority in force; re-read every cycle (hot reload). */
+  readonly priorityOf: () => PriorityOf;
+  /** SOPs in force; re-read every cycle (plug-in reload). */
+  readonly sops: () => SopRegistry;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly onStep?: (e: StepEvent) => void;
+}
+
+/** What one cycle did (for the simulator, tests and benchmarks). */
+export interface CycleReport {
+  readonly atMs: number;
+  readonly nodes: number;
+  readonly faultyNodes: number;
+  readonly started: number;
+  readonly held: number;
+  readonly queries: number;
+  readonly queryFailures: number;
+  /** Engine time of the cycle, excluding the metrics queries. */
+  readonly engineMs: number;
+  /** Time spent in the inspection (metrics queries and folding their results). */
+  readonly inspectMs: number;
+}
+
+interface Candidate {
+  readonly info: NodeInfo;
+  readonly status: NodeStatus;
+  readonly conditionIndex: number;
+  readonly step: Step;
+  readonly view: NodeView;
+  readonly sopId: string;
+  readonly key: [number, number, number];
+}
+
+/**
+ * One cycle: inspect -> track conditions -> order -> evaluate SOPs -> safety gates -> run steps
+ * (asynchronously, one per node at a time) -> reconcile tickets -> metrics. Orchestration only.
+ */
+export class Controller {
+  readonly #d: ControllerDeps;
+  readonly #inspector: Inspector;
+  readonly #tracker: ConditionTracker;
+  readonly #gates: SafetyGates;
+  readonly #inflight = new Map<string, Promise<void>>();
+  readonly #timing: ReadonlyMap<string, CatalogueEntry>;
+  readonly #raisedAt = new Map<string, number>();
+  readonly #dryRunSeen = new Map<string, string>();
+  readonly #holdSeen = new Map<string, string>();
+  readonly #policy: SopPolicy;
+  readonly #tickets = new Map<string, { raw: string; ticket: Ticket | null; error?: unknown }>();
+  #conditionLabels = new Set<string>();
+  #prevFaulty = new Set<string>();
+  #stopping = false;
+
+  constructor(deps: ControllerDeps) {
+    this.#d = deps;
+    const byName = new Map<string, CatalogueEntry>();
+    for (const e of deps.catalogue) byName.set(e.name, e);
+    this.#timing = byName;
+    this.#inspector = new Inspector({
+      catalogue: deps.catalogue,
+      presence: deps.presence,
+      metrics: deps.metricsSource,
+      clock: deps.clock,
+      options: {
+        concurrency: deps.config.inspect.concurrency,
+        queryTimeoutMs: deps.config.prometheus.timeoutMs,
+        compatibility: deps.config.inspect.compatibility,
+      },
+    });
+    this.#tracker = new ConditionTracker((c) => byName.get(c) ?? { forMs: 0, clearForMs: 0 });
+    this.#gates = new SafetyGates(deps.config.safety);
+    const s = deps.config.sop;
+    this.#policy = {
+      level: s.level,
+      settleMs: s.settleMs,
+      criticalLabels: s.criticalLabels,
+      humanSupervisor: s.humanSupervisor,
+      uncordonManualCordons: s.uncordonManualCordons,
+      maxTicketAgeMs: s.maxTicketAgeMs,
+    };
+    this.#zeroMetrics();
+  }
+
+  /** Safety gates (operator reset of the breaker, tests). */
+  get gates(): SafetyGates {
+    return this.#gates;
+  }
+
+  /** Queries one cycle issues. */
+  get queriesPerCycle(): number {
+    return this.#inspector.queriesPerCycle;
+  }
+
+  /** Steps running now. */
+  get inflight(): number {
+    return this.#inflight.size;
+  }
+
+  /** Resolves when every running step has ended. */
+  async idle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
+  }
+
+  /** Stops dispatching new steps; running ones finish. */
+  stop(): void {
+    this.#stopping = true;
+  }
+
+  /** Runs one inspection cycle. Errors are isolated per node and per query; this never throws for them. */
+  async cycle(signal: AbortSignal): Promise<CycleReport> {
+    const d = this.#d;
+    const atMs = d.clock.now();
+    const t0 = performance.now();
+    let nodes: readonly NodeInfo[];
+    try {
+      nodes = await d.cluster.listNodes(signal);
+    } catch (err) {
+      d.metrics.errors.inc({ where: 'list-nodes' });
+      d.log.warn('cannot list nodes; cycle skipped', { err: errorMessage(err) });
+      return { atMs, nodes: 0, faultyNodes: 0, started: 0, held: 0, queries: 0, queryFailures: 0, engineMs: 0, inspectMs: 0 };
+    }
+    const t1 = performance.now();
+    const insp = await this.#inspector.inspect(nodes, signal);
+    const t2 = performance.now();
+    const allHealthy = insp.failures === 0;
+    const isStale = (node: string, condition: string): boolean => {
+      if (insp.failedRules.has(condition)) return true;
+      const sig = this.#inspector.signalOf(condition);
+      if (sig === undefined) return false;
+      return insp.failedSignals.has(sig) || (insp.staleByNode.get(node)?.has(sig) ?? false);
+    };
+    const edges = this.#tracker.update(insp.observations, atMs, isStale);
+    const staleOf = (node: string): string[] => [...(insp.staleByNode.get(node) ?? [])];
+    const statuses = this.#tracker.statuses(staleOf);
+    const priorityOf = d.priorityOf();
+    this.#recordInspection(insp, statuses, edges, priorityOf);
+
+    const byName = new Map(nodes.map((n) => [n.name, n]));
+    const faulty = new Set<string>();
+    for (const st of statuses) {
+      if (st.conditions.some((c) => c.condition !== 'NodeCordon' && priorityOf(c.condition) <= 99)) faulty.add(st.node);
+    }
+    const newlyFaulty = [...faulty].filter((n) => !this.#prevFaulty.has(n) && !(byName.get(n)?.unschedulable ?? false));
+    this.#prevFaulty = faulty;
+    this.#gates.observeNewFaults(newlyFaulty, nodes.length, atMs);
+    d.metrics.breakerOpen.set(this.#gates.breakerOpen(atMs) ? 1 : 0);
+
+    const candidates = this.#decide(statuses, byName, priorityOf, atMs);
+    candidates.sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1] || a.key[2] - b.key[2]);
+    const counts = fleetCounts(nodes);
+    let started = 0;
+    let held = 0;
+    for (const c of candidates) {
+      if (this.#stopping) break;
+      if (d.config.safety.dryRun) {
+        this.#dryRun(c);
+        continue;
+      }
+      const adm = this.#gates.admit({ step: c.step, node: c.info, ticket: c.view.ticket, fleet: counts, nowMs: atMs });
+      if (isHold(adm)) {
+        held++;
+        this.#recordHold(c, adm.gate, adm.reason, signal);
+        continue;
+      }
+      if (c.step.action === 'Cordon' && !c.info.unschedulable) counts.cordoned++;
+      started++;
+      this.#observeFirstAction(c, atMs);
+      this.#dispatch(c, () => {
+        adm.release();
+      }, signal);
+    }
+    if (allHealthy) this.#reconcileTickets(nodes, faulty, signal);
+    this.#recordFleet(nodes);
+    const t3 = performance.now();
+    return {
+      atMs,
+      nodes: nodes.length,
+      faultyNodes: faulty.size,
+      started,
+      held,
+      queries: insp.queries,
+      queryFailures: insp.failures,
+      engineMs: t3 - t2 + (t1 - t0),
+      inspectMs: t2 - t1,
+    };
+  }
+
+  #decide(
+    statuses: readonly NodeStatus[],
+    byName: ReadonlyMap<string, NodeInfo>,
+    priorityOf: PriorityOf,
+    nowMs: number,
+  ): Candidate[] {
+    const d = this.#d;
+    const sops = d.sops();
+    const out: Candidate[] = [];
+    for (const status of statuses) {
+      const info = byName.get(status.node);
+      if (info === undefined) {
+        this.#tracker.forget(status.node);
+        continue;
+      }
+      if (this.#inflight.has(info.name) || isControlPlane(info) || isOptedOut(info)) continue;
+      let ticket: Ticket | null;
+      try {
+        ticket = this.#ticketOf(info);
+      } catch (err) {
+        d.metrics.ticketCorrupt.inc();
+        d.log.warn('ticket annotation unreadable; node skipped and annotation left as is', { node: info.name, err: errorMessage(err) });
+        continue;
+      }
+      if (!isAutomationOwned(ticket)) continue;
+      const view: NodeView = { info, ticket, nowMs, policy: this.#policy };
+      const ordered = actionableInOrder(status.conditions, priorityOf);
+      for (const [i, cond] of ordered.entries()) {
+        const reg = sops.forCondition(cond.condition);
+        if (reg === undefined) continue;
+        let verdict;
+        try {
+          verdict = reg.instance.evaluate(view, { condition: cond, node: status });
+        } catch (err) {
+          d.metrics.pluginErrors.inc({ plugin: reg.sop.id });
+          d.log.warn('SOP evaluate threw; trying the next condition', { sop: reg.sop.id, node: info.name, err: errorMessage(err) });
+          continue;
+        }
+        if (verdict.kind !== 'act') continue;
+        out.push({ info, status, conditionIndex: i, step: verdict.step, view, sopId: reg.sop.id, key: urgency(cond, priorityOf) });
+        break;
+      }
+    }
+    return out;
+  }
+
+  #dispatch(c: Candidate, release: () => void, signal: AbortSignal): void {
+    const d = this.#d;
+    const reg = d.sops().get(c.sopId);
+    const cond = actionableInOrder(c.status.conditions, d.priorityOf())[c.conditionIndex];
+    if (reg === undefined || cond === undefined) {
+      release();
+      return;
+    }
+    const run = runStep(
+      {
+        cluster: d.cluster,
+        clock: d.clock,
+        metrics: d.metrics,
+        log: d.log,
+        humanSupervisor: this.#policy.humanSupervisor,
+        repeatOffender: { max: d.config.safety.repeatOffenderMax, windowMs: d.config.safety.repeatOffenderWindowMs },
+        ...(d.onStep === undefined ? {} : { onStep: d.onStep }),
+      },
+      { sopId: c.sopId, instance: reg.instance, view: c.view, status: { condition: cond, node: c.status }, step: c.step },
+      signal,
+    )
+      .then(() => undefined)
+      .catch((err: unknown) => {
+        if (signal.aborted) return;
+        d.metrics.errors.inc({ where: isHealError(err, ErrorCode.TicketCorrupt) ? 'ticket' : 'step' });
+        d.log.warn('step failed', { node: c.info.name, sop: c.sopId, action: c.step.action, err: errorMessage(err) });
+      })
+      .finally(() => {
+        release();
+        this.#inflight.delete(c.info.name);
+        d.metrics.inflight.set({ action: c.step.action }, this.#gates.inflight().get(c.step.action) ?? 0);
+      });
+    this.#inflight.set(c.info.name, run);
+    d.metrics.inflight.set({ action: c.step.action }, this.#gates.inflight().get(c.step.action) ?? 0);
+  }
+
+  #dryRun(c: Candidate): void {
+    const plan = `${c.sopId}:${c.step.action}:${c.step.reason}`;
+    if (this.#dryRunSeen.get(c.info.name) === plan) return;
+    this.#dryRunSeen.set(c.info.name, plan);
+    this.#d.metrics.dryRunPlans.inc({ action: c.step.action });
+    this.#d.log.info('dry-run: would act', { node: c.info.name, sop: c.sopId, action: c.step.action, reason: c.step.reason });
+    this.#d.onStep?.({
+      atMs: this.#d.clock.now(),
+      node: c.info.name,
+      sop: c.sopId,
+      condition: c.status.conditions[0]?.condition ?? '',
+      action: c.step.action,
+      status: 'DryRun',
+      message: c.step.reason,
+    });
+  }
+
+  /** Records a hold in the ticket once per distinct reason, so the ticket says why nothing happens. */
+  #recordHold(c: Candidate, gate: string, reason: string, signal: AbortSignal): void {
+    const d = this.#d;
+    d.metrics.held.inc({ gate });
+    const key = `${gate}:${c.step.action}`;
+    if (this.#holdSeen.get(c.info.name) === key) return;
+    this.#holdSeen.set(c.info.name, key);
+    d.onStep?.({ atMs: d.clock.now(), node: c.info.name, sop: c.sopId, condition: c.status.conditions[0]?.condition ?? '', action: c.step.action, status: 'Held', message: reason });
+    if (c.view.ticket === null || !isOpen(c.view.ticket)) return;
+    const now = new Date(d.clock.now()).toISOString();
+    updateTicket(
+      d,
+      c.info.name,
+      (t) => {
+        if (t === null || !isOpen(t) || !isAutomationOwned(t)) return undefined;
+        const last = t.workflows.at(-1);
+        if (last?.status === 'Held' && last.message === `${gate}: ${reason}`) return undefined;
+        if (last?.status === 'Running') return undefined;
+        return { ...t, workflows: [...t.workflows, { action: c.step.action, status: 'Held', time: now, message: `${gate}: ${reason}` }] };
+      },
+      signal,
+    ).catch((err: unknown) => {
+      d.metrics.errors.inc({ where: 'ticket' });
+      d.log.warn('hold not recorded', { node: c.info.name, err: errorMessage(err) });
+    });
+  }
+
+  /**
+   * Closes tickets whose node has nothing left to act on. Only after a cycle in which every
+   * query succeeded, and never for a node with a stale signal: an outage is not "healthy".
+   */
+  #reconcileTickets(nodes: readonly NodeInfo[], faulty: ReadonlySet<string>, signal: AbortSignal): void {
+    const d = this.#d;
+    const nowMs = d.clock.now();
+    for (const n of nodes) {
+      if (!(TICKET_ANNOTATION in n.annotations) || faulty.has(n.name) || n.unschedulable || this.#inflight.has(n.name)) continue;
+      if (this.#tracker.active(n.name).some((c) => c.condition !== 'NodeCordon' && this.#d.priorityOf()(c.condition) <= 99)) continue;
+      let t: Ticket | null;
+      try {
+        t = this.#ticketOf(n);
+      } catch {
+        continue;
+      }
+      if (t === null || !isOpen(t) || !isAutomationOwned(t) || t.workflows.some((w) => w.status === 'Running')) continue;
+      const done = updateTicket(
+        d,
+        n.name,
+        (cur) => {
+          if (cur === null || !isOpen(cur) || !isAutomationOwned(cur)) return undefined;
+          const acted = cur.workflows.some((w) => w.status === 'Succeeded' && w.action !== 'Diagnose' && w.action !== 'Cordon');
+          return {
+            ...cur,
+            status: acted ? TicketStatus.Resolved : TicketStatus.Closed,
+            resolvedTime: new Date(nowMs).toISOString(),
+            conclusion: acted ? 'condition cleared after remediation' : 'condition cleared by itself',
+          };
+        },
+        signal,
+      )
+        .then((res) => {
+          if (res.ticket?.status === TicketStatus.Resolved) {
+            d.metrics.selfhealSeconds.observe({ condition: res.ticket.history[0] ?? res.ticket.condition }, (nowMs - Date.parse(res.ticket.creationTime)) / 1000);
+          }
+        })
+        .catch((err: unknown) => {
+          d.metrics.errors.inc({ where: 'ticket' });
+          d.log.warn('ticket not closed', { node: n.name, err: errorMessage(err) });
+        })
+        .finally(() => this.#inflight.delete(n.name));
+      this.#inflight.set(n.name, done);
+    }
+  }
+
+  /** Parsed ticket of a node, cached by the annotation's text (parsing is the costly part). */
+  #ticketOf(info: NodeInfo): Ticket | null {
+    const raw = info.annotations[TICKET_ANNOTATION];
+    if (raw === undefined) {
+      this.#tickets.delete(info.name);
+      return null;
+    }
+    const hit = this.#tickets.get(info.name);
+    if (hit?.raw === raw) {
+      if (hit.error !== undefined) throw hit.error;
+      return hit.ticket;
+    }
+    try {
+      const ticket = readTicket(info);
+      this.#tickets.set(info.name, { raw, ticket });
+      return ticket;
+    } catch (err) {
+      this.#tickets.set(info.name, { raw, ticket: null, error: err });
+      throw err;
+    }
+  }
+
+  #observeFirstAction(c: Candidate, nowMs: number): void {
+    const raised = this.#raisedAt.get(c.info.name);
+    if (raised === undefined) return;
+    this.#raisedAt.delete(c.info.name);
+    this.#d.metrics.firstActionSeconds.observe((nowMs - raised) / 1000);
+  }
+
+  #recordInspection(
+    insp: Awaited<ReturnType<Inspector['inspect']>>,
+    statuses: readonly NodeStatus[],
+    edges: ReturnType<ConditionTracker['update']>,
+    priorityOf: PriorityOf,
+  ): void {
+    const m = this.#d.metrics;
+    m.queries.inc({ result: 'ok' }, insp.queries - insp.failures);
+    m.queries.inc({ result: 'error' }, insp.failures);
+    m.metricsSourceUp.set(insp.failures === 0 ? 1 : 0);
+    const stale = new Map<string, number>();
+    for (const set of insp.staleByNode.values()) for (const s of set) stale.set(s, (stale.get(s) ?? 0) + 1);
+    for (const s of Object.keys(this.#d.presence)) m.staleSignals.set({ signal: s }, stale.get(s) ?? 0);
+    for (const e of this.#d.catalogue) if (e.expr !== '') m.staleRules.set({ condition: e.name }, insp.failedRules.has(e.name) ? 1 : 0);
+    for (const e of edges) {
+      if (e.kind !== 'raised') continue;
+      m.conditionRaised.inc({ condition: e.instance.condition });
+      if (priorityOf(e.instance.condition) <= 99 && e.instance.condition !== 'NodeCordon' && !this.#raisedAt.has(e.instance.node)) {
+        this.#raisedAt.set(e.instance.node, e.atMs);
+      }
+    }
+    const counts = new Map<string, { domain: string; nodes: Set<string> }>();
+    for (const st of statuses) {
+      for (const c of st.conditions) {
+        let v = counts.get(c.condition);
+        if (v === undefined) counts.set(c.condition, (v = { domain: c.domain, nodes: new Set() }));
+        v.nodes.add(st.node);
+      }
+    }
+    for (const name of this.#conditionLabels) {
+      if (!counts.has(name)) m.conditionGauge.set({ condition: name, domain: this.#timing.get(name)?.domain ?? '' }, 0);
+    }
+    for (const [name, v] of counts) m.conditionGauge.set({ condition: name, domain: v.domain }, v.nodes.size);
+    if (insp.errors.length > 0) this.#d.log.warn('metrics queries failed; affected signals are stale', { failures: insp.failures, first: insp.errors[0] });
+  }
+
+  #recordFleet(nodes: readonly NodeInfo[]): void {
+    const m = this.#d.metrics;
+    const byStatus = new Map<string, number>();
+    let byAegis = 0;
+    let byOther = 0;
+    for (const n of nodes) {
+      if (!(TICKET_ANNOTATION in n.annotations)) {
+        if (n.unschedulable) byOther++;
+        continue;
+      }
+      let t: Ticket | null = null;
+      try {
+        t = this.#ticketOf(n);
+      } catch {
+        t = null;
+      }
+      if (t !== null) byStatus.set(t.status, (byStatus.get(t.status) ?? 0) + 1);
+      if (n.unschedulable) {
+        if (t !== null && isOpen(t) && t.cordonedByAegis) byAegis++;
+        else byOther++;
+      }
+    }
+    let open = 0;
+    for (const s of Object.values(TicketStatus)) {
+      const v = byStatus.get(s) ?? 0;
+      m.ticketsByStatus.set({ status: s }, v);
+      if (s !== TicketStatus.Resolved && s !== TicketStatus.Closed) open += v;
+    }
+    m.ticketOpen.set(open);
+    m.cordonedByAegis.set({ by: 'aegis' }, byAegis);
+    m.cordonedByAegis.set({ by: 'other' }, byOther);
+  }
+
+  #zeroMetrics(): void {
+    const m = this.#d.metrics;
+    for (const e of this.#d.catalogue) {
+      m.conditionGauge.set({ condition: e.name, domain: e.domain }, 0);
+      this.#conditionLabels.add(e.name);
+    }
+    for (const status of ['Succeeded', 'Failed', 'Canceled']) m.sopTotal.inc({ sop: 'node.recover', action: 'Uncordon', status }, 0);
+    m.ticketOpen.set(0);
+    m.breakerOpen.set(0);
+    m.metricsSourceUp.set(1);
+  }
+}

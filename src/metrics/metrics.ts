@@ -1,0 +1,155 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/**
+ * Every metric Aegis exposes, created in one place and injected (never a global registry).
+ * docs/metrics.md has a row per metric; a test checks the two agree.
+ */
+export function createMetrics(registry: Registry = new Registry()) {
+  const r = [registry];
+  return {
+    registry,
+    sopTotal: new Counter({
+      name: 'aegis_sop_total',
+      help: 'SOP step executions by SOP, action and result status.',
+      labelNames: ['sop', 'action', 'status'] as const,
+      registers: r,
+    }),
+    selfhealSeconds: new Histogram({
+      name: 'aegis_selfheal_seconds',
+      help: 'Time from detection (ticket opened) to resolution, by condition.',
+      labelNames: ['condition'] as const,
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400],
+      registers: r,
+    }),
+    ticketOpen: new Gauge({
+      name: 'aegis_ticket_open_total',
+      help: 'Tickets currently open (created, assigned or resolving).',
+      registers: r,
+    }),
+    ticketsByStatus: new Gauge({
+      name: 'aegis_ticket_status',
+      help: 'Tickets on nodes by status.',
+      labelNames: ['status'] as const,
+      registers: r,
+    }),
+    conditionGauge: new Gauge({
+      name: 'aegis_condition_gauge',
+      help: 'Nodes on which each condition is active.',
+      labelNames: ['condition', 'domain'] as const,
+      registers: r,
+    }),
+    conditionRaised: new Counter({
+      name: 'aegis_condition_raised_total',
+      help: 'Condition raise edges, by condition.',
+      labelNames: ['condition'] as const,
+      registers: r,
+    }),
+    stepSeconds: new Histogram({
+      name: 'aegis_sop_step_duration_seconds',
+      help: 'Wall time of one SOP step, by action and status.',
+      labelNames: ['action', 'status'] as const,
+      buckets: [0.05, 0.5, 5, 30, 120, 600, 1800, 3600],
+      registers: r,
+    }),
+    firstActionSeconds: new Histogram({
+      name: 'aegis_first_action_seconds',
+      help: 'Time from a condition being raised to the first SOP step on its node.',
+      buckets: [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300],
+      registers: r,
+    }),
+    cycleSeconds: new Histogram({
+      name: 'aegis_inspect_cycle_seconds',
+      help: 'Duration of one inspection cycle (queries and engine work).',
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10],
+      registers: r,
+    }),
+    queries: new Counter({
+      name: 'aegis_inspect_queries_total',
+      help: 'PromQL queries issued by the inspector, by result.',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    metricsSourceUp: new Gauge({
+      name: 'aegis_metrics_source_up',
+      help: '1 when every query of the last cycle succeeded, 0 otherwise.',
+      registers: r,
+    }),
+    staleSignals: new Gauge({
+      name: 'aegis_signal_stale_nodes',
+      help: 'Nodes whose signal (exporter) is stale or missing, by signal.',
+      labelNames: ['signal'] as const,
+      registers: r,
+    }),
+    staleRules: new Gauge({
+      name: 'aegis_rule_stale',
+      help: '1 when the rule query failed in the last cycle.',
+      labelNames: ['condition'] as const,
+      registers: r,
+    }),
+    held: new Counter({
+      name: 'aegis_safety_held_total',
+      help: 'Steps held back by a safety gate, by gate.',
+      labelNames: ['gate'] as const,
+      registers: r,
+    }),
+    breakerOpen: new Gauge({
+      name: 'aegis_storm_breaker_open',
+      help: '1 while the storm breaker pauses remediation.',
+      registers: r,
+    }),
+    inflight: new Gauge({
+      name: 'aegis_actions_in_flight',
+      help: 'SOP steps running now, by action.',
+      labelNames: ['action'] as const,
+      registers: r,
+    }),
+    cordonedByAegis: new Gauge({
+      name: 'aegis_nodes_cordoned',
+      help: 'Cordoned nodes, by who cordoned them (aegis or other).',
+      labelNames: ['by'] as const,
+      registers: r,
+    }),
+    ticketCorrupt: new Counter({
+      name: 'aegis_ticket_corrupt_total',
+      help: 'Unreadable ticket annotations found (reported, never overwritten).',
+      registers: r,
+    }),
+    errors: new Counter({
+      name: 'aegis_errors_total',
+      help: 'Run-time errors isolated to one node or query, by where they happened.',
+      labelNames: ['where'] as const,
+      registers: r,
+    }),
+    priorityReloads: new Counter({
+      name: 'aegis_priority_reload_total',
+      help: 'Priority table reloads, by result.',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    pluginErrors: new Counter({
+      name: 'aegis_plugin_errors_total',
+      help: 'SOP plug-in load or run failures, by plug-in.',
+      labelNames: ['plugin'] as const,
+      registers: r,
+    }),
+    leader: new Gauge({
+      name: 'aegis_leader',
+      help: '1 while this replica holds the leader lease.',
+      registers: r,
+    }),
+    dryRunPlans: new Counter({
+      name: 'aegis_dry_run_steps_total',
+      help: 'Steps computed but not executed because dry-run is on, by action.',
+      labelNames: ['action'] as const,
+      registers: r,
+    }),
+  };
+}
+
+/** The metric set, as injected everywhere. */
+export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Names of every metric createMetrics defines (for the docs drift test). */
+export function metricNames(metrics: Metrics): string[] {
+  return metrics.registry.getMetricsAsArray().map((m) => m.name);
+}

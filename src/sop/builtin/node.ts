@@ -1,0 +1,149 @@
+import { countSteps, isOpen, type Ticket } from '../../ticket/ticket.js';
+import { commonGuards, defineLadderSop, handOff, isCritical } from '../ladder.js';
+import { performStep } from '../perform.js';
+import { Action, type NodeView, type Sop, type Verdict } from '../sop.js';
+
+const HOUR_MS = 3_600_000;
+const MAX_HEALTHCHECK_FAILURES = 3;
+const MAX_RECOVERY_REBOOTS = 2;
+
+/** NodeNotReady: cordon and ticket; still NotReady after an hour: free stuck pods, hand off. */
+export const nodeNotReady: Sop = {
+  id: 'node.notready',
+  description: 'cordon, ticket; still NotReady after 1h: force-delete stuck pods, hand to a human',
+  createInstance: (bridge) => ({
+    evaluate(node, status): Verdict {
+      const guard = commonGuards(node);
+      if (guard !== undefined) return guard;
+      if (!node.info.unschedulable) {
+        return { kind: 'act', step: { action: Action.Cordon, reason: 'node not ready' } };
+      }
+      if (node.nowMs - status.condition.sinceMs < HOUR_MS) {
+        return { kind: 'skip', reason: 'waiting for the node to come back' };
+      }
+      if (node.ticket === null || countSteps(node.ticket, Action.ForceDeletePods) === 0) {
+        return {
+          kind: 'act',
+          step: { action: Action.ForceDeletePods, reason: 'node not ready over 1h' },
+        };
+      }
+      return handOff(node.ticket, 'node not ready over 1h');
+    },
+    execute: (node, _status, step, signal) =>
+      performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
+  }),
+};
+
+/**
+ * The recovery loop: NodeCordon is the only condition left. Healthcheck, then uncordon and
+ * resolve (or close, when nothing but checks happened). A node a human cordoned is left alone
+ * unless the site allows otherwise.
+ */
+export const nodeRecover: Sop = {
+  id: 'node.recover',
+  description: 'recovery loop: only NodeCordon left -> healthcheck -> uncordon -> resolve/close ticket',
+  createInstance: (bridge) => ({
+    evaluate: (node) => evaluateRecovery(node, { requireAegisCordon: true }),
+    execute: (node, _status, step, signal) =>
+      performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
+  }),
+};
+
+/** NodeInhibitAll: the opt-out label was just removed; healthcheck before handing the node back. */
+export const nodeInhibit: Sop = {
+  id: 'node.inhibit',
+  description: 'aegis.io/disable just removed: healthcheck -> uncordon',
+  createInstance: (bridge) => ({
+    evaluate: (node) => evaluateRecovery(node, { requireAegisCordon: false }),
+    execute: (node, _status, step, signal) =>
+      performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
+  }),
+};
+
+/** Decides the next recovery step from the ticket's history. Pure. */
+export function evaluateRecovery(node: NodeView, opts: { requireAegisCordon: boolean }): Verdict {
+  const guard = commonGuards(node);
+  if (guard !== undefined) return guard;
+  const t = node.ticket;
+  const ours = t !== null && isOpen(t) && t.cordonedByAegis;
+  if (!node.info.unschedulable) return { kind: 'skip', reason: 'node is schedulable' };
+  if (opts.requireAegisCordon && !ours && !node.policy.uncordonManualCordons) {
+    return { kind: 'skip', reason: 'cordoned by hand; left alone' };
+  }
+  const last = lastHealthcheck(t);
+  if (last?.status === 'Succeeded') {
+    return {
+      kind: 'act',
+      step: { action: Action.Uncordon, reason: 'healthcheck passed', then: resolution(t) },
+    };
+  }
+  if (last?.status === 'Failed' && t !== null) {
+    if (countSteps(t, Action.Healthcheck, 'Failed') >= MAX_HEALTHCHECK_FAILURES) {
+      return handOff(t, 'healthcheck keeps failing');
+    }
+    return afterFailedHealthcheck(node, t, last.exitCode ?? 1);
+  }
+  return { kind: 'act', step: { action: Action.Healthcheck, reason: 'verify before uncordon' } };
+}
+
+/** Exit codes of the healthcheck script (see deploy/ops/entrypoint.sh). */
+function afterFailedHealthcheck(node: NodeView, t: Ticket, exitCode: number): Verdict {
+  const aggressive = node.policy.level >= 1;
+  if (exitCode === 23 || exitCode === 24) {
+    if (aggressive && countSteps(t, Action.Reboot, 'Succeeded') < MAX_RECOVERY_REBOOTS) {
+      return { kind: 'act', step: { action: Action.Reboot, reason: `healthcheck exit ${exitCode}` } };
+    }
+    return handOff(t, `healthcheck exit ${exitCode} after reboots`);
+  }
+  if ((exitCode === 21 || exitCode === 22) && aggressive && !isCritical(node)) {
+    if (countSteps(t, Action.Shutdown) === 0) {
+      return { kind: 'act', step: { action: Action.Shutdown, reason: `healthcheck exit ${exitCode}: replace GPU` } };
+    }
+  }
+  return handOff(t, `healthcheck failed with exit ${exitCode}`);
+}
+
+/** The most recent healthcheck after the last repairing action (a reboot makes it stale). */
+function lastHealthcheck(t: Ticket | null): Ticket['workflows'][number] | undefined {
+  if (t === null) return undefined;
+  for (let i = t.workflows.length - 1; i >= 0; i--) {
+    const w = t.workflows[i];
+    if (w === undefined) break;
+    if (w.action === Action.Healthcheck) return w;
+    if (w.action === Action.Reboot || w.action === Action.Remedy || w.action === Action.Repair) {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Resolved when something was repaired, closed when only checks happened. */
+function resolution(t: Ticket | null): 'resolve' | 'close' {
+  if (t === null) return 'close';
+  const passive = new Set<string>([Action.Cordon, Action.Healthcheck, Action.Diagnose, Action.Uncordon]);
+  const acted =
+    t.workflows.some((w) => !passive.has(w.action)) ||
+    Object.keys(t.counters).some((k) => !passive.has(k.split('/')[0] ?? ''));
+  return acted ? 'resolve' : 'close';
+}
+
+/** The other Node-domain ladders. */
+export const nodeLadders: readonly Sop[] = [
+  defineLadderSop({
+    id: 'node.reboot',
+    description: 'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
+    reboot: { max: 2 },
+    shutdown: true,
+  }),
+  defineLadderSop({
+    id: 'node.restart-kubelet',
+    description: 'cordon, ticket, remedy RestartKubelet (<=2), then human',
+    remedy: { action: 'RestartKubelet', max: 2 },
+  }),
+  defineLadderSop({
+    id: 'node.terminating-pods',
+    description: 'cordon, ticket, force-delete pods stuck terminating, human after 24h',
+    forceDeletePods: true,
+    humanAfterMs: 24 * HOUR_MS,
+  }),
+];

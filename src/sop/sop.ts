@@ -1,0 +1,148 @@
+import type { Clock } from '../core/clock.js';
+import type { ConditionInstance, NodeInfo, NodeStatus } from '../core/types.js';
+import type { Ticket } from '../ticket/ticket.js';
+
+/** `<domain>.<action>`, e.g. `gpu.reboot`. Appears in tickets, metrics and config. */
+export type SopId = `${string}.${string}`;
+
+/** What an SOP step does. Names are the ticket's workflow `action` values. */
+export const Action = {
+  Cordon: 'Cordon',
+  Uncordon: 'Uncordon',
+  Drain: 'Drain',
+  Diagnose: 'Diagnose',
+  Remedy: 'Remedy',
+  RestartPod: 'RestartPod',
+  Repair: 'Repair',
+  Reboot: 'Reboot',
+  Shutdown: 'Shutdown',
+  Healthcheck: 'Healthcheck',
+  ForceDeletePods: 'ForceDeletePods',
+  HandToHuman: 'HandToHuman',
+} as const;
+export type Action = (typeof Action)[keyof typeof Action];
+
+/** Actions that interrupt workloads: gated by per-action concurrency and failure-domain caps. */
+export const DISRUPTIVE_ACTIONS: ReadonlySet<Action> = new Set<Action>([
+  Action.Drain,
+  Action.Reboot,
+  Action.Shutdown,
+]);
+
+/** Ticket transition applied when a step succeeds. */
+export type Then = 'resolve' | 'close' | 'assign';
+
+/** One step of a ladder, decided by `evaluate`. */
+export interface Step {
+  readonly action: Action;
+  /** Why this step, in words (goes to the ticket). */
+  readonly reason: string;
+  /** Remedy action, diagnose type, pod selector… (validated before reaching a Job). */
+  readonly params?: Readonly<Record<string, string>>;
+  /**
+   * Sequence number of the step in the ticket. Set by evaluate when resuming a step a crashed
+   * daemon left `Running` (so the same Job is followed), otherwise assigned by the runner.
+   */
+  readonly seq?: number;
+  readonly then?: Then;
+}
+
+/** Result of `evaluate`: act on a step, skip (nothing to do now), or nothing applies. */
+export type Verdict =
+  | { readonly kind: 'act'; readonly step: Step }
+  | { readonly kind: 'skip'; readonly reason: string };
+
+/** Result of `execute`. Expected failures are values, not exceptions. */
+export interface Outcome {
+  readonly status: 'Succeeded' | 'Failed' | 'Canceled';
+  readonly message?: string;
+  readonly exitCode?: number;
+  readonly diagnosis?: readonly { hint: string; cmd: string; result: string }[];
+}
+
+/** Site policy an SOP reads (from config), so evaluate stays pure. */
+export interface SopPolicy {
+  /** 0: record, cheap remedies and hand-off only; 1+: drain, reboot and shutdown allowed. */
+  readonly level: number;
+  /** Wait after a remedy/reboot/repair before the next rung, so signals can refresh. */
+  readonly settleMs: number;
+  /** Label keys marking nodes that must never be shut down by automation. */
+  readonly criticalLabels: readonly string[];
+  /** Supervisor written to a ticket handed to humans. */
+  readonly humanSupervisor: string;
+  /** Whether the recovery loop may uncordon nodes a human cordoned. */
+  readonly uncordonManualCordons: boolean;
+  /** Ticket age after which automation hands off (the original's 48 h). */
+  readonly maxTicketAgeMs: number;
+}
+
+/** Everything `evaluate` may look at: the node, its ticket and the time. Read-only. */
+export interface NodeView {
+  readonly info: NodeInfo;
+  readonly ticket: Ticket | null;
+  readonly nowMs: number;
+  readonly policy: SopPolicy;
+}
+
+/** The condition an SOP is asked to serve, with the node's whole status. */
+export interface SopStatus {
+  readonly condition: ConditionInstance;
+  readonly node: NodeStatus;
+}
+
+/** Narrow, audited actions an SOP may take. It never sees the raw clients or the ticket store. */
+export interface ApiBridge {
+  readonly clock: Clock;
+  cordon(node: string, signal: AbortSignal): Promise<Outcome>;
+  uncordon(node: string, signal: AbortSignal): Promise<Outcome>;
+  /** Evicts pods through the Eviction API (PDBs honoured, DaemonSet and mirror pods left). */
+  drain(node: string, signal: AbortSignal): Promise<Outcome>;
+  /**
+   * Runs a Job from a template and waits for it. `seq` makes the Job name deterministic, so a
+   * resumed step follows the Job it launched before a crash instead of launching another.
+   */
+  runJob(
+    request: { kind: JobKindName; node: string; params: Readonly<Record<string, string>>; seq: number },
+    signal: AbortSignal,
+  ): Promise<Outcome>;
+  /** Deletes the node's pods matching `selector` (`k=v`) so their controller restarts them. */
+  restartPods(node: string, selector: string, signal: AbortSignal): Promise<Outcome>;
+  /** Force-deletes pods stuck terminating on the node. */
+  forceDeleteTerminatingPods(node: string, signal: AbortSignal): Promise<Outcome>;
+}
+
+/** Job template names (mirrors src/k8s/cluster.ts JobKind, kept here so plug-ins import one file). */
+export type JobKindName =
+  | 'restart_node'
+  | 'shutdown_node'
+  | 'healthcheck_node'
+  | 'repair_node'
+  | 'remedy_node'
+  | 'diagnose_node';
+
+/** A live SOP, created once per daemon by `createInstance`. */
+export interface SopInstance {
+  /** Pure and synchronous: no I/O, no clock reads (use `node.nowMs`). Called before every step. */
+  evaluate(node: NodeView, status: SopStatus): Verdict;
+  /** Performs one step. Idempotent per ticket step; lets an abort propagate. */
+  execute(node: NodeView, status: SopStatus, step: Step, signal: AbortSignal): Promise<Outcome>;
+}
+
+/** An SOP plug-in: the three-stage contract createInstance -> evaluate -> execute. */
+export interface Sop {
+  readonly id: SopId;
+  readonly description: string;
+  /** Extra condition names this SOP serves, besides catalogue entries naming it. */
+  readonly handles?: readonly string[];
+  createInstance(bridge: ApiBridge): SopInstance;
+}
+
+/**
+ * Identity helper giving plug-in authors inference and checks without a base class.
+ * @example
+ * export const sop = defineSop({
+ *   id: 'gpu.my-fix', description: 'restart my agent',
+ *   createInstance: (bridge) => ({ evaluate: () => ({ kind: 'skip', reason: 'x' }), execute: … }),
+ * });
+ */
+export const defineSop = <const T extends Sop>(sop: T): T => sop;

@@ -1,0 +1,188 @@
+import { parseDocument, stringify } from 'yaml';
+import { z } from 'zod';
+import { ErrorCode, HealError } from '../core/errors.js';
+
+/**
+ * The ticket written to the node annotation `aegis.io/ticketing`: the original's fields
+ * (condition, reason, supervisor, status, workflows, creationTime) plus timestamps and messages
+ * per workflow entry, the set of active conditions, and counters that keep budgets exact when old
+ * entries are folded away to bound the annotation's size.
+ */
+
+/** Supervisor value while automation owns the ticket. Anything else is a human. */
+export const AEGIS_SUPERVISOR = 'aegis';
+
+export const TicketStatus = {
+  Created: 'created',
+  Assigned: 'assigned',
+  Resolving: 'resolving',
+  Resolved: 'resolved',
+  Closed: 'closed',
+} as const;
+export type TicketStatus = (typeof TicketStatus)[keyof typeof TicketStatus];
+
+export const StepStatus = {
+  Running: 'Running',
+  Succeeded: 'Succeeded',
+  Failed: 'Failed',
+  Canceled: 'Canceled',
+  Held: 'Held',
+} as const;
+export type StepStatus = (typeof StepStatus)[keyof typeof StepStatus];
+
+const isoTime = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'not an RFC 3339 time');
+
+const WorkflowSchema = z.strictObject({
+  action: z.string().min(1),
+  status: z.enum(StepStatus),
+  time: isoTime.optional(),
+  end: isoTime.optional(),
+  message: z.string().optional(),
+  /** Sequence number of the step within the ticket; Job names derive from it. */
+  seq: z.int().nonnegative().optional(),
+  /** Condition the step served. */
+  condition: z.string().optional(),
+  exitCode: z.int().optional(),
+  /** Step parameters (remedy action, diagnose type…), so a resumed step re-creates the same Job. */
+  params: z.record(z.string(), z.string()).optional(),
+});
+export type Workflow = z.infer<typeof WorkflowSchema>;
+
+const TicketSchema = z.strictObject({
+  condition: z.string(),
+  reason: z.string().default(''),
+  supervisor: z.string().default(AEGIS_SUPERVISOR),
+  status: z.enum(TicketStatus),
+  creationTime: isoTime,
+  updateTime: isoTime.optional(),
+  resolvedTime: isoTime.optional(),
+  /** Every condition active on the node, `Name` or `Name/id`, as last recorded. */
+  conditions: z.array(z.string()).default([]),
+  /** Every condition this ticket has served, in order (history survives a condition change). */
+  history: z.array(z.string()).default([]),
+  workflows: z.array(WorkflowSchema).default([]),
+  /** `Action/Status` -> count of folded-away workflow entries. */
+  counters: z.record(z.string(), z.int().nonnegative()).default({}),
+  nextSeq: z.int().nonnegative().default(0),
+  whySRE: z.string().optional(),
+  conclusion: z.string().optional(),
+  diagnosis: z
+    .array(z.strictObject({ hint: z.string(), cmd: z.string(), result: z.string() }))
+    .optional(),
+  /** End times of recent disruptive remediations, carried across tickets (repeat-offender rule). */
+  remediations: z.array(isoTime).default([]),
+  /** Set by Aegis when it cordoned the node itself (so it may uncordon it). */
+  cordonedByAegis: z.boolean().default(false),
+});
+export type Ticket = z.infer<typeof TicketSchema>;
+
+/** Tickets above this many bytes fold their oldest workflow entries into counters. */
+export const MAX_TICKET_BYTES = 3500;
+/** Workflow entries always kept verbatim when folding. */
+const MIN_KEPT_WORKFLOWS = 6;
+
+/**
+ * Parses an annotation value. Throws TICKET_CORRUPT naming the node and the problem; a corrupt
+ * ticket is reported and never overwritten.
+ */
+export function parseTicket(raw: string, node: string): Ticket {
+  const doc = parseDocument(raw.startsWith('|\n') ? raw.slice(2) : raw);
+  if (doc.errors.length > 0) {
+    throw new HealError(
+      ErrorCode.TicketCorrupt,
+      `node ${node}: annotation aegis.io/ticketing is not valid YAML: ${doc.errors[0]?.message ?? ''}`,
+    );
+  }
+  const parsed = TicketSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    throw new HealError(
+      ErrorCode.TicketCorrupt,
+      `node ${node}: annotation aegis.io/ticketing is not a valid ticket: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`,
+      { cause: parsed.error },
+    );
+  }
+  return parsed.data;
+}
+
+/** Serialises a ticket, folding old workflow entries into counters so it fits MAX_TICKET_BYTES. */
+export function serializeTicket(ticket: Ticket): string {
+  let current = ticket;
+  let text = render(current);
+  while (text.length > MAX_TICKET_BYTES && current.workflows.length > MIN_KEPT_WORKFLOWS) {
+    current = foldOldest(current);
+    text = render(current);
+  }
+  if (text.length > MAX_TICKET_BYTES) {
+    current = { ...current, diagnosis: current.diagnosis?.slice(-2), history: current.history.slice(-10) };
+    text = render(current);
+  }
+  if (text.length > MAX_TICKET_BYTES) {
+    throw new HealError(ErrorCode.TicketTooLarge, `ticket is ${text.length} bytes after folding`);
+  }
+  return text;
+}
+
+function render(ticket: Ticket): string {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(ticket)) {
+    if (v === undefined) continue;
+    if (Array.isArray(v) && v.length === 0 && k !== 'workflows') continue;
+    if (k === 'counters' && Object.keys(v as object).length === 0) continue;
+    if (k === 'cordonedByAegis' && v === false) continue;
+    out[k] = v;
+  }
+  return stringify(out, { lineWidth: 0 });
+}
+
+function foldOldest(ticket: Ticket): Ticket {
+  const [oldest, ...rest] = ticket.workflows;
+  if (oldest === undefined) return ticket;
+  const key = `${oldest.action}/${oldest.status}`;
+  return {
+    ...ticket,
+    workflows: rest,
+    counters: { ...ticket.counters, [key]: (ticket.counters[key] ?? 0) + 1 },
+  };
+}
+
+/** Counts workflow entries with this action (and status, when given), folded ones included. */
+export function countSteps(ticket: Ticket, action: string, status?: StepStatus): number {
+  let n = 0;
+  for (const [key, count] of Object.entries(ticket.counters)) {
+    const [a, s] = key.split('/');
+    if (a === action && (status === undefined || s === status)) n += count;
+  }
+  for (const w of ticket.workflows) {
+    if (w.action === action && (status === undefined || w.status === status)) n++;
+  }
+  return n;
+}
+
+/** True while the ticket is open (not resolved or closed). */
+export function isOpen(ticket: Ticket): boolean {
+  return ticket.status !== TicketStatus.Resolved && ticket.status !== TicketStatus.Closed;
+}
+
+/** True when automation may act on the node under this ticket. */
+export function isAutomationOwned(ticket: Ticket | null): boolean {
+  if (ticket === null || !isOpen(ticket)) return true;
+  return ticket.supervisor === '' || ticket.supervisor === AEGIS_SUPERVISOR;
+}
+
+/** Opens a new ticket. */
+export function newTicket(opts: { condition: string; reason: string; nowMs: number }): Ticket {
+  return {
+    condition: opts.condition,
+    reason: opts.reason,
+    supervisor: AEGIS_SUPERVISOR,
+    status: TicketStatus.Created,
+    creationTime: new Date(opts.nowMs).toISOString(),
+    conditions: [],
+    history: [opts.condition],
+    workflows: [],
+    counters: {},
+    nextSeq: 0,
+    remediations: [],
+    cordonedByAegis: false,
+  };
+}
