@@ -1,6 +1,6 @@
 import { parseDocument, stringify } from 'yaml';
 import { z } from 'zod';
-import { ErrorCode, HealError } from '../core/errors.js';
+import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 
 /**
  * The ticket written to the node annotation `aegis.io/ticketing`: the original's fields
@@ -93,7 +93,15 @@ export function parseTicket(raw: string, node: string): Ticket {
       `node ${node}: annotation aegis.io/ticketing is not valid YAML: ${doc.errors[0]?.message ?? ''}`,
     );
   }
-  const parsed = TicketSchema.safeParse(doc.toJS());
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 10 });
+  } catch (err) {
+    throw new HealError(ErrorCode.TicketCorrupt, `node ${node}: annotation aegis.io/ticketing cannot be read: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  const parsed = TicketSchema.safeParse(value);
   if (!parsed.success) {
     throw new HealError(
       ErrorCode.TicketCorrupt,
