@@ -1,8 +1,8 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage, isHealError, ErrorCode } from '../core/errors.js';
 import type { ClusterClient, JobState } from '../k8s/cluster.js';
-import { jobName } from '../jobs/params.js';
-import { validateJobRequest } from '../jobs/params.js';
+import { jobName } from '../jobs/job-name.js';
+import { assertNodeName, validateJobParams } from '../jobs/params.js';
 import type { ApiBridge, Outcome } from '../sop/sop.js';
 
 /** Timing of bridge operations. */
@@ -98,7 +98,10 @@ export function createApiBridge(deps: { cluster: ClusterClient; clock: Clock; op
     async runJob(request, signal) {
       const name = jobName(request.kind, request.node, request.seq);
       const activeDeadlineSeconds = opts.jobDeadlineSeconds[request.kind] ?? 1200;
-      const req = validateJobRequest({ kind: request.kind, name, node: request.node, params: request.params, activeDeadlineSeconds });
+      assertNodeName(request.node);
+      const upper = Object.fromEntries(Object.entries(request.params).map(([k, v]) => [k.toUpperCase(), v]));
+      const params = validateJobParams(request.kind, upper);
+      const req = { kind: request.kind, name, node: request.node, params, activeDeadlineSeconds };
       const existing = await cluster.getJob(name, signal);
       if (existing === null) await cluster.createJob(req, signal);
       const state = await waitJob(name, activeDeadlineSeconds * 1000 + 60_000, signal);

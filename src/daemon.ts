@@ -1,0 +1,147 @@
+import type { CatalogueEntry, Signal } from './catalogue/types.js';
+import type { Config } from './config/schema.js';
+import type { Clock } from './core/clock.js';
+import { errorMessage } from './core/errors.js';
+import { createApiBridge, DEFAULT_BRIDGE_OPTIONS, type BridgeOptions } from './engine/bridge.js';
+import { Controller, type CycleReport } from './engine/controller.js';
+import type { Logger } from './engine/logger.js';
+import type { StepEvent } from './engine/runner.js';
+import type { PriorityOf } from './engine/scheduler.js';
+import type { ClusterClient, LeaseClient } from './k8s/cluster.js';
+import type { Metrics } from './metrics/metrics.js';
+import type { MetricsSource } from './prom/metrics-source.js';
+import { builtInSops } from './sop/index.js';
+import { createSopRegistry, type SopRegistry } from './sop/registry.js';
+import type { Sop } from './sop/sop.js';
+
+/** Inputs of the engine, the same for the real cluster and the simulator. */
+export interface EngineInput {
+  readonly cluster: ClusterClient;
+  readonly metricsSource: MetricsSource;
+  readonly clock: Clock;
+  readonly config: Config;
+  readonly catalogue: readonly CatalogueEntry[];
+  readonly presence: Readonly<Record<Signal, string | null>>;
+  readonly priorityOf: () => PriorityOf;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly plugins?: readonly { sop: unknown; origin: string }[];
+  readonly extraSops?: readonly Sop[];
+  readonly bridgeOptions?: BridgeOptions;
+  readonly onStep?: (e: StepEvent) => void;
+}
+
+/** A built engine: the controller and the SOP registry (swappable on plug-in reload). */
+export interface Engine {
+  readonly controller: Controller;
+  registry(): SopRegistry;
+  /** Re-registers SOPs with a new plug-in set; a broken set keeps the previous registry. */
+  reloadPlugins(plugins: readonly { sop: unknown; origin: string }[]): string[];
+}
+
+/** Composes the engine from its ports. Start-up errors (bad catalogue, bad built-in SOP) throw. */
+export function createEngine(input: EngineInput): Engine {
+  const bridge = createApiBridge({ cluster: input.cluster, clock: input.clock, options: input.bridgeOptions ?? DEFAULT_BRIDGE_OPTIONS });
+  const known = new Set(input.catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])]));
+  const build = (plugins: readonly { sop: unknown; origin: string }[]): SopRegistry =>
+    createSopRegistry({
+      builtins: [...builtInSops, ...(input.extraSops ?? [])],
+      plugins,
+      catalogue: input.catalogue,
+      bridge,
+      disabled: input.config.sop.disabled,
+      knownConditions: known,
+    });
+  let registry = build(input.plugins ?? []);
+  for (const p of registry.problems) {
+    input.metrics.pluginErrors.inc({ plugin: 'load' });
+    input.log.warn('plug-in skipped', { problem: p });
+  }
+  const controller = new Controller({
+    cluster: input.cluster,
+    metricsSource: input.metricsSource,
+    clock: input.clock,
+    config: input.config,
+    catalogue: input.catalogue,
+    presence: input.presence,
+    priorityOf: input.priorityOf,
+    sops: () => registry,
+    metrics: input.metrics,
+    log: input.log,
+    ...(input.onStep === undefined ? {} : { onStep: input.onStep }),
+  });
+  return {
+    controller,
+    registry: () => registry,
+    reloadPlugins(plugins) {
+      try {
+        const next = build(plugins);
+        registry = next;
+        for (const p of next.problems) input.metrics.pluginErrors.inc({ plugin: 'load' });
+        return [...next.problems];
+      } catch (err) {
+        input.metrics.pluginErrors.inc({ plugin: 'load' });
+        return [`plug-in reload rejected, previous set kept: ${errorMessage(err)}`];
+      }
+    },
+  };
+}
+
+/**
+ * The daemon loop: while this replica holds the lease, run a cycle every interval. Losing the
+ * lease aborts in-flight steps; they stay `Running` in their tickets and the next leader resumes
+ * them (following their Jobs by name), so nothing is repeated.
+ */
+export async function runLoop(opts: {
+  engine: Engine;
+  clock: Clock;
+  intervalMs: number;
+  lease?: { client: LeaseClient; name: string; holder: string; durationSeconds: number };
+  metrics: Metrics;
+  log: Logger;
+  signal: AbortSignal;
+  onCycle?: (r: CycleReport) => void;
+}): Promise<void> {
+  let stepAbort = new AbortController();
+  let leading = opts.lease === undefined;
+  while (!opts.signal.aborted) {
+    if (opts.lease !== undefined) {
+      let holds = false;
+      try {
+        holds = await opts.lease.client.acquireOrRenew(opts.lease.name, opts.lease.holder, opts.lease.durationSeconds, opts.signal);
+      } catch (err) {
+        opts.log.warn('lease renewal failed', { err: errorMessage(err) });
+      }
+      if (leading && !holds) {
+        opts.log.warn('lost the leader lease; stopping in-flight steps', {});
+        stepAbort.abort(new Error('leadership lost'));
+        await opts.engine.controller.idle();
+        stepAbort = new AbortController();
+      }
+      if (!leading && holds) opts.log.info('became leader', { holder: opts.lease.holder });
+      leading = holds;
+      opts.metrics.leader.set(leading ? 1 : 0);
+    }
+    if (leading) {
+      try {
+        const report = await opts.engine.controller.cycle(AbortSignal.any([opts.signal, stepAbort.signal]));
+        opts.metrics.cycleSeconds.observe((report.engineMs + report.inspectMs) / 1000);
+        opts.onCycle?.(report);
+      } catch (err) {
+        opts.metrics.errors.inc({ where: 'cycle' });
+        opts.log.error('cycle failed', { err: errorMessage(err) });
+      }
+    }
+    try {
+      await opts.clock.sleep(opts.intervalMs, opts.signal);
+    } catch {
+      break;
+    }
+  }
+  opts.engine.controller.stop();
+  stepAbort.abort(new Error('shutting down'));
+  await opts.engine.controller.idle();
+  if (opts.lease !== undefined) {
+    await opts.lease.client.release(opts.lease.name, opts.lease.holder, new AbortController().signal).catch(() => undefined);
+  }
+}
