@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The one test command (`npm test`): sets up what the tiers need, then runs every tier in one
+# node:test run (its closing summary is what CI reads). A tier that cannot run fails the run
+# with the reason; nothing is skipped silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "real Prometheus (Debian prometheus + promtool)"
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null) \
+      || { echo "test-all: installing Debian 'prometheus' failed" >&2; exit 1; }
+  else
+    echo "test-all: prometheus/promtool missing; install Debian package 'prometheus' (apt-get install prometheus)" >&2
+    exit 1
+  fi
+fi
+prometheus --version 2>&1 | head -1
+
+say "real Kubernetes binaries (built from Go modules, cached outside the checkout)"
+bash scripts/build-k8s-bins.sh
+
+say "typecheck, lint, format"
+npx tsc -p tsconfig.json
+npx eslint .
+npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
+
+say "all test tiers"
+mapfile -t files < <(find src test -name '*.test.ts' | sort)
+exec node --import tsx --test --test-concurrency=2 "${files[@]}"
