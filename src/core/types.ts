@@ -43,6 +43,11 @@ export interface ConditionInstance {
   readonly value: number;
   /** When the condition was first seen active (ms since epoch). */
   readonly sinceMs: number;
+  /**
+   * When a rule last reported it (ms). Older than `sinceMs`-relative events means the condition
+   * is only being held by its clear delay or a stale signal, not seen again.
+   */
+  readonly lastSeenMs?: number;
 }
 
 /**

@@ -27,6 +27,7 @@ export interface ConditionEdge {
 interface TrackState {
   obs: Observation;
   firstSeenMs: number;
+  lastSeenMs: number;
   activeSinceMs?: number;
   quietSinceMs?: number;
   /** Times this condition was raised recently (flap damping). */
@@ -67,10 +68,11 @@ export class ConditionTracker {
       const key = obs.id === '' ? obs.condition : `${obs.condition}/${obs.id}`;
       let st = perNode.get(key);
       if (st === undefined) {
-        st = { obs, firstSeenMs: nowMs, raises: [] };
+        st = { obs, firstSeenMs: nowMs, lastSeenMs: nowMs, raises: [] };
         perNode.set(key, st);
       }
       st.obs = obs;
+      st.lastSeenMs = nowMs;
       if (!Number.isFinite(st.firstSeenMs)) st.firstSeenMs = nowMs;
       delete st.quietSinceMs;
       seen.add(st);
@@ -159,5 +161,6 @@ function toInstance(st: TrackState): ConditionInstance {
     msg: o.msg,
     value: o.value,
     sinceMs: st.activeSinceMs ?? st.firstSeenMs,
+    lastSeenMs: st.lastSeenMs,
   };
 }

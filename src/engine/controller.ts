@@ -15,7 +15,7 @@ import { Inspector } from './inspector.js';
 import type { Logger } from './logger.js';
 import { runStep, type StepEvent } from './runner.js';
 import { fleetCounts, isHold, SafetyGates } from './safety.js';
-import { actionableInOrder, urgency, type PriorityOf } from './scheduler.js';
+import { actionableInOrder, Bucket, bucketOfPriority, urgency, type PriorityOf } from './scheduler.js';
 
 /** Everything the controller is built from. */
 export interface ControllerDeps {
@@ -241,6 +241,8 @@ export class Controller {
       const view: NodeView = { info, ticket, nowMs, policy: this.#policy };
       const ordered = actionableInOrder(status.conditions, priorityOf);
       for (const [i, cond] of ordered.entries()) {
+        // The Cordon bucket (recovery loop) runs only when nothing more urgent is active.
+        if (i > 0 && bucketOfPriority(priorityOf(cond.condition)) === Bucket.Cordon) break;
         const reg = sops.forCondition(cond.condition);
         if (reg === undefined) continue;
         let verdict;

@@ -53,7 +53,7 @@ export function defineLadderSop(spec: LadderSpec): Sop {
  * Guards every SOP shares: a human owns the ticket, a step left Running by a crash (resume it),
  * a settle period after the last remedy. Returns a verdict when one applies.
  */
-export function commonGuards(node: NodeView): Verdict | undefined {
+export function commonGuards(node: NodeView, status?: SopStatus): Verdict | undefined {
   const t = node.ticket;
   if (!isAutomationOwned(t)) {
     return { kind: 'skip', reason: `ticket is owned by ${t?.supervisor ?? '?'}` };
@@ -70,10 +70,15 @@ export function commonGuards(node: NodeView): Verdict | undefined {
       },
     };
   }
-  if (last !== undefined && SETTLING.has(last.action) && last.status === 'Succeeded') {
-    const endMs = Date.parse(last.end ?? last.time ?? '');
+  const remedy = t?.workflows.findLast((w) => SETTLING.has(w.action) && w.status === 'Succeeded');
+  if (remedy !== undefined) {
+    const endMs = Date.parse(remedy.end ?? remedy.time ?? '');
     if (node.nowMs - endMs < node.policy.settleMs) {
-      return { kind: 'skip', reason: `settling after ${last.action}` };
+      return { kind: 'skip', reason: `settling after ${remedy.action}` };
+    }
+    const seen = status?.condition.lastSeenMs;
+    if (seen !== undefined && seen <= endMs) {
+      return { kind: 'skip', reason: `${status?.condition.condition ?? ''} not seen since ${remedy.action}; waiting for it to clear` };
     }
   }
   return undefined;
@@ -94,7 +99,7 @@ export function isCritical(node: NodeView): boolean {
 
 /** Decides the next rung of a ladder. Pure. */
 export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStatus): Verdict {
-  const guard = commonGuards(node);
+  const guard = commonGuards(node, status);
   if (guard !== undefined) return guard;
   const t = node.ticket;
   const cond = status.condition;

@@ -153,15 +153,22 @@ function foldOldest(ticket: Ticket): Ticket {
   };
 }
 
-/** Counts workflow entries with this action (and status, when given), folded ones included. */
+/** Statuses that never count against a budget: the step did not really happen. */
+const NOT_ATTEMPTED: ReadonlySet<string> = new Set([StepStatus.Held, StepStatus.Canceled]);
+
+/**
+ * Counts workflow entries with this action, folded ones included: of the given status, or, with
+ * no status, every attempt (held and canceled entries are not attempts).
+ */
 export function countSteps(ticket: Ticket, action: string, status?: StepStatus): number {
+  const matches = (s: string): boolean => (status === undefined ? !NOT_ATTEMPTED.has(s) : s === status);
   let n = 0;
   for (const [key, count] of Object.entries(ticket.counters)) {
-    const [a, s] = key.split('/');
-    if (a === action && (status === undefined || s === status)) n += count;
+    const [a, s = ''] = key.split('/');
+    if (a === action && matches(s)) n += count;
   }
   for (const w of ticket.workflows) {
-    if (w.action === action && (status === undefined || w.status === status)) n++;
+    if (w.action === action && matches(w.status)) n++;
   }
   return n;
 }

@@ -13,7 +13,7 @@ export const nodeNotReady: Sop = {
   description: 'cordon, ticket; still NotReady after 1h: force-delete stuck pods, hand to a human',
   createInstance: (bridge) => ({
     evaluate(node, status): Verdict {
-      const guard = commonGuards(node);
+      const guard = commonGuards(node, status);
       if (guard !== undefined) return guard;
       if (!node.info.unschedulable) {
         return { kind: 'act', step: { action: Action.Cordon, reason: 'node not ready' } };
