@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ErrorCode, HealError } from '../core/errors.js';
+import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import { ConfigSchema, type Config } from './schema.js';
 
 /**
@@ -27,7 +27,16 @@ export function loadConfig(opts: {
     if (doc.errors.length > 0) {
       throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: ${doc.errors[0]?.message ?? 'bad YAML'}`);
     }
-    raw = (doc.toJS() as Record<string, unknown> | null) ?? {};
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: 10 });
+    } catch (err) {
+      throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: cannot read YAML: ${errorMessage(err)}`, { cause: err });
+    }
+    if (value !== null && (typeof value !== 'object' || Array.isArray(value))) {
+      throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: the config must be a YAML mapping`);
+    }
+    raw = (value as Record<string, unknown> | null) ?? {};
   }
   const env = opts.env ?? {};
   if (env['AEGIS_PROMETHEUS_URL'] !== undefined) {

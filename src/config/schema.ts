@@ -72,6 +72,19 @@ export const ConfigSchema = z.strictObject({
       repeatOffenderWindowMs: durationMs.prefault('24h'),
     })
     .prefault({}),
+  kubernetes: z
+    .strictObject({
+      /** Use the pod's ServiceAccount; otherwise `server` + `tokenFile` (+ `caFile`). */
+      inCluster: z.boolean().default(true),
+      server: z.string().optional(),
+      tokenFile: z.string().optional(),
+      caFile: z.string().optional(),
+      insecureSkipVerify: z.boolean().default(false),
+      namespace: z.string().default('monitoring'),
+      jobTemplatesDir: z.string().default('/etc/aegis/jobs'),
+      opsImage: z.string().optional(),
+    })
+    .prefault({}),
   priorityFile: z.string().optional(),
   metricsPort: z.int().min(0).max(65535).default(9400),
   leaderElection: z
