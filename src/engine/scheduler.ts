@@ -1,23 +1,7 @@
+import { Bucket, bucketOf as bucketOfPriority } from '../priority/priority-table.js';
 import type { ConditionInstance } from '../core/types.js';
 
-/** The five queues of the original, by priority range. */
-export const Bucket = {
-  NotReady: 'NotReady',
-  Cordon: 'Cordon',
-  Emergency: 'Emergency',
-  CanIgnore: 'CanIgnore',
-  MustIgnore: 'MustIgnore',
-} as const;
-export type Bucket = (typeof Bucket)[keyof typeof Bucket];
-
-/** Bucket of a priority: 0 NotReady, 1 Cordon, 2-99 Emergency, 100-999 CanIgnore, >999 MustIgnore. */
-export function bucketOfPriority(p: number): Bucket {
-  if (p <= 0) return Bucket.NotReady;
-  if (p === 1) return Bucket.Cordon;
-  if (p <= 99) return Bucket.Emergency;
-  if (p <= 999) return Bucket.CanIgnore;
-  return Bucket.MustIgnore;
-}
+export { Bucket, bucketOf as bucketOfPriority } from '../priority/priority-table.js';
 
 /** Priority lookup in force (from the priority table). Unknown conditions are CanIgnore (999). */
 export type PriorityOf = (condition: string) => number;

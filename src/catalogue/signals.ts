@@ -1,0 +1,621 @@
+import { parser } from '@prometheus-io/lezer-promql';
+import type { Signal } from './types.js';
+
+/** Every signal, in the order the docs list them. */
+export const SIGNALS: readonly Signal[] = [
+  'kubernetes',
+  'kube-state-metrics',
+  'node-exporter',
+  'dcgm-exporter',
+  'ipmi-exporter',
+  'gpfs-exporter',
+  'sichek',
+  'aegis-nodecheck',
+  'prometheus',
+];
+
+/**
+ * Per signal, PromQL returning one series per node whose exporter is reporting now (null: always
+ * present). The inspector marks a node's rules of that signal stale when the node is missing here,
+ * so a silent exporter never reads as healthy nor as a fault. dcgm-exporter is present when any of
+ * three families is: vGPU exports no temperature, sampled exports no XID.
+ */
+export const SIGNAL_PRESENCE: Readonly<Record<Signal, string | null>> = {
+  kubernetes: null,
+  prometheus: null,
+  'kube-state-metrics': 'count by (node) (kube_node_info)',
+  'node-exporter': 'count by (node) (node_boot_time_seconds)',
+  'dcgm-exporter':
+    'count by (node) (DCGM_FI_DEV_GPU_TEMP or DCGM_FI_DEV_SM_CLOCK or DCGM_FI_DEV_XID_ERRORS)',
+  'ipmi-exporter': 'count by (node) (ipmi_sensor_state)',
+  'gpfs-exporter': 'count by (node) (gpfs_state)',
+  sichek: 'count by (node) (sichek_nvidia_device_count or sichek_infiniband_hca_num)',
+  'aegis-nodecheck': 'count by (node) (aegis_nodecheck_up)',
+};
+
+/** Who produces a signal and what a site must enable for the catalogue to see it. */
+export const SIGNAL_SOURCES: Readonly<Record<Signal, string>> = {
+  kubernetes:
+    'The Kubernetes API (node Ready condition and spec.unschedulable), read by Aegis itself.',
+  'kube-state-metrics':
+    'kube-state-metrics v2; `kube_node_labels` needs `--metric-labels-allowlist=nodes=[aegis.io/disable]`.',
+  'node-exporter':
+    'prometheus/node_exporter >= 1.5 with the default collectors plus `--collector.systemd` ' +
+    '(`--collector.systemd.enable-start-time-metrics`), `--collector.processes`; infiniband, bonding, edac, ' +
+    'thermal_throttle, vmstat, timex and conntrack are on by default.',
+  'dcgm-exporter':
+    'NVIDIA dcgm-exporter; enable the ECC, retired-page, NVLink error, persistence, clock-event and ' +
+    'violation fields in its counters CSV (they are commented out by default).',
+  'ipmi-exporter':
+    'prometheus-community/ipmi_exporter (ipmi, bmc and chassis collectors), one target per node.',
+  'gpfs-exporter':
+    'treydock/gpfs_exporter with the mmgetstate, mount, verbs, mmhealth and waiter collectors.',
+  sichek:
+    'scitix/sichek daemon with its Prometheus endpoint (metric names as in sichek `components/*/metrics`; ' +
+    'the GPU `index` and HCA `ib_dev` labels are renamed to `gpu` / `device` by the rules).',
+  'aegis-nodecheck':
+    "Aegis's node-check exporter (a DaemonSet; any checker that exports these names works, e.g. an NPD " +
+    'plug-in or a textfile collector).',
+  prometheus:
+    'Prometheus itself: rules that compare an exporter against its own history (exporter-down rules).',
+};
+
+/** One metric the catalogue reads: the contract between a site's exporters and Aegis. */
+export interface MetricSpec {
+  readonly name: string;
+  /** The exporter that produces it. */
+  readonly signal: Signal;
+  readonly kind: 'gauge' | 'counter';
+  /** Labels the rules rely on, besides `node` (every series carries `node`, see docs/exporters.md). */
+  readonly labels: readonly string[];
+  /**
+   * Value on a healthy node when one value fits, else null. Counters are read through increase(),
+   * so for them the healthy state is "constant"; the value given is the usual start (0).
+   */
+  readonly healthy: number | null;
+  readonly help: string;
+}
+
+const DCGM_GPU = ['gpu', 'UUID', 'device', 'modelName', 'pci_bus_id', 'Hostname'];
+
+/** A dcgm-exporter field, per GPU. */
+function dcgm(
+  name: string,
+  kind: MetricSpec['kind'],
+  healthy: number | null,
+  help: string,
+): MetricSpec {
+  return { name, signal: 'dcgm-exporter', kind, labels: DCGM_GPU, healthy, help };
+}
+
+/** A node-exporter metric. */
+function nodeExp(
+  name: string,
+  kind: MetricSpec['kind'],
+  labels: readonly string[],
+  healthy: number | null,
+  help: string,
+): MetricSpec {
+  return { name, signal: 'node-exporter', kind, labels, healthy, help };
+}
+
+/** A sichek gauge. */
+function sichek(
+  name: string,
+  labels: readonly string[],
+  healthy: number | null,
+  help: string,
+): MetricSpec {
+  return { name, signal: 'sichek', kind: 'gauge', labels, healthy, help };
+}
+
+/** Every metric any catalogue expression or presence query reads (a test keeps the two in step). */
+export const METRICS: readonly MetricSpec[] = [
+  // kube-state-metrics
+  {
+    name: 'kube_node_info',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: [],
+    healthy: 1,
+    help: 'One series per node.',
+  },
+  {
+    name: 'kube_node_labels',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['label_aegis_io_disable'],
+    healthy: 1,
+    help: 'Allowlisted node labels as label_* labels.',
+  },
+  {
+    name: 'kube_node_spec_unschedulable',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: [],
+    healthy: 0,
+    help: '1 when the node is cordoned.',
+  },
+  {
+    name: 'kube_node_status_condition',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['condition', 'status'],
+    healthy: null,
+    help: 'One-hot over status true/false/unknown per condition; healthy: Ready true=1, pressures false=1.',
+  },
+  {
+    name: 'kube_node_status_capacity',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['resource', 'unit'],
+    healthy: null,
+    help: 'Capacity per resource; the rules read resource="nvidia_com_gpu" and "rdma_hca_shared_devices_all".',
+  },
+  {
+    name: 'kube_node_status_allocatable',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['resource', 'unit'],
+    healthy: null,
+    help: 'Allocatable per resource; equals capacity for nvidia_com_gpu on a healthy node.',
+  },
+  {
+    name: 'kube_pod_info',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['namespace', 'pod'],
+    healthy: 1,
+    help: 'Pod to node mapping (its `node` label is the pod node).',
+  },
+  {
+    name: 'kube_pod_container_status_terminated_reason',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['namespace', 'pod', 'container', 'reason'],
+    healthy: null,
+    help: 'Last termination reason of a container; reason="StartError" is a fault.',
+  },
+  {
+    name: 'kube_pod_deletion_timestamp',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['namespace', 'pod'],
+    healthy: null,
+    help: 'Unix time the pod deletion was requested (present only while terminating).',
+  },
+  // node-exporter
+  nodeExp('node_boot_time_seconds', 'gauge', [], null, 'Boot time; a change is a reboot.'),
+  nodeExp(
+    'node_cpu_seconds_total',
+    'counter',
+    ['cpu', 'mode'],
+    null,
+    'Counted with mode="idle" to get the cores.',
+  ),
+  nodeExp('node_load5', 'gauge', [], null, '5-minute load average.'),
+  nodeExp('node_load15', 'gauge', [], null, '15-minute load average.'),
+  nodeExp(
+    'node_cpu_core_throttles_total',
+    'counter',
+    ['core', 'package'],
+    0,
+    'Thermal throttle events per core.',
+  ),
+  nodeExp('node_memory_MemAvailable_bytes', 'gauge', [], null, 'Available memory.'),
+  nodeExp('node_memory_MemTotal_bytes', 'gauge', [], null, 'Total memory.'),
+  nodeExp(
+    'node_memory_HardwareCorrupted_bytes',
+    'gauge',
+    [],
+    0,
+    'Memory taken offline as poisoned.',
+  ),
+  nodeExp(
+    'node_edac_correctable_errors_total',
+    'counter',
+    ['controller'],
+    0,
+    'EDAC correctable errors.',
+  ),
+  nodeExp(
+    'node_edac_uncorrectable_errors_total',
+    'counter',
+    ['controller'],
+    0,
+    'EDAC uncorrectable errors.',
+  ),
+  nodeExp(
+    'node_filesystem_avail_bytes',
+    'gauge',
+    ['device', 'fstype', 'mountpoint'],
+    null,
+    'Free space for users.',
+  ),
+  nodeExp(
+    'node_filesystem_size_bytes',
+    'gauge',
+    ['device', 'fstype', 'mountpoint'],
+    null,
+    'Filesystem size.',
+  ),
+  nodeExp(
+    'node_filesystem_files_free',
+    'gauge',
+    ['device', 'fstype', 'mountpoint'],
+    null,
+    'Free inodes.',
+  ),
+  nodeExp(
+    'node_filesystem_files',
+    'gauge',
+    ['device', 'fstype', 'mountpoint'],
+    null,
+    'Total inodes.',
+  ),
+  nodeExp(
+    'node_filesystem_readonly',
+    'gauge',
+    ['device', 'fstype', 'mountpoint'],
+    0,
+    '1 when mounted read-only.',
+  ),
+  nodeExp(
+    'node_filesystem_device_error',
+    'gauge',
+    ['device', 'fstype', 'mountpoint'],
+    0,
+    '1 when stat() failed.',
+  ),
+  nodeExp(
+    'node_disk_io_time_seconds_total',
+    'counter',
+    ['device'],
+    null,
+    'Seconds the device was busy.',
+  ),
+  nodeExp('node_network_carrier', 'gauge', ['device'], 1, 'Carrier of an up interface.'),
+  nodeExp(
+    'node_network_carrier_down_changes_total',
+    'counter',
+    ['device'],
+    null,
+    'Carrier losses.',
+  ),
+  nodeExp('node_network_receive_errs_total', 'counter', ['device'], 0, 'Receive errors.'),
+  nodeExp('node_network_transmit_errs_total', 'counter', ['device'], 0, 'Transmit errors.'),
+  nodeExp('node_bonding_slaves', 'gauge', ['master'], null, 'Slaves of the bond.'),
+  nodeExp(
+    'node_bonding_active',
+    'gauge',
+    ['master'],
+    null,
+    'Active slaves of the bond; equals slaves when healthy.',
+  ),
+  nodeExp('node_nf_conntrack_entries', 'gauge', [], null, 'Conntrack entries in use.'),
+  nodeExp('node_nf_conntrack_entries_limit', 'gauge', [], null, 'Conntrack table size.'),
+  nodeExp(
+    'node_infiniband_state_id',
+    'gauge',
+    ['device', 'port'],
+    4,
+    'Port logical state: 4 = ACTIVE.',
+  ),
+  nodeExp(
+    'node_infiniband_physical_state_id',
+    'gauge',
+    ['device', 'port'],
+    5,
+    'Port physical state: 5 = LinkUp.',
+  ),
+  nodeExp(
+    'node_infiniband_link_downed_total',
+    'counter',
+    ['device', 'port'],
+    0,
+    'Link-down events.',
+  ),
+  nodeExp(
+    'node_infiniband_link_error_recovery_total',
+    'counter',
+    ['device', 'port'],
+    0,
+    'Link retrains.',
+  ),
+  nodeExp(
+    'node_infiniband_port_errors_received_total',
+    'counter',
+    ['device', 'port'],
+    0,
+    'Receive errors.',
+  ),
+  nodeExp(
+    'node_infiniband_port_discards_transmitted_total',
+    'counter',
+    ['device', 'port'],
+    0,
+    'Transmit discards.',
+  ),
+  nodeExp('node_infiniband_symbol_error_total', 'counter', ['device', 'port'], 0, 'Symbol errors.'),
+  nodeExp(
+    'node_systemd_unit_state',
+    'gauge',
+    ['name', 'state'],
+    null,
+    'One-hot unit state (systemd collector).',
+  ),
+  nodeExp(
+    'node_systemd_unit_start_time_seconds',
+    'gauge',
+    ['name'],
+    null,
+    'Unit start time (systemd collector).',
+  ),
+  nodeExp(
+    'node_processes_state',
+    'gauge',
+    ['state'],
+    null,
+    'Processes per state (processes collector).',
+  ),
+  nodeExp('node_processes_pids', 'gauge', [], null, 'PIDs in use (processes collector).'),
+  nodeExp('node_processes_max_processes', 'gauge', [], null, 'pid_max (processes collector).'),
+  nodeExp('node_procs_blocked', 'gauge', [], 0, 'Processes blocked on I/O (D state).'),
+  nodeExp(
+    'node_vmstat_oom_kill',
+    'counter',
+    [],
+    0,
+    'OOM kills (vmstat collector, oom_kill field).',
+  ),
+  nodeExp('node_timex_sync_status', 'gauge', [], 1, '1 when the kernel clock is synchronised.'),
+  nodeExp('node_filefd_allocated', 'gauge', [], null, 'Allocated file descriptors.'),
+  nodeExp('node_filefd_maximum', 'gauge', [], null, 'Maximum file descriptors.'),
+  // dcgm-exporter
+  dcgm('DCGM_FI_DEV_GPU_TEMP', 'gauge', null, 'GPU temperature (°C), ~30-60 healthy.'),
+  dcgm(
+    'DCGM_FI_DEV_MEMORY_TEMP',
+    'gauge',
+    null,
+    'HBM temperature (°C); 0 on vGPU; 9223372036854775794 = blank.',
+  ),
+  dcgm('DCGM_FI_DEV_SM_CLOCK', 'gauge', null, 'SM clock (MHz).'),
+  dcgm('DCGM_FI_DEV_GPU_UTIL', 'gauge', null, 'GPU utilisation (%).'),
+  dcgm(
+    'DCGM_FI_DEV_XID_ERRORS',
+    'gauge',
+    0,
+    'Last XID of the GPU (0 = none); newer exporters add err_code/err_msg.',
+  ),
+  dcgm(
+    'DCGM_FI_DEV_CLOCKS_EVENT_REASONS',
+    'gauge',
+    0,
+    'Clock event reason bitmask (0x8 HW slowdown, 0x80 power brake).',
+  ),
+  dcgm('DCGM_FI_DEV_PERSISTENCE_MODE', 'gauge', 1, 'Persistence mode (1 = on).'),
+  dcgm('DCGM_FI_DEV_ROW_REMAP_FAILURE', 'gauge', 0, 'Row remapping failed.'),
+  dcgm('DCGM_FI_DEV_RETIRED_DBE', 'counter', 0, 'Pages retired for double-bit errors.'),
+  dcgm('DCGM_FI_DEV_RETIRED_SBE', 'counter', 0, 'Pages retired for single-bit errors.'),
+  dcgm('DCGM_FI_DEV_RETIRED_PENDING', 'counter', 0, 'Pages pending retirement.'),
+  dcgm('DCGM_FI_DEV_ECC_DBE_AGG_SRM', 'counter', 0, 'Lifetime uncorrectable SRAM ECC errors.'),
+  dcgm(
+    'DCGM_FI_DEV_ECC_DBE_VOL_SRM',
+    'counter',
+    0,
+    'Uncorrectable SRAM ECC errors since driver load.',
+  ),
+  dcgm(
+    'DCGM_FI_DEV_ECC_DBE_VOL_TOTAL',
+    'counter',
+    0,
+    'Uncorrectable ECC errors since driver load.',
+  ),
+  dcgm(
+    'DCGM_FI_DEV_ECC_SBE_VOL_SRM',
+    'counter',
+    0,
+    'Correctable SRAM ECC errors since driver load.',
+  ),
+  dcgm('DCGM_FI_DEV_ECC_SBE_VOL_TOTAL', 'counter', 0, 'Correctable ECC errors since driver load.'),
+  dcgm('DCGM_FI_DEV_NVLINK_CRC_FLIT_ERROR_COUNT_TOTAL', 'counter', 0, 'NVLink CRC flit errors.'),
+  dcgm('DCGM_FI_DEV_NVLINK_REPLAY_ERROR_COUNT_TOTAL', 'counter', 0, 'NVLink replay errors.'),
+  dcgm('DCGM_FI_DEV_NVLINK_RECOVERY_ERROR_COUNT_TOTAL', 'counter', 0, 'NVLink recovery errors.'),
+  dcgm('DCGM_FI_DEV_PCIE_REPLAY_COUNTER', 'counter', 0, 'PCIe replays.'),
+  dcgm('DCGM_FI_DEV_THERMAL_VIOLATION', 'counter', 0, 'Time throttled for thermal reasons (µs).'),
+  // ipmi_exporter
+  ...[
+    'ipmi_fan_speed_state',
+    'ipmi_temperature_state',
+    'ipmi_voltage_state',
+    'ipmi_power_state',
+    'ipmi_current_state',
+  ].map((name): MetricSpec => ({
+    name,
+    signal: 'ipmi-exporter',
+    kind: 'gauge',
+    labels: ['id', 'name'],
+    healthy: 0,
+    help: 'Sensor state: 0 nominal, 1 warning, 2 critical (NaN when unreadable).',
+  })),
+  {
+    name: 'ipmi_sensor_state',
+    signal: 'ipmi-exporter',
+    kind: 'gauge',
+    labels: ['id', 'name', 'type'],
+    healthy: 0,
+    help: 'Generic sensor state: 0 nominal, 1 warning, 2 critical; Entity Presence 2 is a known false critical.',
+  },
+  {
+    name: 'ipmi_chassis_drive_fault_state',
+    signal: 'ipmi-exporter',
+    kind: 'gauge',
+    labels: [],
+    healthy: 1,
+    help: 'Inverted: 1 = no drive fault, 0 = fault.',
+  },
+  // gpfs_exporter
+  {
+    name: 'gpfs_state',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: ['state'],
+    healthy: null,
+    help: 'One-hot mmgetstate (active, arbitrating, down, unknown); healthy: active=1.',
+  },
+  {
+    name: 'gpfs_mount_status',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: ['mount'],
+    healthy: 1,
+    help: '1 when an fstab GPFS filesystem is mounted.',
+  },
+  {
+    name: 'gpfs_verbs_status',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: [],
+    healthy: 1,
+    help: '1 when verbs RDMA is started.',
+  },
+  {
+    name: 'gpfs_health_status',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: ['component', 'entityname', 'entitytype', 'status'],
+    healthy: null,
+    help: 'One-hot mmhealth status per entity; HEALTHY or TIPS is healthy.',
+  },
+  {
+    name: 'gpfs_waiter_seconds_count',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: [],
+    healthy: null,
+    help: 'Current waiters (histogram snapshot).',
+  },
+  {
+    name: 'gpfs_waiter_seconds_bucket',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: ['le'],
+    healthy: null,
+    help: 'Current waiters by age; healthy: bucket le="300" equals the count.',
+  },
+  // sichek
+  sichek('sichek_nvidia_device_count', [], null, 'GPUs seen by NVML.'),
+  sichek('sichek_nvidia_remapping_pending', ['index'], 0, 'Row remap pending (1 = yes).'),
+  sichek(
+    'sichek_nvidia_all_feature_enabled',
+    ['index'],
+    1,
+    'Every supported NVLink of the GPU enabled.',
+  ),
+  sichek('sichek_nvidia_pci_gen', ['index'], null, 'Current PCIe generation.'),
+  sichek('sichek_nvidia_pci_gen_max', ['index'], null, 'Maximum PCIe generation.'),
+  sichek(
+    'sichek_nvidia_pci_width',
+    ['index'],
+    null,
+    'Current PCIe width; equals the maximum when healthy.',
+  ),
+  sichek('sichek_nvidia_pci_width_max', ['index'], null, 'Maximum PCIe width.'),
+  sichek('sichek_nvidia_gpu_idle', ['index'], null, 'GPU idle clock event (1 = idle).'),
+  sichek(
+    'sichek_nvidia_p2p_global_connected',
+    ['status'],
+    1,
+    'Every GPU pair can do P2P (status="connected").',
+  ),
+  sichek(
+    'sichek_nvidia_ibgda_status',
+    ['status'],
+    1,
+    'Driver configured for IBGDA (status="enabled").',
+  ),
+  sichek('sichek_infiniband_hca_num', [], null, 'Mellanox HCA PCI functions found.'),
+  sichek(
+    'sichek_infiniband_hca_pci_num',
+    [],
+    null,
+    'HCAs registered in the RDMA stack; equals hca_num when healthy.',
+  ),
+  sichek('sichek_infiniband_pcie_mrr', ['ib_dev'], 4096, 'PCIe MaxReadReq of the HCA.'),
+  sichek(
+    'sichek_infiniband_pcie_speed_state',
+    ['ib_dev'],
+    0,
+    '1 when the PCIe speed is below spec.',
+  ),
+  sichek(
+    'sichek_infiniband_pcie_width_state',
+    ['ib_dev'],
+    0,
+    '1 when the PCIe width is below spec.',
+  ),
+  sichek(
+    'sichek_infiniband_port_speed_state',
+    ['ib_dev'],
+    0,
+    '1 when the port rate is below spec.',
+  ),
+  // aegis node check (defined by Aegis)
+  {
+    name: 'aegis_nodecheck_up',
+    signal: 'aegis-nodecheck',
+    kind: 'gauge',
+    labels: [],
+    healthy: 1,
+    help: 'Always 1 while the node check runs (its presence is the signal).',
+  },
+  {
+    name: 'aegis_nodecheck_problem',
+    signal: 'aegis-nodecheck',
+    kind: 'gauge',
+    labels: ['check', 'device'],
+    healthy: 0,
+    help:
+      'Magnitude (>= 1) while the check named by `check` (an Aegis condition name) fails, else 0; ' +
+      '`device` names the GPU mask, HCA or disk for per-device checks and is absent otherwise.',
+  },
+  {
+    name: 'aegis_nodecheck_log_matches',
+    signal: 'aegis-nodecheck',
+    kind: 'gauge',
+    labels: ['source', 'rule', 'device'],
+    healthy: 0,
+    help:
+      'Log lines matching `rule` in the last hour (source="kernel": dmesg plus the previous boot from ' +
+      'pstore/journal; source="mmfs": mmfs.log); `device` when the line names an interface.',
+  },
+  {
+    name: 'aegis_nodecheck_kernel_module_loaded',
+    signal: 'aegis-nodecheck',
+    kind: 'gauge',
+    labels: ['module'],
+    healthy: 1,
+    help: '1 when the module is in /proc/modules (one series per expected module).',
+  },
+  {
+    name: 'aegis_nodecheck_kernel_module_configured',
+    signal: 'aegis-nodecheck',
+    kind: 'gauge',
+    labels: ['module'],
+    healthy: 1,
+    help: '1 when the module is listed in /etc/modules-load.d.',
+  },
+];
+
+/** Metric names an expression selects, in order of first use (parsed with the Prometheus grammar). */
+export function metricNamesOf(expr: string): readonly string[] {
+  const names: string[] = [];
+  const cursor = parser.parse(expr).cursor();
+  do {
+    if (cursor.name === 'Identifier') {
+      const name = expr.slice(cursor.from, cursor.to);
+      if (!names.includes(name)) names.push(name);
+    }
+  } while (cursor.next());
+  return names;
+}
