@@ -8,9 +8,9 @@ import {
   kahanAdd,
   keepLabels,
   keyOn,
-  keyWithout,
   withoutLabels,
 } from './eval-context.js';
+import { createSignatureMap, signatureWithout } from './signature.js';
 import type { MeanState } from './eval-range.js';
 import { addToMean, meanOf, quantileOf, startMean } from './eval-range.js';
 
@@ -124,23 +124,33 @@ export function evalAggregate(ctx: EvalContext, a: Aggregate): Vector {
   const param = op === 'quantile' && a.param !== undefined ? evalScalar(ctx, a.param) : NaN;
   const vec = evalVector(ctx, a.expr);
   if (isK && k < 1) return [];
-  const without = new Set(grouping.mode === 'without' ? grouping.labels : []);
   const names = grouping.labels;
   const byMode = grouping.mode === 'by';
-  const groups = new Map<string, Group>();
+  const without = new Set(byMode ? [] : names);
+  // `by`: the joined values are a cheap exact key; `without`: a hashed signature.
+  const byKey = new Map<string, Group>();
+  const bySignature = createSignatureMap<Group>(signatureWithout(byMode ? [] : names));
+  const groups: Group[] = [];
   for (const s of vec) {
-    const key = byMode ? keyOn(s.labels, names) : keyWithout(s.labels, without);
-    const g = groups.get(key);
+    const key = byMode ? keyOn(s.labels, names) : '';
+    const g = byMode ? byKey.get(key) : bySignature.get(s.labels);
     if (g !== undefined) {
       accumulate(op, g, s);
       continue;
     }
     // Only topk/bottomk keep the members' own labels; the group's are built once per group.
-    const labels = isK ? s.labels : byMode ? keepLabels(s.labels, names) : withoutLabels(s.labels, without);
-    groups.set(key, startGroup(op, labels, s));
+    const labels = isK
+      ? s.labels
+      : byMode
+        ? keepLabels(s.labels, names)
+        : withoutLabels(s.labels, without);
+    const created = startGroup(op, labels, s);
+    if (byMode) byKey.set(key, created);
+    else bySignature.add(created);
+    groups.push(created);
   }
   const out: Vector = [];
-  for (const g of groups.values()) {
+  for (const g of groups) {
     if (isK) for (const s of selectK(g.members ?? [], k, op === 'topk')) out.push(s);
     else out.push({ labels: g.labels, value: finish(op, g, param) });
   }

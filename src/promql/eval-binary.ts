@@ -1,9 +1,11 @@
 /** Binary operators with Prometheus semantics: arithmetic, comparisons, set ops, vector matching. */
 import { ErrorCode, HealError } from '../core/errors.js';
-import type { Binary, BinaryOp, VectorMatching } from './ast.js';
+import type { ArithmeticOp, Binary, ComparisonOp, VectorMatching } from './ast.js';
 import type { EvalContext, Labels, Value, Vector, VectorSample } from './eval-context.js';
-import { dropMetricName, keyAll, keyOn, keyWithout, METRIC_NAME } from './eval-context.js';
-import { isComparison } from './parse-binary.js';
+import { dropMetricName, METRIC_NAME } from './eval-context.js';
+import { isComparison, isSetOp } from './operators.js';
+import type { Signature } from './signature.js';
+import { createSignatureMap, FULL_SIGNATURE, signatureOn, signatureWithout } from './signature.js';
 
 /** Go's math.Pow where it differs from `**`: 1^y and (-1)^±Inf are 1. */
 function pow(x: number, y: number): number {
@@ -11,44 +13,37 @@ function pow(x: number, y: number): number {
   return x ** y;
 }
 
-function arithmetic(op: BinaryOp, l: number, r: number): number {
-  switch (op) {
-    case '+':
-      return l + r;
-    case '-':
-      return l - r;
-    case '*':
-      return l * r;
-    case '/':
-      return l / r;
-    case '%':
-      return l % r;
-    case '^':
-      return pow(l, r);
-    case 'atan2':
-      return Math.atan2(l, r);
-    default:
-      return NaN;
-  }
-}
+const ARITHMETIC: Readonly<Record<ArithmeticOp, (l: number, r: number) => number>> = {
+  '+': (l, r) => l + r,
+  '-': (l, r) => l - r,
+  '*': (l, r) => l * r,
+  '/': (l, r) => l / r,
+  '%': (l, r) => l % r,
+  '^': pow,
+  atan2: Math.atan2,
+};
 
-function compare(op: BinaryOp, l: number, r: number): boolean {
-  switch (op) {
-    case '==':
-      return l === r;
-    case '!=':
-      return l !== r;
-    case '>':
-      return l > r;
-    case '<':
-      return l < r;
-    case '>=':
-      return l >= r;
-    case '<=':
-      return l <= r;
-    default:
-      return false;
+const COMPARE: Readonly<Record<ComparisonOp, (l: number, r: number) => boolean>> = {
+  '==': (l, r) => l === r,
+  '!=': (l, r) => l !== r,
+  '>': (l, r) => l > r,
+  '<': (l, r) => l < r,
+  '>=': (l, r) => l >= r,
+  '<=': (l, r) => l <= r,
+};
+
+/** Combines two values: `undefined` means a comparison dropped the pair. */
+type ElementOp = (l: number, r: number) => number | undefined;
+
+/** The per-element operation; comparisons yield the left value (or 0/1 with `bool`). */
+function elementOp(b: Binary): ElementOp {
+  const op = b.op;
+  if (isComparison(op)) {
+    const test = COMPARE[op];
+    return b.returnBool ? (l, r) => (test(l, r) ? 1 : 0) : (l, r) => (test(l, r) ? l : undefined);
   }
+  if (isSetOp(op)) throw new HealError(ErrorCode.InvalidInput, `PromQL: "${op}" needs two vectors`);
+  return ARITHMETIC[op];
 }
 
 function runtimeError(b: Binary, what: string): HealError {
@@ -56,48 +51,47 @@ function runtimeError(b: Binary, what: string): HealError {
 }
 
 function scalarScalar(b: Binary, l: number, r: number): number {
-  if (isComparison(b.op)) return compare(b.op, l, r) ? 1 : 0;
-  return arithmetic(b.op, l, r);
+  // The parser requires `bool` for scalar comparisons, so the result is always a value.
+  return elementOp(b)(l, r) ?? NaN;
 }
 
 /** Vector op scalar (or scalar op vector with `swap`); comparisons keep the vector's value. */
 function vectorScalar(b: Binary, vec: Vector, scalar: number, swap: boolean): Vector {
-  const isCmp = isComparison(b.op);
-  const dropName = !isCmp || b.returnBool;
+  const apply = elementOp(b);
+  const isFilter = isComparison(b.op) && !b.returnBool;
   const out: Vector = [];
   for (const s of vec) {
-    const l = swap ? scalar : s.value;
-    const r = swap ? s.value : scalar;
-    if (isCmp) {
-      const keep = compare(b.op, l, r);
-      if (b.returnBool) s.value = keep ? 1 : 0;
-      else if (!keep) continue;
-    } else {
-      s.value = arithmetic(b.op, l, r);
+    const result = swap ? apply(scalar, s.value) : apply(s.value, scalar);
+    if (result === undefined) continue;
+    if (isFilter) {
+      // A filter keeps the vector's own value and name, whichever side the vector is on.
+      out.push(s);
+      continue;
     }
-    if (dropName) s.labels = dropMetricName(s.labels);
+    s.value = result;
+    s.labels = dropMetricName(s.labels);
     out.push(s);
   }
   return out;
 }
 
-/** The match key of a label set under `on(...)`/`ignoring(...)`. */
-function signatureFn(m: VectorMatching): (labels: Labels) => string {
-  if (m.on) return (labels) => keyOn(labels, m.labels);
-  const ignored = new Set(m.labels);
-  return (labels) => keyWithout(labels, ignored);
+/** How label sets match under `on(...)`/`ignoring(...)`. */
+function matchingSignature(m: VectorMatching): Signature {
+  return m.on ? signatureOn(m.labels) : signatureWithout(m.labels);
 }
 
 function setOperation(b: Binary, m: VectorMatching, lhs: Vector, rhs: Vector): Vector {
-  const sig = signatureFn(m);
+  const sig = matchingSignature(m);
   if (b.op === 'or') {
-    const leftSigs = new Set(lhs.map((s) => sig(s.labels)));
-    for (const s of rhs) if (!leftSigs.has(sig(s.labels))) lhs.push(s);
+    const left = createSignatureMap<VectorSample>(sig);
+    for (const s of lhs) left.add(s);
+    for (const s of rhs) if (left.get(s.labels) === undefined) lhs.push(s);
     return lhs;
   }
-  const rightSigs = new Set(rhs.map((s) => sig(s.labels)));
+  const right = createSignatureMap<VectorSample>(sig);
+  for (const s of rhs) right.add(s);
   const wantMatch = b.op === 'and';
-  return lhs.filter((s) => rightSigs.has(sig(s.labels)) === wantMatch);
+  return lhs.filter((s) => (right.get(s.labels) !== undefined) === wantMatch);
 }
 
 /** Prometheus's resultMetric: the many side's labels, trimmed per matching, plus group_x labels. */
@@ -131,59 +125,47 @@ function resultLabels(b: Binary, m: VectorMatching, many: Labels, one: Labels): 
 }
 
 function vectorVector(b: Binary, m: VectorMatching, lhs: Vector, rhs: Vector): Vector {
+  // As Prometheus: nothing can match, so no matching errors either.
+  if (lhs.length === 0 || rhs.length === 0) return [];
   const swapped = m.card === 'one-to-many';
   const [many, one] = swapped ? [rhs, lhs] : [lhs, rhs];
-  const sig = signatureFn(m);
-  const oneBySig = new Map<string, VectorSample>();
+  const oneBySig = createSignatureMap<VectorSample>(matchingSignature(m));
   for (const s of one) {
-    const key = sig(s.labels);
-    if (oneBySig.has(key)) {
+    if (oneBySig.add(s) !== undefined) {
       const side = swapped ? 'left' : 'right';
       throw runtimeError(
         b,
         `found duplicate series for the match group on the ${side} hand-side of the operation; many-to-many matching not allowed: matching labels must be unique on one side`,
       );
     }
-    oneBySig.set(key, s);
   }
-  const isCmp = isComparison(b.op);
-  const matchedOneToOne = new Set<string>();
-  const matchedGrouped = new Map<string, Set<string>>();
+  const apply = elementOp(b);
+  // One-to-one: each "one" sample matches once. Grouped: each result label set appears once
+  // (equal result labels imply the same match group, so one set over all groups suffices).
+  const matchedOnce = new Set<VectorSample>();
+  const produced = createSignatureMap<VectorSample>(FULL_SIGNATURE);
   const out: Vector = [];
   for (const ms of many) {
-    const key = sig(ms.labels);
-    const os = oneBySig.get(key);
+    const os = oneBySig.get(ms.labels);
     if (os === undefined) continue;
-    const l = swapped ? os.value : ms.value;
-    const r = swapped ? ms.value : os.value;
-    let value: number;
-    if (isCmp) {
-      const keep = compare(b.op, l, r);
-      if (b.returnBool) value = keep ? 1 : 0;
-      else if (keep) value = l;
-      else continue;
-    } else {
-      value = arithmetic(b.op, l, r);
-    }
-    const labels = resultLabels(b, m, ms.labels, os.labels);
+    const value = swapped ? apply(os.value, ms.value) : apply(ms.value, os.value);
+    if (value === undefined) continue;
+    const sample = { labels: resultLabels(b, m, ms.labels, os.labels), value };
     if (m.card === 'one-to-one') {
-      if (matchedOneToOne.has(key)) {
+      if (matchedOnce.has(os)) {
         throw runtimeError(
           b,
           'multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)',
         );
       }
-      matchedOneToOne.add(key);
-    } else {
-      const seen = matchedGrouped.get(key) ?? new Set<string>();
-      const labelsKey = keyAll(labels);
-      if (seen.has(labelsKey)) {
-        throw runtimeError(b, 'multiple matches for labels: grouping labels must ensure unique matches');
-      }
-      seen.add(labelsKey);
-      matchedGrouped.set(key, seen);
+      matchedOnce.add(os);
+    } else if (produced.add(sample) !== undefined) {
+      throw runtimeError(
+        b,
+        'multiple matches for labels: grouping labels must ensure unique matches',
+      );
     }
-    out.push({ labels, value });
+    out.push(sample);
   }
   return out;
 }

@@ -62,8 +62,11 @@ function unwrapParens(expr: Expr): Expr {
 }
 
 function evalRangeCall(ctx: EvalContext, call: Call): Vector {
-  const ms = call.args.find((a): a is MatrixSelector => a.kind === 'matrixSelector');
-  const scalarArg = call.args.find((a) => a.kind !== 'matrixSelector');
+  // Parentheses around the range are legal: `changes((x[5m]))`.
+  const ms = call.args
+    .map(unwrapParens)
+    .find((a): a is MatrixSelector => a.kind === 'matrixSelector');
+  const scalarArg = call.args.find((a) => unwrapParens(a).kind !== 'matrixSelector');
   const apply = RANGE_FNS[call.func];
   if (ms === undefined || apply === undefined) return [];
   const param = scalarArg === undefined ? NaN : evalScalar(ctx, scalarArg);
@@ -92,8 +95,10 @@ function evalAbsent(ctx: EvalContext, call: Call): Vector {
   const [arg] = call.args;
   if (arg === undefined) return [];
   if (call.func === 'absent_over_time') {
-    if (arg.kind !== 'matrixSelector' || hasAnySample(ctx, arg)) return [];
-    return [{ labels: absentLabels(arg.selector), value: 1 }];
+    const ms = unwrapParens(arg);
+    if (ms.kind !== 'matrixSelector' || hasAnySample(ctx, ms)) return [];
+    // Like Prometheus, labels come only from a selector given directly (not in parentheses).
+    return [{ labels: arg.kind === 'matrixSelector' ? absentLabels(arg.selector) : {}, value: 1 }];
   }
   if (evalVector(ctx, arg).length > 0) return [];
   return [{ labels: arg.kind === 'vectorSelector' ? absentLabels(arg) : {}, value: 1 }];

@@ -66,31 +66,6 @@ export function keyOn(labels: Labels, names: readonly string[]): string {
   return key;
 }
 
-/**
- * Key over every non-empty label except `__name__` and `names`, in name order, for
- * `ignoring(...)` and `without (...)`.
- */
-export function keyWithout(labels: Labels, names: ReadonlySet<string>): string {
-  const keys = Object.keys(labels).sort();
-  let key = '';
-  for (const k of keys) {
-    const v = labels[k] as string;
-    if (v !== '' && k !== METRIC_NAME && !names.has(k)) key += k + SEP + v + SEP;
-  }
-  return key;
-}
-
-/** Full label-set key, to detect duplicate series. */
-export function keyAll(labels: Labels): string {
-  const keys = Object.keys(labels).sort();
-  let key = '';
-  for (const k of keys) {
-    const v = labels[k] as string;
-    if (v !== '') key += k + SEP + v + SEP;
-  }
-  return key;
-}
-
 /** A copy of `labels` with only `names` (empty values left out). */
 export function keepLabels(labels: Labels, names: readonly string[]): Labels {
   const out: Record<string, string> = {};

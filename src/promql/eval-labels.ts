@@ -1,9 +1,10 @@
 /** label_replace and label_join, with Go's regexp template expansion (`$1`, `${name}`). */
 import { ErrorCode, HealError } from '../core/errors.js';
 import type { Call } from './ast.js';
-import type { EvalContext, Labels, Vector } from './eval-context.js';
-import { evalVector, keyAll } from './eval-context.js';
+import type { EvalContext, Labels, Vector, VectorSample } from './eval-context.js';
+import { evalVector } from './eval-context.js';
 import { stringValue } from './parse-context.js';
+import { createSignatureMap, FULL_SIGNATURE } from './signature.js';
 
 const NAME_RE = /^[\p{L}\p{Nd}_]+/u;
 
@@ -52,16 +53,14 @@ function withLabel(labels: Labels, name: string, value: string): Labels {
 }
 
 function assertUniqueLabelSets(vec: Vector, call: Call): Vector {
-  const seen = new Set<string>();
+  const seen = createSignatureMap<VectorSample>(FULL_SIGNATURE);
   for (const s of vec) {
-    const key = keyAll(s.labels);
-    if (seen.has(key)) {
+    if (seen.add(s) !== undefined) {
       throw new HealError(
         ErrorCode.InvalidInput,
         `PromQL: ${call.text}: vector cannot contain metrics with the same labelset`,
       );
     }
-    seen.add(key);
   }
   return vec;
 }

@@ -65,7 +65,12 @@ function extrapolatedRate(
 }
 
 /** irate/idelta: from the last two samples; a counter drop counts as a reset to zero. */
-function instantValue(s: readonly Sample[], lo: number, hi: number, isRate: boolean): number | undefined {
+function instantValue(
+  s: readonly Sample[],
+  lo: number,
+  hi: number,
+  isRate: boolean,
+): number | undefined {
   if (hi - lo < 2) return undefined;
   const prev = at(s, hi - 2);
   const last = at(s, hi - 1);

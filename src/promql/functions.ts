@@ -14,14 +14,19 @@ function sig(
   returns: ValueType,
   shape: { readonly minArgs?: number; readonly variadic?: boolean } = {},
 ): FunctionSignature {
-  return { args, returns, minArgs: shape.minArgs ?? args.length, variadic: shape.variadic ?? false };
+  return {
+    args,
+    returns,
+    minArgs: shape.minArgs ?? args.length,
+    variadic: shape.variadic ?? false,
+  };
 }
 
 const RANGE_TO_VECTOR = sig(['matrix'], 'vector');
 const VECTOR_TO_VECTOR = sig(['vector'], 'vector');
 
 /** Functions over a range vector, one result per series. */
-export const RANGE_FUNCTIONS = [
+const RANGE_FUNCTIONS = [
   'rate',
   'irate',
   'increase',
@@ -42,7 +47,7 @@ export const RANGE_FUNCTIONS = [
 ] as const;
 
 /** Element-wise math functions on an instant vector. */
-export const MATH_FUNCTIONS = [
+const MATH_FUNCTIONS = [
   'abs',
   'ceil',
   'floor',
@@ -69,7 +74,7 @@ export const MATH_FUNCTIONS = [
 ] as const;
 
 /** Calendar functions (UTC) of a vector of Unix seconds, or of the evaluation time. */
-export const DATE_FUNCTIONS = [
+const DATE_FUNCTIONS = [
   'day_of_month',
   'day_of_week',
   'day_of_year',
@@ -81,25 +86,30 @@ export const DATE_FUNCTIONS = [
 ] as const;
 
 /** Every supported function by name. */
-export const FUNCTIONS: ReadonlyMap<string, FunctionSignature> = new Map<string, FunctionSignature>([
-  ...RANGE_FUNCTIONS.map((name) => [name, RANGE_TO_VECTOR] as const),
-  ...MATH_FUNCTIONS.map((name) => [name, VECTOR_TO_VECTOR] as const),
-  ...DATE_FUNCTIONS.map((name) => [name, sig(['vector'], 'vector', { minArgs: 0 })] as const),
-  ['predict_linear', sig(['matrix', 'scalar'], 'vector')],
-  ['quantile_over_time', sig(['scalar', 'matrix'], 'vector')],
-  ['absent_over_time', RANGE_TO_VECTOR],
-  ['absent', VECTOR_TO_VECTOR],
-  ['timestamp', VECTOR_TO_VECTOR],
-  ['sort', VECTOR_TO_VECTOR],
-  ['sort_desc', VECTOR_TO_VECTOR],
-  ['round', sig(['vector', 'scalar'], 'vector', { minArgs: 1 })],
-  ['clamp', sig(['vector', 'scalar', 'scalar'], 'vector')],
-  ['clamp_min', sig(['vector', 'scalar'], 'vector')],
-  ['clamp_max', sig(['vector', 'scalar'], 'vector')],
-  ['label_replace', sig(['vector', 'string', 'string', 'string', 'string'], 'vector')],
-  ['label_join', sig(['vector', 'string', 'string', 'string'], 'vector', { minArgs: 3, variadic: true })],
-  ['vector', sig(['scalar'], 'vector')],
-  ['scalar', sig(['vector'], 'scalar')],
-  ['time', sig([], 'scalar')],
-  ['pi', sig([], 'scalar')],
-]);
+export const FUNCTIONS: ReadonlyMap<string, FunctionSignature> = new Map<string, FunctionSignature>(
+  [
+    ...RANGE_FUNCTIONS.map((name) => [name, RANGE_TO_VECTOR] as const),
+    ...MATH_FUNCTIONS.map((name) => [name, VECTOR_TO_VECTOR] as const),
+    ...DATE_FUNCTIONS.map((name) => [name, sig(['vector'], 'vector', { minArgs: 0 })] as const),
+    ['predict_linear', sig(['matrix', 'scalar'], 'vector')],
+    ['quantile_over_time', sig(['scalar', 'matrix'], 'vector')],
+    ['absent_over_time', RANGE_TO_VECTOR],
+    ['absent', VECTOR_TO_VECTOR],
+    ['timestamp', VECTOR_TO_VECTOR],
+    ['sort', VECTOR_TO_VECTOR],
+    ['sort_desc', VECTOR_TO_VECTOR],
+    ['round', sig(['vector', 'scalar'], 'vector', { minArgs: 1 })],
+    ['clamp', sig(['vector', 'scalar', 'scalar'], 'vector')],
+    ['clamp_min', sig(['vector', 'scalar'], 'vector')],
+    ['clamp_max', sig(['vector', 'scalar'], 'vector')],
+    ['label_replace', sig(['vector', 'string', 'string', 'string', 'string'], 'vector')],
+    [
+      'label_join',
+      sig(['vector', 'string', 'string', 'string'], 'vector', { minArgs: 3, variadic: true }),
+    ],
+    ['vector', sig(['scalar'], 'vector')],
+    ['scalar', sig(['vector'], 'scalar')],
+    ['time', sig([], 'scalar')],
+    ['pi', sig([], 'scalar')],
+  ],
+);

@@ -18,3 +18,5 @@ export { createMemorySeriesSource } from './memory-source.js';
 export type { CompiledPromQL } from './parse.js';
 export { compilePromQL, parsePromQL } from './parse.js';
 export type { LabelMatcher, Sample, Series, SeriesSource } from './series.js';
+export { formatLabels, formatSample, formatValue } from './format.js';
+export { loadSeries } from './load-series.js';

@@ -12,7 +12,8 @@ const SIMPLE_ESCAPES: Readonly<Record<string, string>> = {
   '\\': '\\',
 };
 
-const ESCAPE_RE = /\\(?:([abfnrtv\\])|(["'])|x([0-9a-fA-F]{2})|([0-7]{3})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([^]?))/g;
+const ESCAPE_RE =
+  /\\(?:([abfnrtv\\])|(["'])|x([0-9a-fA-F]{2})|([0-7]{3})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8})|([^]?))/g;
 
 /**
  * Decodes a PromQL string literal (double, single or back quotes), with Prometheus's escapes
@@ -56,7 +57,7 @@ const DURATION_RE = /^(?:\d+(?:ms|[smhdwy]))+$/;
 const DURATION_PART_RE = /(\d+)(ms|[smhdwy])/g;
 
 /** True when `text` is a unit duration such as `5m` or `1h30m`. */
-export function isDurationText(text: string): boolean {
+function isDurationText(text: string): boolean {
   return DURATION_RE.test(text);
 }
 

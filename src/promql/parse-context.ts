@@ -7,6 +7,12 @@ import { FUNCTIONS } from './functions.js';
 /** A node of the lezer-promql syntax tree. */
 export type SyntaxNode = ReturnType<typeof parser.parse>['topNode'];
 
+/** A source range (a SyntaxNode is one). */
+export interface Span {
+  readonly from: number;
+  readonly to: number;
+}
+
 /** What every converter needs: the source text and the recursive converter. */
 export interface ParseContext {
   readonly text: string;
@@ -27,37 +33,39 @@ export function locate(text: string, from: number, to: number = from): string {
     : `at line ${line}, column ${column} near "${snippet}"`;
 }
 
-/** Location text for a node. */
-export function at(ctx: ParseContext, node: SyntaxNode): string {
-  return locate(ctx.text, node.from, node.to);
+/** Location text for a node or span. */
+export function at(ctx: ParseContext, span: Span): string {
+  return locate(ctx.text, span.from, span.to);
 }
 
-/** Source text of a node. */
-export function textOf(ctx: ParseContext, node: SyntaxNode): string {
+/** Source text of a node or span. */
+export function textOf(ctx: ParseContext, node: Span): string {
   return ctx.text.slice(node.from, node.to);
 }
 
-/** Named children of a node (lezer leaves out punctuation). */
+/** Named children of a node (lezer leaves out punctuation; comments are dropped here). */
 export function children(node: SyntaxNode): SyntaxNode[] {
   const out: SyntaxNode[] = [];
-  for (let c = node.firstChild; c !== null; c = c.nextSibling) out.push(c);
+  for (let c = node.firstChild; c !== null; c = c.nextSibling) {
+    if (c.name !== 'LineComment') out.push(c);
+  }
   return out;
 }
 
-/** The only or first child, or an INVALID_INPUT error naming the node. */
+/** The first child, or an INVALID_INPUT error naming the node. */
 export function firstChild(ctx: ParseContext, node: SyntaxNode): SyntaxNode {
-  const c = node.firstChild;
-  if (c === null) throw invalid(`empty ${node.name}`, ctx, node);
+  const c = children(node)[0];
+  if (c === undefined) throw invalid(`empty ${node.name}`, ctx, node);
   return c;
 }
 
 /** An INVALID_INPUT error for a malformed or ill-typed expression. */
-export function invalid(what: string, ctx: ParseContext, node: SyntaxNode): HealError {
+export function invalid(what: string, ctx: ParseContext, node: Span): HealError {
   return new HealError(ErrorCode.InvalidInput, `PromQL: ${what} ${at(ctx, node)}`);
 }
 
 /** A PROMQL_UNSUPPORTED error naming the construct. */
-export function unsupported(what: string, ctx: ParseContext, node: SyntaxNode): HealError {
+export function unsupported(what: string, ctx: ParseContext, node: Span): HealError {
   return new HealError(
     ErrorCode.PromQLUnsupported,
     `PromQL: ${what} is not supported by the built-in evaluator ${at(ctx, node)}`,

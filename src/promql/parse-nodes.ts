@@ -1,12 +1,10 @@
-/** Converters for selectors, offsets, function calls and aggregations (lezer node -> AST). */
+/** Converters for selectors, durations, function calls and aggregations (lezer node -> AST). */
 import type {
   Aggregate,
   AggregateOp,
   Call,
   CompiledMatcher,
-  Expr,
   Grouping,
-  MatrixSelector,
   VectorSelector,
 } from './ast.js';
 import { FUNCTIONS } from './functions.js';
@@ -68,7 +66,7 @@ function convertMatcher(ctx: ParseContext, node: SyntaxNode): CompiledMatcher {
 }
 
 /** A label name, bare or quoted. */
-export function labelName(ctx: ParseContext, node: SyntaxNode): string {
+function labelName(ctx: ParseContext, node: SyntaxNode): string {
   if (node.name === 'LabelName') return textOf(ctx, node);
   const literal = node.name === 'StringLiteral' ? node : firstChild(ctx, node);
   return unquoteString(textOf(ctx, literal), at(ctx, node));
@@ -79,38 +77,8 @@ export function groupingLabels(ctx: ParseContext, node: SyntaxNode): string[] {
   return children(node).map((c) => labelName(ctx, c));
 }
 
-/** `selector[range]`. */
-export function convertMatrixSelector(ctx: ParseContext, node: SyntaxNode): MatrixSelector {
-  const [inner, range] = children(node);
-  if (inner === undefined || range === undefined) throw invalid('malformed range', ctx, node);
-  if (inner.name === 'OffsetExpr') {
-    throw invalid('no offset modifiers allowed before range', ctx, inner);
-  }
-  if (inner.name !== 'VectorSelector') {
-    throw invalid('ranges only allowed for vector selectors', ctx, inner);
-  }
-  const rangeMs = durationMs(ctx, range);
-  if (rangeMs <= 0) throw invalid('range must be greater than 0', ctx, range);
-  return { kind: 'matrixSelector', selector: convertVectorSelector(ctx, inner), rangeMs };
-}
-
-/** `expr offset d` where expr is an instant or range selector. */
-export function convertOffset(ctx: ParseContext, node: SyntaxNode): VectorSelector | MatrixSelector {
-  const [innerNode, , durationNode] = children(node);
-  if (innerNode === undefined || durationNode === undefined) {
-    throw invalid('malformed offset', ctx, node);
-  }
-  if (innerNode.name === 'SubqueryExpr') throw unsupported('subquery', ctx, innerNode);
-  if (innerNode.name === 'OffsetExpr') throw invalid('offset may not be set multiple times', ctx, node);
-  const inner = ctx.convert(innerNode);
-  const offsetMs = durationMs(ctx, durationNode);
-  if (inner.kind === 'vectorSelector') return { ...inner, offsetMs };
-  if (inner.kind === 'matrixSelector') return { ...inner, selector: { ...inner.selector, offsetMs } };
-  throw invalid('offset must follow an instant or range vector selector', ctx, node);
-}
-
 /** A plain duration (`5m`, `-1h` for offsets); duration arithmetic is unsupported. */
-function durationMs(ctx: ParseContext, node: SyntaxNode): number {
+export function durationMs(ctx: ParseContext, node: SyntaxNode): number {
   const parts = children(node);
   const [first, second] = parts;
   if (parts.length === 1 && first?.name === 'NumberDurationLiteralInDurationContext') {

@@ -10,26 +10,10 @@ import type { EvaluateOptions } from './evaluate.js';
 import { evaluateInstant } from './evaluate.js';
 import { parseNumberLiteral, unquoteString } from './literals.js';
 import type { InstantSample } from '../prom/metrics-source.js';
-import { convertBinary } from './parse-binary.js';
+import { convertOperatorExpr } from './parse-operators.js';
 import type { ParseContext, SyntaxNode } from './parse-context.js';
-import {
-  at,
-  children,
-  firstChild,
-  invalid,
-  locate,
-  textOf,
-  typeName,
-  typeOf,
-  unsupported,
-} from './parse-context.js';
-import {
-  convertAggregate,
-  convertCall,
-  convertMatrixSelector,
-  convertOffset,
-  convertVectorSelector,
-} from './parse-nodes.js';
+import { at, firstChild, locate, textOf, typeName, typeOf, unsupported } from './parse-context.js';
+import { convertAggregate, convertCall, convertVectorSelector } from './parse-nodes.js';
 import type { SeriesSource } from './series.js';
 
 const UNSUPPORTED_NODES: Readonly<Record<string, string>> = {
@@ -53,13 +37,10 @@ function convertNode(ctx: ParseContext, node: SyntaxNode): Expr {
     case 'VectorSelector':
       return convertVectorSelector(ctx, node);
     case 'MatrixSelector':
-      return convertMatrixSelector(ctx, node);
     case 'OffsetExpr':
-      return convertOffset(ctx, node);
     case 'UnaryExpr':
-      return convertUnary(ctx, node);
     case 'BinaryExpr':
-      return convertBinary(ctx, node);
+      return convertOperatorExpr(ctx, node);
     case 'FunctionCall':
       return convertCall(ctx, node);
     case 'AggregateExpr':
@@ -67,25 +48,6 @@ function convertNode(ctx: ParseContext, node: SyntaxNode): Expr {
     default:
       throw unsupported(UNSUPPORTED_NODES[node.name] ?? `syntax node ${node.name}`, ctx, node);
   }
-}
-
-function convertUnary(ctx: ParseContext, node: SyntaxNode): Expr {
-  const [opNode, operandNode] = children(node);
-  if (opNode === undefined || operandNode === undefined) {
-    throw invalid('malformed unary expression', ctx, node);
-  }
-  const operand = ctx.convert(operandNode);
-  const type = typeOf(operand);
-  if (type !== 'scalar' && type !== 'vector') {
-    throw invalid(
-      `unary expression only allowed on scalars or instant vectors, got ${typeName(type)}`,
-      ctx,
-      node,
-    );
-  }
-  if (textOf(ctx, opNode) === '+') return operand;
-  if (operand.kind === 'number') return { kind: 'number', value: -operand.value };
-  return { kind: 'unary', expr: operand };
 }
 
 /** Throws INVALID_INPUT at the first syntax error of the lezer tree. */

@@ -26,7 +26,7 @@ describe('controller on the simulated fleet: whole loop', () => {
     const h = await createSimHarness();
     const n = h.node(1);
     h.world.faults.injectFault({ condition: 'GpuHung', node: n, atMs: h.clock.now(), persistence: 'survives-reboot' });
-    await h.run(3 * 60 * MIN);
+    await h.run(3 * 60 * MIN, 15_000);
     const reboots = h.actions(n).filter((a) => a === 'Reboot').length;
     assert.equal(reboots, 2);
     const t = await h.ticket(n);
@@ -34,7 +34,7 @@ describe('controller on the simulated fleet: whole loop', () => {
     assert.equal(t?.supervisor, 'sre');
     assert.equal((await h.get(n)).unschedulable, true, 'left cordoned for the human');
     const before = h.steps.length;
-    await h.run(60 * MIN);
+    await h.run(60 * MIN, 30_000);
     assert.equal(h.steps.filter((s) => s.node === n).length, h.steps.slice(0, before).filter((s) => s.node === n).length, 'automation stopped');
   });
 
@@ -51,13 +51,15 @@ describe('controller on the simulated fleet: whole loop', () => {
     const h = await createSimHarness();
     const n = h.node(3);
     h.world.faults.injectFault({ condition: 'GpuHung', node: n, atMs: h.clock.now(), persistence: 'survives-reboot' });
-    await h.run(30_000);
+    await h.run(3 * MIN);
+    assert.ok((await h.ticket(n)) !== null, 'ticket opened');
     const raw = (await h.get(n)).annotations[TICKET_ANNOTATION] ?? '';
     const node = await h.get(n);
     await h.world.cluster.patchNodeAnnotations(n, { [TICKET_ANNOTATION]: raw.replace('supervisor: aegis', 'supervisor: alice') }, node.resourceVersion, h.signal);
-    const count = h.steps.filter((s) => s.node === n).length;
-    await h.run(2 * 60 * MIN);
-    assert.equal(h.steps.filter((s) => s.node === n).length, count);
+    const started = (): number => h.steps.filter((s) => s.node === n && s.status === 'Running').length;
+    const count = started();
+    await h.run(2 * 60 * MIN, 30_000);
+    assert.equal(started(), count, 'no step started after the takeover');
     assert.equal((await h.ticket(n))?.supervisor, 'alice');
   });
 
