@@ -5,6 +5,9 @@ import { jobName } from '../jobs/job-name.js';
 import { assertNodeName, validateJobParams } from '../jobs/params.js';
 import type { ApiBridge, Outcome } from '../sop/sop.js';
 
+/** A resumed step may (re)create its Job only this soon after it began (crash between record and create). */
+const RELAUNCH_WINDOW_MS = 60_000;
+
 /** Timing of bridge operations. */
 export interface BridgeOptions {
   readonly drainTimeoutMs: number;
@@ -103,7 +106,14 @@ export function createApiBridge(deps: { cluster: ClusterClient; clock: Clock; op
       const params = validateJobParams(request.kind, upper);
       const req = { kind: request.kind, name, node: request.node, params, activeDeadlineSeconds };
       const existing = await cluster.getJob(name, signal);
-      if (existing === null) await cluster.createJob(req, signal);
+      if (existing === null) {
+        // A resumed step whose Job is gone long after it began already ran (and was garbage
+        // collected): relaunching it could reboot a node twice. Report it instead.
+        if (request.resumeSinceMs !== undefined && clock.now() - request.resumeSinceMs > RELAUNCH_WINDOW_MS) {
+          return { status: 'Failed', message: `Job ${name} vanished while the daemon was down; not relaunched` };
+        }
+        await cluster.createJob(req, signal);
+      }
       const state = await waitJob(name, activeDeadlineSeconds * 1000 + 60_000, signal);
       return toOutcome(name, state);
     },

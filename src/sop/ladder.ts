@@ -67,6 +67,7 @@ export function commonGuards(node: NodeView, status?: SopStatus): Verdict | unde
         reason: 'resume the step in progress before the restart',
         ...(last.seq === undefined ? {} : { seq: last.seq }),
         ...(last.params === undefined ? {} : { params: last.params }),
+        ...(last.time === undefined ? {} : { resumeSinceMs: Date.parse(last.time) }),
       },
     };
   }

@@ -14,7 +14,10 @@ export async function performStep(
   const name = node.info.name;
   const params = step.params ?? {};
   const job = (kind: Parameters<ApiBridge['runJob']>[0]['kind']): Promise<Outcome> =>
-    bridge.runJob({ kind, node: name, params, seq: step.seq }, signal);
+    bridge.runJob(
+      { kind, node: name, params, seq: step.seq, ...(step.resumeSinceMs === undefined ? {} : { resumeSinceMs: step.resumeSinceMs }) },
+      signal,
+    );
   switch (step.action) {
     case Action.Cordon:
       return bridge.cordon(name, signal);

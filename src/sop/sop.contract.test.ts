@@ -51,7 +51,7 @@ describe('SOP registry covers the catalogue', () => {
     assert.deepEqual([...ids].sort(), Object.keys(BUILTIN_SOP_IDS).sort());
   });
   it('every Emergency/NotReady/Cordon condition names an implemented SOP', () => {
-    const ids = new Set(builtInSops.map((s) => s.id));
+    const ids = new Set<string>(builtInSops.map((s) => s.id));
     for (const e of CATALOGUE) if (e.priority <= 99) assert.ok(e.sop !== null && ids.has(e.sop), `${e.name} -> ${String(e.sop)}`);
   });
 });

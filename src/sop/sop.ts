@@ -44,6 +44,8 @@ export interface Step {
    * daemon left `Running` (so the same Job is followed), otherwise assigned by the runner.
    */
   readonly seq?: number;
+  /** When resuming: when the interrupted step began (ms), so a vanished Job is not relaunched late. */
+  readonly resumeSinceMs?: number;
   readonly then?: Then;
 }
 
@@ -102,7 +104,14 @@ export interface ApiBridge {
    * resumed step follows the Job it launched before a crash instead of launching another.
    */
   runJob(
-    request: { kind: JobKindName; node: string; params: Readonly<Record<string, string>>; seq: number },
+    request: {
+      kind: JobKindName;
+      node: string;
+      params: Readonly<Record<string, string>>;
+      seq: number;
+      /** Set when resuming a step: a Job missing long after this time is not relaunched. */
+      resumeSinceMs?: number;
+    },
     signal: AbortSignal,
   ): Promise<Outcome>;
   /** Deletes the node's pods matching `selector` (`k=v`) so their controller restarts them. */
