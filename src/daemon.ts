@@ -41,7 +41,11 @@ export interface Engine {
 
 /** Composes the engine from its ports. Start-up errors (bad catalogue, bad built-in SOP) throw. */
 export function createEngine(input: EngineInput): Engine {
-  const bridge = createApiBridge({ cluster: input.cluster, clock: input.clock, options: input.bridgeOptions ?? DEFAULT_BRIDGE_OPTIONS });
+  const bridge = createApiBridge({
+    cluster: input.cluster,
+    clock: input.clock,
+    options: input.bridgeOptions ?? DEFAULT_BRIDGE_OPTIONS,
+  });
   const known = new Set(input.catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])]));
   const build = (plugins: readonly { sop: unknown; origin: string }[]): SopRegistry =>
     createSopRegistry({
@@ -77,7 +81,8 @@ export function createEngine(input: EngineInput): Engine {
       try {
         const next = build(plugins);
         registry = next;
-        for (const p of next.problems) input.metrics.pluginErrors.inc({ plugin: 'load' });
+        if (next.problems.length > 0)
+          input.metrics.pluginErrors.inc({ plugin: 'load' }, next.problems.length);
         return [...next.problems];
       } catch (err) {
         input.metrics.pluginErrors.inc({ plugin: 'load' });
@@ -108,7 +113,12 @@ export async function runLoop(opts: {
     if (opts.lease !== undefined) {
       let holds = false;
       try {
-        holds = await opts.lease.client.acquireOrRenew(opts.lease.name, opts.lease.holder, opts.lease.durationSeconds, opts.signal);
+        holds = await opts.lease.client.acquireOrRenew(
+          opts.lease.name,
+          opts.lease.holder,
+          opts.lease.durationSeconds,
+          opts.signal,
+        );
       } catch (err) {
         opts.log.warn('lease renewal failed', { err: errorMessage(err) });
       }
@@ -124,7 +134,9 @@ export async function runLoop(opts: {
     }
     if (leading) {
       try {
-        const report = await opts.engine.controller.cycle(AbortSignal.any([opts.signal, stepAbort.signal]));
+        const report = await opts.engine.controller.cycle(
+          AbortSignal.any([opts.signal, stepAbort.signal]),
+        );
         opts.metrics.cycleSeconds.observe((report.engineMs + report.inspectMs) / 1000);
         opts.onCycle?.(report);
       } catch (err) {
@@ -142,6 +154,8 @@ export async function runLoop(opts: {
   stepAbort.abort(new Error('shutting down'));
   await opts.engine.controller.idle();
   if (opts.lease !== undefined) {
-    await opts.lease.client.release(opts.lease.name, opts.lease.holder, new AbortController().signal).catch(() => undefined);
+    await opts.lease.client
+      .release(opts.lease.name, opts.lease.holder, new AbortController().signal)
+      .catch(() => undefined);
   }
 }

@@ -36,7 +36,9 @@ export async function runDaemon(opts: {
           kubeConfig: {
             server: k.server ?? 'https://127.0.0.1:6443',
             token: k.tokenFile === undefined ? '' : readFileSync(k.tokenFile, 'utf8').trim(),
-            ...(k.caFile === undefined ? {} : { caData: readFileSync(k.caFile).toString('base64') }),
+            ...(k.caFile === undefined
+              ? {}
+              : { caData: readFileSync(k.caFile).toString('base64') }),
             skipTLSVerify: k.insecureSkipVerify,
           },
         }),
@@ -52,7 +54,8 @@ export async function runDaemon(opts: {
     insecureSkipVerify: p.insecureSkipVerify,
   });
   const pluginDir = config.sop.pluginDir;
-  const initial = pluginDir === undefined ? { plugins: [], problems: [] } : await loadPlugins(pluginDir);
+  const initial =
+    pluginDir === undefined ? { plugins: [], problems: [] } : await loadPlugins(pluginDir);
   for (const problem of initial.problems) log.warn('plug-in skipped', { problem });
   const engine = createEngine({
     cluster,
@@ -72,7 +75,8 @@ export async function runDaemon(opts: {
       : watchPluginDir(pluginDir, () => {
           loadPlugins(pluginDir)
             .then(({ plugins, problems }) => {
-              for (const problem of [...problems, ...engine.reloadPlugins(plugins)]) log.warn('plug-in skipped', { problem });
+              for (const problem of [...problems, ...engine.reloadPlugins(plugins)])
+                log.warn('plug-in skipped', { problem });
               log.info('plug-ins reloaded', { count: plugins.length });
             })
             .catch((err: unknown) => {
@@ -80,8 +84,16 @@ export async function runDaemon(opts: {
             });
         });
   let cycles = 0;
-  const server = await startMetricsServer({ metrics, port: config.metricsPort, ready: () => cycles > 0 });
-  log.info('aegis started', { metrics: server.url, dryRun: config.safety.dryRun, prometheus: p.url });
+  const server = await startMetricsServer({
+    metrics,
+    port: config.metricsPort,
+    ready: () => cycles > 0,
+  });
+  log.info('aegis started', {
+    metrics: server.url,
+    dryRun: config.safety.dryRun,
+    prometheus: p.url,
+  });
   try {
     await runLoop({
       engine,

@@ -11,9 +11,11 @@ import { Command, CommanderError } from '@commander-js/extra-typings';
 
 import { ErrorCode, errorMessage, isHealError, type ErrorCode as Code } from '../core/errors.js';
 import { registerConditionsCommand } from './commands/conditions.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerPriorityCommand } from './commands/priority.js';
 import { registerRulesCommand } from './commands/rules.js';
 import { registerRunCommand } from './commands/run.js';
+import { registerSimCommand } from './commands/sim.js';
 
 /** Adds one subcommand (with its options and action) to the program. */
 export type CommandRegistrar = (program: Command) => void;
@@ -28,6 +30,8 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerConditionsCommand,
   registerPriorityCommand,
   registerRulesCommand,
+  registerSimCommand,
+  registerDemoCommand,
 ];
 
 /** Error codes that mean "fix your input or configuration": exit status 2. */

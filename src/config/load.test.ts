@@ -45,7 +45,10 @@ describe('config', () => {
       const p = file(text);
       assert.throws(
         () => loadConfig({ file: p }),
-        (err) => isHealError(err, ErrorCode.ConfigInvalid) && re.test(err.message) && err.message.includes(p),
+        (err) =>
+          isHealError(err, ErrorCode.ConfigInvalid) &&
+          re.test(err.message) &&
+          err.message.includes(p),
       );
     });
   }

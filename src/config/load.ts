@@ -21,34 +21,61 @@ export function loadConfig(opts: {
     try {
       text = readFileSync(opts.file, 'utf8');
     } catch (err) {
-      throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: cannot read config`, { cause: err });
+      throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: cannot read config`, {
+        cause: err,
+      });
     }
     const doc = parseDocument(text);
     if (doc.errors.length > 0) {
-      throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: ${doc.errors[0]?.message ?? 'bad YAML'}`);
+      throw new HealError(
+        ErrorCode.ConfigInvalid,
+        `${opts.file}: ${doc.errors[0]?.message ?? 'bad YAML'}`,
+      );
     }
     let value: unknown;
     try {
       value = doc.toJS({ maxAliasCount: 10 });
     } catch (err) {
-      throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: cannot read YAML: ${errorMessage(err)}`, { cause: err });
+      throw new HealError(
+        ErrorCode.ConfigInvalid,
+        `${opts.file}: cannot read YAML: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
     if (value !== null && (typeof value !== 'object' || Array.isArray(value))) {
-      throw new HealError(ErrorCode.ConfigInvalid, `${opts.file}: the config must be a YAML mapping`);
+      throw new HealError(
+        ErrorCode.ConfigInvalid,
+        `${opts.file}: the config must be a YAML mapping`,
+      );
     }
     raw = (value as Record<string, unknown> | null) ?? {};
   }
   const env = opts.env ?? {};
   if (env['AEGIS_PROMETHEUS_URL'] !== undefined) {
-    raw = { ...raw, prometheus: { ...(raw['prometheus'] as object | undefined), url: env['AEGIS_PROMETHEUS_URL'] } };
+    raw = {
+      ...raw,
+      prometheus: {
+        ...(raw['prometheus'] as object | undefined),
+        url: env['AEGIS_PROMETHEUS_URL'],
+      },
+    };
   }
   if (env['AEGIS_DRY_RUN'] !== undefined) {
-    raw = { ...raw, safety: { ...(raw['safety'] as object | undefined), dryRun: env['AEGIS_DRY_RUN'] !== 'false' } };
+    raw = {
+      ...raw,
+      safety: {
+        ...(raw['safety'] as object | undefined),
+        dryRun: env['AEGIS_DRY_RUN'] !== 'false',
+      },
+    };
   }
   for (const [path, value] of Object.entries(opts.overrides ?? {})) setPath(raw, path, value);
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new HealError(ErrorCode.ConfigInvalid, `${where}: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`);
+    throw new HealError(
+      ErrorCode.ConfigInvalid,
+      `${where}: ${z.prettifyError(parsed.error).replaceAll('\n', '; ')}`,
+    );
   }
   return parsed.data;
 }

@@ -30,7 +30,9 @@ export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = {
 };
 
 /** Parses diagnose logs (`hint:`, `cmd:`, `result:` lines) into records. */
-export function parseDiagnosis(lines: readonly string[]): { hint: string; cmd: string; result: string }[] {
+export function parseDiagnosis(
+  lines: readonly string[],
+): { hint: string; cmd: string; result: string }[] {
   const out: { hint: string; cmd: string; result: string }[] = [];
   let cur: { hint: string; cmd: string; result: string } | undefined;
   for (const line of lines) {
@@ -49,11 +51,19 @@ export function parseDiagnosis(lines: readonly string[]): { hint: string; cmd: s
 }
 
 /** The real ApiBridge over a ClusterClient: every write an SOP may make, and nothing else. */
-export function createApiBridge(deps: { cluster: ClusterClient; clock: Clock; options?: BridgeOptions }): ApiBridge {
+export function createApiBridge(deps: {
+  cluster: ClusterClient;
+  clock: Clock;
+  options?: BridgeOptions;
+}): ApiBridge {
   const { cluster, clock } = deps;
   const opts = deps.options ?? DEFAULT_BRIDGE_OPTIONS;
 
-  const waitJob = async (name: string, deadlineMs: number, signal: AbortSignal): Promise<JobState | null> => {
+  const waitJob = async (
+    name: string,
+    deadlineMs: number,
+    signal: AbortSignal,
+  ): Promise<JobState | null> => {
     const until = clock.now() + deadlineMs;
     for (;;) {
       const state = await cluster.getJob(name, signal);
@@ -102,15 +112,23 @@ export function createApiBridge(deps: { cluster: ClusterClient; clock: Clock; op
       const name = jobName(request.kind, request.node, request.seq);
       const activeDeadlineSeconds = opts.jobDeadlineSeconds[request.kind] ?? 1200;
       assertNodeName(request.node);
-      const upper = Object.fromEntries(Object.entries(request.params).map(([k, v]) => [k.toUpperCase(), v]));
+      const upper = Object.fromEntries(
+        Object.entries(request.params).map(([k, v]) => [k.toUpperCase(), v]),
+      );
       const params = validateJobParams(request.kind, upper);
       const req = { kind: request.kind, name, node: request.node, params, activeDeadlineSeconds };
       const existing = await cluster.getJob(name, signal);
       if (existing === null) {
         // A resumed step whose Job is gone long after it began already ran (and was garbage
         // collected): relaunching it could reboot a node twice. Report it instead.
-        if (request.resumeSinceMs !== undefined && clock.now() - request.resumeSinceMs > RELAUNCH_WINDOW_MS) {
-          return { status: 'Failed', message: `Job ${name} vanished while the daemon was down; not relaunched` };
+        if (
+          request.resumeSinceMs !== undefined &&
+          clock.now() - request.resumeSinceMs > RELAUNCH_WINDOW_MS
+        ) {
+          return {
+            status: 'Failed',
+            message: `Job ${name} vanished while the daemon was down; not relaunched`,
+          };
         }
         await cluster.createJob(req, signal);
       }
@@ -122,12 +140,15 @@ export function createApiBridge(deps: { cluster: ClusterClient; clock: Clock; op
       const pods = (await cluster.listPodsOnNode(node, signal)).filter(
         (p) => key !== undefined && p.labels[key] === value,
       );
-      if (pods.length === 0) return { status: 'Failed', message: `no pod matching ${selector} on the node` };
+      if (pods.length === 0)
+        return { status: 'Failed', message: `no pod matching ${selector} on the node` };
       for (const p of pods) await cluster.deletePod(p.namespace, p.name, 30, signal);
       return { status: 'Succeeded', message: `restarted ${pods.map((p) => p.name).join(', ')}` };
     },
     async forceDeleteTerminatingPods(node, signal) {
-      const stuck = (await cluster.listPodsOnNode(node, signal)).filter((p) => p.deletionTimestampMs !== undefined);
+      const stuck = (await cluster.listPodsOnNode(node, signal)).filter(
+        (p) => p.deletionTimestampMs !== undefined,
+      );
       for (const p of stuck) {
         try {
           await cluster.deletePod(p.namespace, p.name, 0, signal);
@@ -145,10 +166,19 @@ function toOutcome(name: string, state: JobState | null): Outcome {
   const exit = state.exitCode === undefined ? {} : { exitCode: state.exitCode };
   if (state.phase === 'Succeeded') {
     const diagnosis = parseDiagnosis(state.logs ?? []);
-    return { status: 'Succeeded', message: `Job ${name} succeeded`, ...exit, ...(diagnosis.length > 0 ? { diagnosis } : {}) };
+    return {
+      status: 'Succeeded',
+      message: `Job ${name} succeeded`,
+      ...exit,
+      ...(diagnosis.length > 0 ? { diagnosis } : {}),
+    };
   }
   if (state.phase === 'Failed') {
-    return { status: 'Failed', message: `Job ${name} failed${state.exitCode === undefined ? '' : ` with exit ${state.exitCode}`}`, ...exit };
+    return {
+      status: 'Failed',
+      message: `Job ${name} failed${state.exitCode === undefined ? '' : ` with exit ${state.exitCode}`}`,
+      ...exit,
+    };
   }
   return { status: 'Failed', message: `Job ${name} did not finish in time (${state.phase})` };
 }

@@ -12,14 +12,18 @@ const obs = (condition = 'Xid79GPULost', id = '3', node = 'n1'): Observation => 
   msg: '',
   value: 79,
 });
-const timing = (c: string) => (c === 'Slow' ? { forMs: 60_000, clearForMs: 120_000 } : { forMs: 0, clearForMs: 30_000 });
+const timing = (c: string) =>
+  c === 'Slow' ? { forMs: 60_000, clearForMs: 120_000 } : { forMs: 0, clearForMs: 30_000 };
 const never = (): boolean => false;
 
 describe('condition tracker', () => {
   it('raises at once when forMs is 0, with since = first seen', () => {
     const t = new ConditionTracker(timing);
     const edges = t.update([obs()], T0, never);
-    assert.deepEqual(edges.map((e) => e.kind), ['raised']);
+    assert.deepEqual(
+      edges.map((e) => e.kind),
+      ['raised'],
+    );
     assert.equal(t.active('n1')[0]?.sinceMs, T0);
   });
 
@@ -29,7 +33,7 @@ describe('condition tracker', () => {
     assert.equal(t.update([obs('Slow')], T0 + 30_000, never).length, 0);
     const e = t.update([obs('Slow')], T0 + 60_000, never);
     assert.equal(e[0]?.kind, 'raised');
-    assert.equal(e[0]?.instance.sinceMs, T0);
+    assert.equal(e[0].instance.sinceMs, T0);
   });
 
   it('a blip shorter than forMs never raises', () => {
@@ -80,6 +84,12 @@ describe('condition tracker', () => {
   it('tracks devices separately', () => {
     const t = new ConditionTracker(timing);
     t.update([obs('Xid79GPULost', '1'), obs('Xid79GPULost', '5')], T0, never);
-    assert.deepEqual(t.active('n1').map((c) => c.id).sort(), ['1', '5']);
+    assert.deepEqual(
+      t
+        .active('n1')
+        .map((c) => c.id)
+        .sort(),
+      ['1', '5'],
+    );
   });
 });

@@ -76,7 +76,10 @@ export class ConditionTracker {
       if (!Number.isFinite(st.firstSeenMs)) st.firstSeenMs = nowMs;
       delete st.quietSinceMs;
       seen.add(st);
-      if (st.activeSinceMs === undefined && nowMs - st.firstSeenMs >= this.#timing(obs.condition).forMs) {
+      if (
+        st.activeSinceMs === undefined &&
+        nowMs - st.firstSeenMs >= this.#timing(obs.condition).forMs
+      ) {
         st.activeSinceMs = st.firstSeenMs;
         st.raises = st.raises.filter((t) => nowMs - t < FLAP_WINDOW_MS).concat(nowMs);
         edges.push({ kind: 'raised', instance: toInstance(st), atMs: nowMs });

@@ -2,7 +2,13 @@ import type { CatalogueEntry, Signal } from '../catalogue/types.js';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
 import { errorMessage, isHealError, ErrorCode } from '../core/errors.js';
-import { isControlPlane, isOptedOut, TICKET_ANNOTATION, type NodeInfo, type NodeStatus } from '../core/types.js';
+import {
+  isControlPlane,
+  isOptedOut,
+  TICKET_ANNOTATION,
+  type NodeInfo,
+  type NodeStatus,
+} from '../core/types.js';
 import type { ClusterClient } from '../k8s/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MetricsSource } from '../prom/metrics-source.js';
@@ -15,7 +21,13 @@ import { Inspector } from './inspector.js';
 import type { Logger } from './logger.js';
 import { runStep, type StepEvent } from './runner.js';
 import { fleetCounts, isHold, SafetyGates } from './safety.js';
-import { actionableInOrder, Bucket, bucketOfPriority, urgency, type PriorityOf } from './scheduler.js';
+import {
+  actionableInOrder,
+  Bucket,
+  bucketOfPriority,
+  urgency,
+  type PriorityOf,
+} from './scheduler.js';
 
 /** Everything the controller is built from. */
 export interface ControllerDeps {
@@ -74,7 +86,7 @@ export class Controller {
   readonly #dryRunSeen = new Map<string, string>();
   readonly #holdSeen = new Map<string, string>();
   readonly #policy: SopPolicy;
-  readonly #tickets = new Map<string, { raw: string; ticket: Ticket | null; error?: unknown }>();
+  readonly #tickets = new Map<string, { raw: string; ticket: Ticket | null; error?: Error }>();
   #conditionLabels = new Set<string>();
   #prevFaulty = new Set<string>();
   #stopping = false;
@@ -145,7 +157,17 @@ export class Controller {
     } catch (err) {
       d.metrics.errors.inc({ where: 'list-nodes' });
       d.log.warn('cannot list nodes; cycle skipped', { err: errorMessage(err) });
-      return { atMs, nodes: 0, faultyNodes: 0, started: 0, held: 0, queries: 0, queryFailures: 0, engineMs: 0, inspectMs: 0 };
+      return {
+        atMs,
+        nodes: 0,
+        faultyNodes: 0,
+        started: 0,
+        held: 0,
+        queries: 0,
+        queryFailures: 0,
+        engineMs: 0,
+        inspectMs: 0,
+      };
     }
     const t1 = performance.now();
     const insp = await this.#inspector.inspect(nodes, signal);
@@ -166,9 +188,12 @@ export class Controller {
     const byName = new Map(nodes.map((n) => [n.name, n]));
     const faulty = new Set<string>();
     for (const st of statuses) {
-      if (st.conditions.some((c) => c.condition !== 'NodeCordon' && priorityOf(c.condition) <= 99)) faulty.add(st.node);
+      if (st.conditions.some((c) => c.condition !== 'NodeCordon' && priorityOf(c.condition) <= 99))
+        faulty.add(st.node);
     }
-    const newlyFaulty = [...faulty].filter((n) => !this.#prevFaulty.has(n) && !(byName.get(n)?.unschedulable ?? false));
+    const newlyFaulty = [...faulty].filter(
+      (n) => !this.#prevFaulty.has(n) && !(byName.get(n)?.unschedulable ?? false),
+    );
     this.#prevFaulty = faulty;
     this.#gates.observeNewFaults(newlyFaulty, nodes.length, atMs);
     d.metrics.breakerOpen.set(this.#gates.breakerOpen(atMs) ? 1 : 0);
@@ -184,7 +209,13 @@ export class Controller {
         this.#dryRun(c);
         continue;
       }
-      const adm = this.#gates.admit({ step: c.step, node: c.info, ticket: c.view.ticket, fleet: counts, nowMs: atMs });
+      const adm = this.#gates.admit({
+        step: c.step,
+        node: c.info,
+        ticket: c.view.ticket,
+        fleet: counts,
+        nowMs: atMs,
+      });
       if (isHold(adm)) {
         held++;
         this.#recordHold(c, adm.gate, adm.reason, signal);
@@ -193,9 +224,13 @@ export class Controller {
       if (c.step.action === 'Cordon' && !c.info.unschedulable) counts.cordoned++;
       started++;
       this.#observeFirstAction(c, atMs);
-      this.#dispatch(c, () => {
-        adm.release();
-      }, signal);
+      this.#dispatch(
+        c,
+        () => {
+          adm.release();
+        },
+        signal,
+      );
     }
     if (allHealthy) this.#reconcileTickets(nodes, faulty, signal);
     this.#recordFleet(nodes);
@@ -234,7 +269,10 @@ export class Controller {
         ticket = this.#ticketOf(info);
       } catch (err) {
         d.metrics.ticketCorrupt.inc();
-        d.log.warn('ticket annotation unreadable; node skipped and annotation left as is', { node: info.name, err: errorMessage(err) });
+        d.log.warn('ticket annotation unreadable; node skipped and annotation left as is', {
+          node: info.name,
+          err: errorMessage(err),
+        });
         continue;
       }
       if (!isAutomationOwned(ticket)) continue;
@@ -250,11 +288,23 @@ export class Controller {
           verdict = reg.instance.evaluate(view, { condition: cond, node: status });
         } catch (err) {
           d.metrics.pluginErrors.inc({ plugin: reg.sop.id });
-          d.log.warn('SOP evaluate threw; trying the next condition', { sop: reg.sop.id, node: info.name, err: errorMessage(err) });
+          d.log.warn('SOP evaluate threw; trying the next condition', {
+            sop: reg.sop.id,
+            node: info.name,
+            err: errorMessage(err),
+          });
           continue;
         }
         if (verdict.kind !== 'act') continue;
-        out.push({ info, status, conditionIndex: i, step: verdict.step, view, sopId: reg.sop.id, key: urgency(cond, priorityOf) });
+        out.push({
+          info,
+          status,
+          conditionIndex: i,
+          step: verdict.step,
+          view,
+          sopId: reg.sop.id,
+          key: urgency(cond, priorityOf),
+        });
         break;
       }
     }
@@ -276,25 +326,47 @@ export class Controller {
         metrics: d.metrics,
         log: d.log,
         humanSupervisor: this.#policy.humanSupervisor,
-        repeatOffender: { max: d.config.safety.repeatOffenderMax, windowMs: d.config.safety.repeatOffenderWindowMs },
+        repeatOffender: {
+          max: d.config.safety.repeatOffenderMax,
+          windowMs: d.config.safety.repeatOffenderWindowMs,
+        },
         ...(d.onStep === undefined ? {} : { onStep: d.onStep }),
       },
-      { sopId: c.sopId, instance: reg.instance, view: c.view, status: { condition: cond, node: c.status }, step: c.step },
+      {
+        sopId: c.sopId,
+        instance: reg.instance,
+        view: c.view,
+        status: { condition: cond, node: c.status },
+        step: c.step,
+      },
       signal,
     )
       .then(() => undefined)
       .catch((err: unknown) => {
         if (signal.aborted) return;
-        d.metrics.errors.inc({ where: isHealError(err, ErrorCode.TicketCorrupt) ? 'ticket' : 'step' });
-        d.log.warn('step failed', { node: c.info.name, sop: c.sopId, action: c.step.action, err: errorMessage(err) });
+        d.metrics.errors.inc({
+          where: isHealError(err, ErrorCode.TicketCorrupt) ? 'ticket' : 'step',
+        });
+        d.log.warn('step failed', {
+          node: c.info.name,
+          sop: c.sopId,
+          action: c.step.action,
+          err: errorMessage(err),
+        });
       })
       .finally(() => {
         release();
         this.#inflight.delete(c.info.name);
-        d.metrics.inflight.set({ action: c.step.action }, this.#gates.inflight().get(c.step.action) ?? 0);
+        d.metrics.inflight.set(
+          { action: c.step.action },
+          this.#gates.inflight().get(c.step.action) ?? 0,
+        );
       });
     this.#inflight.set(c.info.name, run);
-    d.metrics.inflight.set({ action: c.step.action }, this.#gates.inflight().get(c.step.action) ?? 0);
+    d.metrics.inflight.set(
+      { action: c.step.action },
+      this.#gates.inflight().get(c.step.action) ?? 0,
+    );
   }
 
   #dryRun(c: Candidate): void {
@@ -302,7 +374,12 @@ export class Controller {
     if (this.#dryRunSeen.get(c.info.name) === plan) return;
     this.#dryRunSeen.set(c.info.name, plan);
     this.#d.metrics.dryRunPlans.inc({ action: c.step.action });
-    this.#d.log.info('dry-run: would act', { node: c.info.name, sop: c.sopId, action: c.step.action, reason: c.step.reason });
+    this.#d.log.info('dry-run: would act', {
+      node: c.info.name,
+      sop: c.sopId,
+      action: c.step.action,
+      reason: c.step.reason,
+    });
     this.#d.onStep?.({
       atMs: this.#d.clock.now(),
       node: c.info.name,
@@ -321,7 +398,15 @@ export class Controller {
     const key = `${gate}:${c.step.action}`;
     if (this.#holdSeen.get(c.info.name) === key) return;
     this.#holdSeen.set(c.info.name, key);
-    d.onStep?.({ atMs: d.clock.now(), node: c.info.name, sop: c.sopId, condition: c.status.conditions[0]?.condition ?? '', action: c.step.action, status: 'Held', message: reason });
+    d.onStep?.({
+      atMs: d.clock.now(),
+      node: c.info.name,
+      sop: c.sopId,
+      condition: c.status.conditions[0]?.condition ?? '',
+      action: c.step.action,
+      status: 'Held',
+      message: reason,
+    });
     if (c.view.ticket === null || !isOpen(c.view.ticket)) return;
     const now = new Date(d.clock.now()).toISOString();
     updateTicket(
@@ -332,7 +417,13 @@ export class Controller {
         const last = t.workflows.at(-1);
         if (last?.status === 'Held' && last.message === `${gate}: ${reason}`) return undefined;
         if (last?.status === 'Running') return undefined;
-        return { ...t, workflows: [...t.workflows, { action: c.step.action, status: 'Held', time: now, message: `${gate}: ${reason}` }] };
+        return {
+          ...t,
+          workflows: [
+            ...t.workflows,
+            { action: c.step.action, status: 'Held', time: now, message: `${gate}: ${reason}` },
+          ],
+        };
       },
       signal,
     ).catch((err: unknown) => {
@@ -345,37 +436,65 @@ export class Controller {
    * Closes tickets whose node has nothing left to act on. Only after a cycle in which every
    * query succeeded, and never for a node with a stale signal: an outage is not "healthy".
    */
-  #reconcileTickets(nodes: readonly NodeInfo[], faulty: ReadonlySet<string>, signal: AbortSignal): void {
+  #reconcileTickets(
+    nodes: readonly NodeInfo[],
+    faulty: ReadonlySet<string>,
+    signal: AbortSignal,
+  ): void {
     const d = this.#d;
     const nowMs = d.clock.now();
     for (const n of nodes) {
-      if (!(TICKET_ANNOTATION in n.annotations) || faulty.has(n.name) || n.unschedulable || this.#inflight.has(n.name)) continue;
-      if (this.#tracker.active(n.name).some((c) => c.condition !== 'NodeCordon' && this.#d.priorityOf()(c.condition) <= 99)) continue;
+      if (
+        !(TICKET_ANNOTATION in n.annotations) ||
+        faulty.has(n.name) ||
+        n.unschedulable ||
+        this.#inflight.has(n.name)
+      )
+        continue;
+      if (
+        this.#tracker
+          .active(n.name)
+          .some((c) => c.condition !== 'NodeCordon' && this.#d.priorityOf()(c.condition) <= 99)
+      )
+        continue;
       let t: Ticket | null;
       try {
         t = this.#ticketOf(n);
       } catch {
         continue;
       }
-      if (t === null || !isOpen(t) || !isAutomationOwned(t) || t.workflows.some((w) => w.status === 'Running')) continue;
+      if (
+        t === null ||
+        !isOpen(t) ||
+        !isAutomationOwned(t) ||
+        t.workflows.some((w) => w.status === 'Running')
+      )
+        continue;
       const done = updateTicket(
         d,
         n.name,
         (cur) => {
           if (cur === null || !isOpen(cur) || !isAutomationOwned(cur)) return undefined;
-          const acted = cur.workflows.some((w) => w.status === 'Succeeded' && w.action !== 'Diagnose' && w.action !== 'Cordon');
+          const acted = cur.workflows.some(
+            (w) => w.status === 'Succeeded' && w.action !== 'Diagnose' && w.action !== 'Cordon',
+          );
           return {
             ...cur,
             status: acted ? TicketStatus.Resolved : TicketStatus.Closed,
             resolvedTime: new Date(nowMs).toISOString(),
-            conclusion: acted ? 'condition cleared after remediation' : 'condition cleared by itself',
+            conclusion: acted
+              ? 'condition cleared after remediation'
+              : 'condition cleared by itself',
           };
         },
         signal,
       )
         .then((res) => {
           if (res.ticket?.status === TicketStatus.Resolved) {
-            d.metrics.selfhealSeconds.observe({ condition: res.ticket.history[0] ?? res.ticket.condition }, (nowMs - Date.parse(res.ticket.creationTime)) / 1000);
+            d.metrics.selfhealSeconds.observe(
+              { condition: res.ticket.history[0] ?? res.ticket.condition },
+              (nowMs - Date.parse(res.ticket.creationTime)) / 1000,
+            );
           }
         })
         .catch((err: unknown) => {
@@ -404,8 +523,9 @@ export class Controller {
       this.#tickets.set(info.name, { raw, ticket });
       return ticket;
     } catch (err) {
-      this.#tickets.set(info.name, { raw, ticket: null, error: err });
-      throw err;
+      const error = err instanceof Error ? err : new Error(String(err));
+      this.#tickets.set(info.name, { raw, ticket: null, error });
+      throw error;
     }
   }
 
@@ -427,13 +547,21 @@ export class Controller {
     m.queries.inc({ result: 'error' }, insp.failures);
     m.metricsSourceUp.set(insp.failures === 0 ? 1 : 0);
     const stale = new Map<string, number>();
-    for (const set of insp.staleByNode.values()) for (const s of set) stale.set(s, (stale.get(s) ?? 0) + 1);
-    for (const s of Object.keys(this.#d.presence)) m.staleSignals.set({ signal: s }, stale.get(s) ?? 0);
-    for (const e of this.#d.catalogue) if (e.expr !== '') m.staleRules.set({ condition: e.name }, insp.failedRules.has(e.name) ? 1 : 0);
+    for (const set of insp.staleByNode.values())
+      for (const s of set) stale.set(s, (stale.get(s) ?? 0) + 1);
+    for (const s of Object.keys(this.#d.presence))
+      m.staleSignals.set({ signal: s }, stale.get(s) ?? 0);
+    for (const e of this.#d.catalogue)
+      if (e.expr !== '')
+        m.staleRules.set({ condition: e.name }, insp.failedRules.has(e.name) ? 1 : 0);
     for (const e of edges) {
       if (e.kind !== 'raised') continue;
       m.conditionRaised.inc({ condition: e.instance.condition });
-      if (priorityOf(e.instance.condition) <= 99 && e.instance.condition !== 'NodeCordon' && !this.#raisedAt.has(e.instance.node)) {
+      if (
+        priorityOf(e.instance.condition) <= 99 &&
+        e.instance.condition !== 'NodeCordon' &&
+        !this.#raisedAt.has(e.instance.node)
+      ) {
         this.#raisedAt.set(e.instance.node, e.atMs);
       }
     }
@@ -446,10 +574,16 @@ export class Controller {
       }
     }
     for (const name of this.#conditionLabels) {
-      if (!counts.has(name)) m.conditionGauge.set({ condition: name, domain: this.#timing.get(name)?.domain ?? '' }, 0);
+      if (!counts.has(name))
+        m.conditionGauge.set({ condition: name, domain: this.#timing.get(name)?.domain ?? '' }, 0);
     }
-    for (const [name, v] of counts) m.conditionGauge.set({ condition: name, domain: v.domain }, v.nodes.size);
-    if (insp.errors.length > 0) this.#d.log.warn('metrics queries failed; affected signals are stale', { failures: insp.failures, first: insp.errors[0] });
+    for (const [name, v] of counts)
+      m.conditionGauge.set({ condition: name, domain: v.domain }, v.nodes.size);
+    if (insp.errors.length > 0)
+      this.#d.log.warn('metrics queries failed; affected signals are stale', {
+        failures: insp.failures,
+        first: insp.errors[0],
+      });
   }
 
   #recordFleet(nodes: readonly NodeInfo[]): void {
@@ -462,7 +596,7 @@ export class Controller {
         if (n.unschedulable) byOther++;
         continue;
       }
-      let t: Ticket | null = null;
+      let t: Ticket | null;
       try {
         t = this.#ticketOf(n);
       } catch {
@@ -491,7 +625,8 @@ export class Controller {
       m.conditionGauge.set({ condition: e.name, domain: e.domain }, 0);
       this.#conditionLabels.add(e.name);
     }
-    for (const status of ['Succeeded', 'Failed', 'Canceled']) m.sopTotal.inc({ sop: 'node.recover', action: 'Uncordon', status }, 0);
+    for (const status of ['Succeeded', 'Failed', 'Canceled'])
+      m.sopTotal.inc({ sop: 'node.recover', action: 'Uncordon', status }, 0);
     m.ticketOpen.set(0);
     m.breakerOpen.set(0);
     m.metricsSourceUp.set(1);

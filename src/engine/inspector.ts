@@ -76,14 +76,21 @@ export class Inspector {
   /** Runs one cycle over `nodes`. Never throws for query failures: they are reported as stale. */
   async inspect(nodes: readonly NodeInfo[], signal: AbortSignal): Promise<Inspection> {
     const atMs = this.#clock.now();
-    type Job = { kind: 'rule'; entry: CatalogueEntry } | { kind: 'presence'; signal: Signal; expr: string } | { kind: 'compat' };
+    type Job =
+      | { kind: 'rule'; entry: CatalogueEntry }
+      | { kind: 'presence'; signal: Signal; expr: string }
+      | { kind: 'compat' };
     const jobs: Job[] = [
       ...this.#presence.map(([s, expr]): Job => ({ kind: 'presence', signal: s, expr })),
       ...this.#rules.map((entry): Job => ({ kind: 'rule', entry })),
       ...(this.#opts.compatibility ? [{ kind: 'compat' } as Job] : []),
     ];
     const results = await mapLimit(jobs, this.#opts.concurrency, (job) =>
-      this.#query(job.kind === 'rule' ? job.entry.expr : job.kind === 'presence' ? job.expr : COMPAT_METRIC, atMs, signal),
+      this.#query(
+        job.kind === 'rule' ? job.entry.expr : job.kind === 'presence' ? job.expr : COMPAT_METRIC,
+        atMs,
+        signal,
+      ),
     );
     const observations: Observation[] = [];
     const failedRules = new Set<string>();
@@ -117,8 +124,10 @@ export class Inspector {
       }
     });
     for (const node of nodes) {
-      if (node.ready !== true) observations.push(nodeFieldObservation(this.#byName, 'NodeNotReady', node));
-      if (node.unschedulable) observations.push(nodeFieldObservation(this.#byName, 'NodeCordon', node));
+      if (node.ready !== true)
+        observations.push(nodeFieldObservation(this.#byName, 'NodeNotReady', node));
+      if (node.unschedulable)
+        observations.push(nodeFieldObservation(this.#byName, 'NodeCordon', node));
     }
     const staleByNode = new Map<string, Set<Signal>>();
     for (const [sig, names] of present) {
@@ -153,7 +162,10 @@ export class Inspector {
     };
     signal.addEventListener('abort', onAbort, { once: true });
     const deadline = this.#clock.sleep(this.#opts.queryTimeoutMs, ctl.signal).then(() => {
-      throw new HealError(ErrorCode.PromUnavailable, `query timed out after ${this.#opts.queryTimeoutMs}ms: ${expr}`);
+      throw new HealError(
+        ErrorCode.PromUnavailable,
+        `query timed out after ${this.#opts.queryTimeoutMs}ms: ${expr}`,
+      );
     });
     try {
       return await Promise.race([this.#metrics.query(expr, atMs, ctl.signal), deadline]);
@@ -200,7 +212,11 @@ function toObservation(entry: CatalogueEntry, s: InstantSample): Observation | u
   };
 }
 
-function nodeFieldObservation(byName: ReadonlyMap<string, CatalogueEntry>, name: string, node: NodeInfo): Observation {
+function nodeFieldObservation(
+  byName: ReadonlyMap<string, CatalogueEntry>,
+  name: string,
+  node: NodeInfo,
+): Observation {
   const entry = byName.get(name);
   return {
     node: node.name,

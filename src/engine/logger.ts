@@ -6,11 +6,17 @@ export interface Logger {
 }
 
 /** JSON lines on stderr (stdout stays free for command output). */
-export function createJsonLogger(opts: { level?: 'info' | 'warn' | 'error'; write?: (line: string) => void } = {}): Logger {
+export function createJsonLogger(
+  opts: { level?: 'info' | 'warn' | 'error'; write?: (line: string) => void } = {},
+): Logger {
   const order = { info: 0, warn: 1, error: 2 } as const;
   const min = order[opts.level ?? 'info'];
   const write = opts.write ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const emit = (level: keyof typeof order, msg: string, fields?: Readonly<Record<string, unknown>>): void => {
+  const emit = (
+    level: keyof typeof order,
+    msg: string,
+    fields?: Readonly<Record<string, unknown>>,
+  ): void => {
     if (order[level] < min) return;
     write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
   };
@@ -28,10 +34,16 @@ export function createJsonLogger(opts: { level?: 'info' | 'warn' | 'error'; writ
 }
 
 /** A logger that drops everything (tests, benchmarks). */
-export const silentLogger: Logger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+export const silentLogger: Logger = {
+  info: () => undefined,
+  warn: () => undefined,
+  error: () => undefined,
+};
 
 /** A logger that keeps lines in memory (tests). */
-export function createMemoryLogger(): Logger & { lines: { level: string; msg: string; fields?: Readonly<Record<string, unknown>> }[] } {
+export function createMemoryLogger(): Logger & {
+  lines: { level: string; msg: string; fields?: Readonly<Record<string, unknown>> }[];
+} {
   const lines: { level: string; msg: string; fields?: Readonly<Record<string, unknown>> }[] = [];
   const push = (level: string) => (msg: string, fields?: Readonly<Record<string, unknown>>) => {
     lines.push(fields === undefined ? { level, msg } : { level, msg, fields });

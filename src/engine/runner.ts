@@ -3,7 +3,15 @@ import { errorMessage } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
 import type { EventClient, NodeClient } from '../k8s/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
-import { Action, DISRUPTIVE_ACTIONS, type NodeView, type Outcome, type SopInstance, type SopStatus, type Step } from '../sop/sop.js';
+import {
+  Action,
+  DISRUPTIVE_ACTIONS,
+  type NodeView,
+  type Outcome,
+  type SopInstance,
+  type SopStatus,
+  type Step,
+} from '../sop/sop.js';
 import { isOpen, newTicket, TicketStatus, type Ticket } from '../ticket/ticket.js';
 import { updateTicket } from '../ticket/ticket-store.js';
 import type { Logger } from './logger.js';
@@ -45,13 +53,28 @@ export async function runStep(
   const node = input.view.info.name;
   const started = deps.clock.now();
   let step = input.step;
-  if (DISRUPTIVE_ACTIONS.has(step.action) && step.seq === undefined && isRepeatOffender(deps, input.view.ticket, started)) {
-    step = { action: Action.HandToHuman, reason: 'repeat offender: too many remediations in the window', then: 'assign' };
+  if (
+    DISRUPTIVE_ACTIONS.has(step.action) &&
+    step.seq === undefined &&
+    isRepeatOffender(deps, input.view.ticket, started)
+  ) {
+    step = {
+      action: Action.HandToHuman,
+      reason: 'repeat offender: too many remediations in the window',
+      then: 'assign',
+    };
   }
   const begun = await recordBegin(deps, node, status, step, signal);
   const view: NodeView = { ...input.view, info: begun.node, ticket: begun.ticket };
   const seqStep = { ...step, seq: begun.seq };
-  deps.onStep?.({ atMs: started, node, sop: sopId, condition: status.condition.condition, action: step.action, status: 'Running' });
+  deps.onStep?.({
+    atMs: started,
+    node,
+    sop: sopId,
+    condition: status.condition.condition,
+    action: step.action,
+    status: 'Running',
+  });
   let outcome: Outcome;
   try {
     outcome = await input.instance.execute(view, status, seqStep, signal);
@@ -64,7 +87,10 @@ export async function runStep(
   await recordEnd(deps, node, seqStep, outcome, signal);
   const endMs = deps.clock.now();
   deps.metrics.sopTotal.inc({ sop: sopId, action: step.action, status: outcome.status });
-  deps.metrics.stepSeconds.observe({ action: step.action, status: outcome.status }, (endMs - started) / 1000);
+  deps.metrics.stepSeconds.observe(
+    { action: step.action, status: outcome.status },
+    (endMs - started) / 1000,
+  );
   deps.onStep?.({
     atMs: endMs,
     node,
@@ -80,7 +106,11 @@ export async function runStep(
         node,
         type: outcome.status === 'Succeeded' ? 'Normal' : 'Warning',
         reason: `Aegis${step.action}${outcome.status}`,
-        message: `${sopId}: ${step.action} ${outcome.status} for ${status.condition.condition}${outcome.message === undefined ? '' : `: ${outcome.message}`}`.slice(0, 1000),
+        message:
+          `${sopId}: ${step.action} ${outcome.status} for ${status.condition.condition}${outcome.message === undefined ? '' : `: ${outcome.message}`}`.slice(
+            0,
+            1000,
+          ),
       },
       signal,
     )
@@ -93,7 +123,9 @@ export async function runStep(
 
 function isRepeatOffender(deps: RunnerDeps, ticket: Ticket | null, nowMs: number): boolean {
   if (ticket === null) return false;
-  const recent = ticket.remediations.filter((t) => nowMs - Date.parse(t) < deps.repeatOffender.windowMs);
+  const recent = ticket.remediations.filter(
+    (t) => nowMs - Date.parse(t) < deps.repeatOffender.windowMs,
+  );
   return recent.length >= deps.repeatOffender.max;
 }
 
@@ -108,7 +140,9 @@ async function recordBegin(
   const now = new Date(nowMs).toISOString();
   let seq = step.seq ?? 0;
   const cond = status.condition;
-  const active = status.node.conditions.map((c) => (c.id === '' ? c.condition : `${c.condition}/${c.id}`)).sort();
+  const active = status.node.conditions
+    .map((c) => (c.id === '' ? c.condition : `${c.condition}/${c.id}`))
+    .sort();
   const res = await updateTicket(
     deps,
     node,
@@ -117,7 +151,8 @@ async function recordBegin(
       if (current === null || !isOpen(current)) {
         const fresh = newTicket({
           condition: cond.condition,
-          reason: `aegis detect node ${node} ${cond.condition}, type: ${cond.domain} ${cond.id}, reason: ${cond.msg}`.trim(),
+          reason:
+            `aegis detect node ${node} ${cond.condition}, type: ${cond.domain} ${cond.id}, reason: ${cond.msg}`.trim(),
           nowMs,
         });
         t = { ...fresh, remediations: current?.remediations ?? [] };
@@ -130,7 +165,10 @@ async function recordBegin(
       }
       t.conditions = active;
       t.updateTime = now;
-      if (step.seq !== undefined && t.workflows.some((w) => w.seq === step.seq && w.status === 'Running')) {
+      if (
+        step.seq !== undefined &&
+        t.workflows.some((w) => w.seq === step.seq && w.status === 'Running')
+      ) {
         seq = step.seq;
         return t;
       }
@@ -186,8 +224,13 @@ async function recordEnd(
             }
           : w,
       );
-      if (outcome.diagnosis !== undefined) t.diagnosis = [...(t.diagnosis ?? []), ...outcome.diagnosis].slice(-4);
-      if (outcome.status === 'Succeeded' && DISRUPTIVE_ACTIONS.has(step.action) && step.action !== Action.Drain) {
+      if (outcome.diagnosis !== undefined)
+        t.diagnosis = [...(t.diagnosis ?? []), ...outcome.diagnosis].slice(-4);
+      if (
+        outcome.status === 'Succeeded' &&
+        DISRUPTIVE_ACTIONS.has(step.action) &&
+        step.action !== Action.Drain
+      ) {
         t.remediations = [...t.remediations, now].slice(-10);
       }
       if (outcome.status === 'Succeeded') {
@@ -208,6 +251,9 @@ async function recordEnd(
   );
   if (resolvedFrom !== undefined) {
     const seconds = (nowMs - Date.parse(resolvedFrom.creationTime)) / 1000;
-    deps.metrics.selfhealSeconds.observe({ condition: resolvedFrom.history[0] ?? resolvedFrom.condition }, seconds);
+    deps.metrics.selfhealSeconds.observe(
+      { condition: resolvedFrom.history[0] ?? resolvedFrom.condition },
+      seconds,
+    );
   }
 }

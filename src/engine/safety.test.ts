@@ -14,23 +14,68 @@ const fleet = { eligible: 100, cordoned: 0 };
 describe('safety gates', () => {
   it('cordon budget is atomic: reservations count before the write lands', () => {
     const g = new SafetyGates({ ...cfg, maxCordonedFraction: 0.02 });
-    const a = g.admit({ step: step(Action.Cordon), node: aNode({ name: 'a' }), ticket: null, fleet, nowMs: T0 });
-    const b = g.admit({ step: step(Action.Cordon), node: aNode({ name: 'b' }), ticket: null, fleet, nowMs: T0 });
-    const c = g.admit({ step: step(Action.Cordon), node: aNode({ name: 'c' }), ticket: null, fleet, nowMs: T0 });
+    const a = g.admit({
+      step: step(Action.Cordon),
+      node: aNode({ name: 'a' }),
+      ticket: null,
+      fleet,
+      nowMs: T0,
+    });
+    const b = g.admit({
+      step: step(Action.Cordon),
+      node: aNode({ name: 'b' }),
+      ticket: null,
+      fleet,
+      nowMs: T0,
+    });
+    const c = g.admit({
+      step: step(Action.Cordon),
+      node: aNode({ name: 'c' }),
+      ticket: null,
+      fleet,
+      nowMs: T0,
+    });
     assert.equal(isHold(a), false);
     assert.equal(isHold(b), false);
     assert.ok(isHold(c) && c.gate === 'cordon-budget');
   });
 
   it('caps concurrent reboots and disruptive steps per rack', () => {
-    const g = new SafetyGates({ ...cfg, maxConcurrent: { ...cfg.maxConcurrent, reboot: 5 }, maxPerRack: 1 });
+    const g = new SafetyGates({
+      ...cfg,
+      maxConcurrent: { ...cfg.maxConcurrent, reboot: 5 },
+      maxPerRack: 1,
+    });
     const rack = { 'topology.aegis.io/rack': 'r1' };
-    const a = g.admit({ step: step(Action.Reboot), node: aNode({ name: 'a', labels: rack }), ticket: null, fleet, nowMs: T0 });
-    const b = g.admit({ step: step(Action.Reboot), node: aNode({ name: 'b', labels: rack }), ticket: null, fleet, nowMs: T0 });
+    const a = g.admit({
+      step: step(Action.Reboot),
+      node: aNode({ name: 'a', labels: rack }),
+      ticket: null,
+      fleet,
+      nowMs: T0,
+    });
+    const b = g.admit({
+      step: step(Action.Reboot),
+      node: aNode({ name: 'b', labels: rack }),
+      ticket: null,
+      fleet,
+      nowMs: T0,
+    });
     assert.equal(isHold(a), false);
     assert.ok(isHold(b) && b.gate === 'rack-cap');
     if (!isHold(a)) a.release();
-    assert.equal(isHold(g.admit({ step: step(Action.Reboot), node: aNode({ name: 'b', labels: rack }), ticket: null, fleet, nowMs: T0 })), false);
+    assert.equal(
+      isHold(
+        g.admit({
+          step: step(Action.Reboot),
+          node: aNode({ name: 'b', labels: rack }),
+          ticket: null,
+          fleet,
+          nowMs: T0,
+        }),
+      ),
+      false,
+    );
   });
 
   it('storm breaker trips when too many nodes fail at once, and resets', () => {
@@ -48,38 +93,84 @@ describe('safety gates', () => {
   it('per-node cooldown after a reboot; pause switches', () => {
     const g = new SafetyGates(cfg);
     const t = aTicket([{ action: 'Reboot', end: new Date(T0).toISOString() }]);
-    const h = g.admit({ step: step(Action.Reboot), node: aNode(), ticket: t, fleet, nowMs: T0 + 1000 });
+    const h = g.admit({
+      step: step(Action.Reboot),
+      node: aNode(),
+      ticket: t,
+      fleet,
+      nowMs: T0 + 1000,
+    });
     assert.ok(isHold(h) && h.gate === 'node-cooldown');
-    const p = new SafetyGates({ ...cfg, paused: true }).admit({ step: step(Action.Cordon), node: aNode(), ticket: null, fleet, nowMs: T0 });
+    const p = new SafetyGates({ ...cfg, paused: true }).admit({
+      step: step(Action.Cordon),
+      node: aNode(),
+      ticket: null,
+      fleet,
+      nowMs: T0,
+    });
     assert.ok(isHold(p) && p.gate === 'paused');
-    const np = g.admit({ step: step(Action.Cordon), node: aNode({ annotations: { 'aegis.io/pause': 'true' } }), ticket: null, fleet, nowMs: T0 });
+    const np = g.admit({
+      step: step(Action.Cordon),
+      node: aNode({ annotations: { 'aegis.io/pause': 'true' } }),
+      ticket: null,
+      fleet,
+      nowMs: T0,
+    });
     assert.ok(isHold(np) && np.gate === 'node-paused');
   });
 
   it('counts opted-out nodes out of the budget', () => {
     assert.deepEqual(
-      fleetCounts([aNode({ name: 'a', unschedulable: true }), aNode({ name: 'b', labels: { 'aegis.io/disable': 'true' }, unschedulable: true }), aNode({ name: 'c' })]),
+      fleetCounts([
+        aNode({ name: 'a', unschedulable: true }),
+        aNode({ name: 'b', labels: { 'aegis.io/disable': 'true' }, unschedulable: true }),
+        aNode({ name: 'c' }),
+      ]),
       { eligible: 2, cordoned: 1 },
     );
   });
 });
 
 describe('scheduler order', () => {
-  const prio: Record<string, number> = { NodeNotReady: 0, NodeInhibitAll: 0, NodeCordon: 1, Xid79GPULost: 2, GpuHung: 3, HighGpuTemp: 100, Ignored: 5000 };
+  const prio: Record<string, number> = {
+    NodeNotReady: 0,
+    NodeInhibitAll: 0,
+    NodeCordon: 1,
+    Xid79GPULost: 2,
+    GpuHung: 3,
+    HighGpuTemp: 100,
+    Ignored: 5000,
+  };
   const p = (c: string): number => prio[c] ?? 999;
   it('NotReady first, Emergency by priority, Cordon last, ignorable left out', () => {
     const order = actionableInOrder(
-      ['NodeCordon', 'HighGpuTemp', 'GpuHung', 'Xid79GPULost', 'NodeNotReady', 'Ignored'].map((c) => aCondition({ condition: c })),
+      ['NodeCordon', 'HighGpuTemp', 'GpuHung', 'Xid79GPULost', 'NodeNotReady', 'Ignored'].map((c) =>
+        aCondition({ condition: c }),
+      ),
       p,
     ).map((c) => c.condition);
     assert.deepEqual(order, ['NodeNotReady', 'Xid79GPULost', 'GpuHung', 'NodeCordon']);
   });
   it('is deterministic for equal priorities (no series-order dependence)', () => {
-    const a = actionableInOrder([aCondition({ condition: 'NodeNotReady' }), aCondition({ condition: 'NodeInhibitAll' })], p);
-    const b = actionableInOrder([aCondition({ condition: 'NodeInhibitAll' }), aCondition({ condition: 'NodeNotReady' })], p);
+    const a = actionableInOrder(
+      [aCondition({ condition: 'NodeNotReady' }), aCondition({ condition: 'NodeInhibitAll' })],
+      p,
+    );
+    const b = actionableInOrder(
+      [aCondition({ condition: 'NodeInhibitAll' }), aCondition({ condition: 'NodeNotReady' })],
+      p,
+    );
     assert.deepEqual(a, b);
   });
   it('buckets', () => {
-    assert.deepEqual([0, 1, 2, 99, 100, 999, 1000].map(bucketOfPriority), ['NotReady', 'Cordon', 'Emergency', 'Emergency', 'CanIgnore', 'CanIgnore', 'MustIgnore']);
+    assert.deepEqual([0, 1, 2, 99, 100, 999, 1000].map(bucketOfPriority), [
+      'NotReady',
+      'Cordon',
+      'Emergency',
+      'Emergency',
+      'CanIgnore',
+      'CanIgnore',
+      'MustIgnore',
+    ]);
   });
 });

@@ -101,7 +101,10 @@ export class SafetyGates {
       return { gate: 'node-paused', reason: 'node annotated aegis.io/pause=true' };
     }
     const disruptive = DISRUPTIVE_ACTIONS.has(step.action);
-    const newIncident = input.ticket === null || input.ticket.status === 'resolved' || input.ticket.status === 'closed';
+    const newIncident =
+      input.ticket === null ||
+      input.ticket.status === 'resolved' ||
+      input.ticket.status === 'closed';
     if (this.breakerOpen(nowMs) && (disruptive || (step.action === Action.Cordon && newIncident))) {
       return { gate: 'storm-breaker', reason: 'too many nodes failed at once; remediation paused' };
     }
@@ -116,23 +119,40 @@ export class SafetyGates {
       if (hold !== undefined) return hold;
     }
     const total = [...this.#inflight.values()].reduce((a, b) => a + b, 0);
-    if (total >= c.maxConcurrent.total) return { gate: 'concurrency', reason: `${total} steps in flight` };
+    if (total >= c.maxConcurrent.total)
+      return { gate: 'concurrency', reason: `${total} steps in flight` };
     return this.#reserve(step, node);
   }
 
-  #disruptiveHold(step: Step, node: NodeInfo, ticket: Ticket | null, nowMs: number): Hold | undefined {
+  #disruptiveHold(
+    step: Step,
+    node: NodeInfo,
+    ticket: Ticket | null,
+    nowMs: number,
+  ): Hold | undefined {
     const c = this.#cfg;
     const limit =
-      step.action === Action.Reboot ? c.maxConcurrent.reboot : step.action === Action.Shutdown ? c.maxConcurrent.shutdown : c.maxConcurrent.drain;
+      step.action === Action.Reboot
+        ? c.maxConcurrent.reboot
+        : step.action === Action.Shutdown
+          ? c.maxConcurrent.shutdown
+          : c.maxConcurrent.drain;
     const now = this.#inflight.get(step.action) ?? 0;
-    if (now >= limit) return { gate: 'concurrency', reason: `${now} ${step.action} in flight (limit ${limit})` };
+    if (now >= limit)
+      return { gate: 'concurrency', reason: `${now} ${step.action} in flight (limit ${limit})` };
     const rack = node.labels[RACK_LABEL];
     if (rack !== undefined && (this.#perRack.get(rack) ?? 0) >= c.maxPerRack) {
-      return { gate: 'rack-cap', reason: `rack ${rack} already has ${c.maxPerRack} disruptive steps` };
+      return {
+        gate: 'rack-cap',
+        reason: `rack ${rack} already has ${c.maxPerRack} disruptive steps`,
+      };
     }
     const leaf = node.labels[LEAF_LABEL];
     if (leaf !== undefined && (this.#perLeaf.get(leaf) ?? 0) >= c.maxPerLeaf) {
-      return { gate: 'leaf-cap', reason: `leaf switch ${leaf} already has ${c.maxPerLeaf} disruptive steps` };
+      return {
+        gate: 'leaf-cap',
+        reason: `leaf switch ${leaf} already has ${c.maxPerLeaf} disruptive steps`,
+      };
     }
     if (step.seq === undefined && ticket !== null) {
       const lastEnd = lastDisruptiveEnd(ticket);
@@ -192,7 +212,11 @@ function bump(m: Map<string, number>, k: string, d: number): void {
 function lastDisruptiveEnd(ticket: Ticket): number | undefined {
   for (let i = ticket.workflows.length - 1; i >= 0; i--) {
     const w = ticket.workflows[i];
-    if (w !== undefined && (w.action === Action.Reboot || w.action === Action.Shutdown) && w.status === 'Succeeded') {
+    if (
+      w !== undefined &&
+      (w.action === Action.Reboot || w.action === Action.Shutdown) &&
+      w.status === 'Succeeded'
+    ) {
       return Date.parse(w.end ?? w.time ?? '');
     }
   }

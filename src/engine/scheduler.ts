@@ -20,7 +20,10 @@ const RANK: Readonly<Record<Bucket, number>> = {
  * `since` then name, so the order is deterministic (the original's priority-0 collision let
  * Prometheus series order decide). CanIgnore and MustIgnore are left out: recorded, never acted on.
  */
-export function actionableInOrder(conditions: readonly ConditionInstance[], priorityOf: PriorityOf): ConditionInstance[] {
+export function actionableInOrder(
+  conditions: readonly ConditionInstance[],
+  priorityOf: PriorityOf,
+): ConditionInstance[] {
   return conditions
     .map((c) => ({ c, p: priorityOf(c.condition) }))
     .filter((x) => RANK[bucketOfPriority(x.p)] <= RANK.Cordon)

@@ -43,6 +43,11 @@ export async function startMetricsServer(opts: {
   return {
     server,
     url: `http://${opts.host ?? '127.0.0.1'}:${addr.port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      }),
   };
 }

@@ -10,7 +10,12 @@ const VectorResponse = z.object({
   data: z
     .object({
       resultType: z.string(),
-      result: z.array(z.object({ metric: z.record(z.string(), z.string()), value: z.tuple([z.number(), z.string()]) })),
+      result: z.array(
+        z.object({
+          metric: z.record(z.string(), z.string()),
+          value: z.tuple([z.number(), z.string()]),
+        }),
+      ),
     })
     .optional(),
   error: z.string().optional(),
@@ -44,7 +49,10 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
       })
     : undefined;
   const token = (): string | undefined =>
-    opts.bearerToken ?? (opts.bearerTokenFile === undefined ? undefined : readFileSync(opts.bearerTokenFile, 'utf8').trim());
+    opts.bearerToken ??
+    (opts.bearerTokenFile === undefined
+      ? undefined
+      : readFileSync(opts.bearerTokenFile, 'utf8').trim());
 
   return {
     async query(expr, atMs, signal) {
@@ -57,26 +65,51 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
       const t = token();
       if (t !== undefined) headers['authorization'] = `Bearer ${t}`;
       const { status, text } = await post(url, body, headers, signal, isHttps, agent);
-      if (status >= 500) throw new HealError(ErrorCode.PromUnavailable, `Prometheus answered ${status} for ${expr}: ${text.slice(0, 200)}`);
+      if (status >= 500)
+        throw new HealError(
+          ErrorCode.PromUnavailable,
+          `Prometheus answered ${status} for ${expr}: ${text.slice(0, 200)}`,
+        );
       let json: unknown;
       try {
         json = JSON.parse(text);
       } catch (err) {
-        throw new HealError(ErrorCode.PromBadResponse, `Prometheus answered non-JSON (${status}) for ${expr}`, { cause: err });
+        throw new HealError(
+          ErrorCode.PromBadResponse,
+          `Prometheus answered non-JSON (${status}) for ${expr}`,
+          { cause: err },
+        );
       }
       const parsed = VectorResponse.safeParse(json);
-      if (!parsed.success) throw new HealError(ErrorCode.PromBadResponse, `unexpected Prometheus response for ${expr}`, { cause: parsed.error });
+      if (!parsed.success)
+        throw new HealError(
+          ErrorCode.PromBadResponse,
+          `unexpected Prometheus response for ${expr}`,
+          { cause: parsed.error },
+        );
       const r = parsed.data;
       if (r.status !== 'success' || r.data === undefined) {
-        throw new HealError(ErrorCode.PromBadResponse, `Prometheus error for ${expr}: ${r.errorType ?? ''} ${r.error ?? ''}`.trim());
+        throw new HealError(
+          ErrorCode.PromBadResponse,
+          `Prometheus error for ${expr}: ${r.errorType ?? ''} ${r.error ?? ''}`.trim(),
+        );
       }
       if ((r.warnings ?? []).length > 0) {
-        throw new HealError(ErrorCode.PromBadResponse, `Prometheus returned partial data for ${expr}: ${(r.warnings ?? []).join('; ')}`);
+        throw new HealError(
+          ErrorCode.PromBadResponse,
+          `Prometheus returned partial data for ${expr}: ${(r.warnings ?? []).join('; ')}`,
+        );
       }
       if (r.data.resultType !== 'vector') {
-        throw new HealError(ErrorCode.PromBadResponse, `expected a vector for ${expr}, got ${r.data.resultType}`);
+        throw new HealError(
+          ErrorCode.PromBadResponse,
+          `expected a vector for ${expr}, got ${r.data.resultType}`,
+        );
       }
-      return r.data.result.map((s): InstantSample => ({ labels: s.metric, value: Number(s.value[1]) }));
+      return r.data.result.map((s): InstantSample => ({
+        labels: s.metric,
+        value: Number(s.value[1]),
+      }));
     },
   };
 }
@@ -90,19 +123,36 @@ function post(
   agent: Agent | undefined,
 ): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
-    const req = (isHttps ? httpsRequest : httpRequest)(url, { method: 'POST', headers, signal, ...(agent === undefined ? {} : { agent }) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-      });
-      res.on('error', (err) => {
-        reject(new HealError(ErrorCode.PromUnavailable, `reading Prometheus response failed: ${errorMessage(err)}`, { cause: err }));
-      });
-    });
+    const req = (isHttps ? httpsRequest : httpRequest)(
+      url,
+      { method: 'POST', headers, signal, ...(agent === undefined ? {} : { agent }) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
+        });
+        res.on('error', (err) => {
+          reject(
+            new HealError(
+              ErrorCode.PromUnavailable,
+              `reading Prometheus response failed: ${errorMessage(err)}`,
+              { cause: err },
+            ),
+          );
+        });
+      },
+    );
     req.on('error', (err) => {
       if (signal.aborted) reject(err);
-      else reject(new HealError(ErrorCode.PromUnavailable, `Prometheus at ${url.origin} unreachable: ${errorMessage(err)}`, { cause: err }));
+      else
+        reject(
+          new HealError(
+            ErrorCode.PromUnavailable,
+            `Prometheus at ${url.origin} unreachable: ${errorMessage(err)}`,
+            { cause: err },
+          ),
+        );
     });
     req.end(body);
   });

@@ -5,15 +5,20 @@
  */
 export const BUILTIN_SOP_IDS = {
   // Node
-  'node.notready': 'cordon, ticket; still NotReady after 1h: force-delete stuck pods, hand to a human',
-  'node.recover': 'recovery loop: only NodeCordon left -> healthcheck -> uncordon -> resolve/close ticket',
+  'node.notready':
+    'cordon, ticket; still NotReady after 1h: force-delete stuck pods, hand to a human',
+  'node.recover':
+    'recovery loop: only NodeCordon left -> healthcheck -> uncordon -> resolve/close ticket',
   'node.inhibit': 'aegis.io/disable just removed: healthcheck -> uncordon',
-  'node.reboot': 'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
+  'node.reboot':
+    'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
   'node.restart-kubelet': 'cordon, ticket, remedy RestartKubelet (<=2), then human',
   'node.terminating-pods': 'cordon, ticket, force-delete pods stuck terminating, human after 24h',
   // CPU / Memory / Disk / Baseboard (BMC)
-  'cpu.pressure': 'cordon only while the node is saturated and GPUs are idle; uncordon by recovery loop',
-  'cpu.replace': 'cordon, ticket, diagnose (IPMI), shutdown for replacement (non-critical nodes), human',
+  'cpu.pressure':
+    'cordon only while the node is saturated and GPUs are idle; uncordon by recovery loop',
+  'cpu.replace':
+    'cordon, ticket, diagnose (IPMI), shutdown for replacement (non-critical nodes), human',
   'memory.pressure': 'cordon only, like cpu.pressure',
   'memory.drop-cache': 'remedy DropCache (<=3), no cordon; then human',
   'memory.replace': 'cordon, ticket, diagnose (IPMI), shutdown for replacement, human',
@@ -30,7 +35,8 @@ export const BUILTIN_SOP_IDS = {
   'gpu.report': 'cordon, ticket, diagnose, human',
   'gpu.fabricmanager': 'cordon, ticket, remedy RestartFabricmanager (<=2), reboot (<=1), human',
   'gpu.persistence': 'cordon, ticket, remedy EnableGpuPersistence (<=2), human',
-  'gpu.device-plugin': 'cordon, ticket, restart the GPU device-plugin pod (<=3), reboot (<=1), human',
+  'gpu.device-plugin':
+    'cordon, ticket, restart the GPU device-plugin pod (<=3), reboot (<=1), human',
   'gpu.exporter-restart': 'restart the dcgm-exporter pod on the node (<=3), no cordon; then human',
   // IB / RoCE
   'ib.report': 'cordon, ticket, diagnose (ibstatus), human',

@@ -22,17 +22,28 @@ const HOUR = 3_600_000;
 describe('ladder: record -> diagnose -> reboot -> shutdown -> human', () => {
   const cases: [string, Parameters<typeof aView>[0], string][] = [
     ['cordons first', {}, 'Cordon'],
-    ['diagnoses once cordoned', { node: { unschedulable: true }, ticket: aTicket([{ action: 'Cordon' }]) }, 'Diagnose'],
+    [
+      'diagnoses once cordoned',
+      { node: { unschedulable: true }, ticket: aTicket([{ action: 'Cordon' }]) },
+      'Diagnose',
+    ],
     [
       'reboots after diagnose',
-      { node: { unschedulable: true }, ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }]) },
+      {
+        node: { unschedulable: true },
+        ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }]),
+      },
       'Reboot',
     ],
     [
       'reboots a second time',
       {
         node: { unschedulable: true },
-        ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }, { action: 'Reboot' }]),
+        ticket: aTicket([
+          { action: 'Cordon' },
+          { action: 'Diagnose', condition: 'GpuHung' },
+          { action: 'Reboot' },
+        ]),
       },
       'Reboot',
     ],
@@ -53,13 +64,22 @@ describe('ladder: record -> diagnose -> reboot -> shutdown -> human', () => {
       'never shuts down a critical node: hands off instead',
       {
         node: { unschedulable: true, labels: { 'aegis.io/critical': 'true' } },
-        ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }, { action: 'Reboot' }, { action: 'Reboot' }]),
+        ticket: aTicket([
+          { action: 'Cordon' },
+          { action: 'Diagnose', condition: 'GpuHung' },
+          { action: 'Reboot' },
+          { action: 'Reboot' },
+        ]),
       },
       'HandToHuman',
     ],
     [
       'level 0 never reboots: hands off',
-      { node: { unschedulable: true }, policy: { level: 0 }, ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }]) },
+      {
+        node: { unschedulable: true },
+        policy: { level: 0 },
+        ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }]),
+      },
       'HandToHuman',
     ],
     [
@@ -80,13 +100,20 @@ describe('ladder: record -> diagnose -> reboot -> shutdown -> human', () => {
       {
         node: { unschedulable: true },
         nowMs: T0 + 60_000,
-        ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }, { action: 'Reboot', end: iso(T0) }]),
+        ticket: aTicket([
+          { action: 'Cordon' },
+          { action: 'Diagnose', condition: 'GpuHung' },
+          { action: 'Reboot', end: iso(T0) },
+        ]),
       },
       'skip:settling after Reboot',
     ],
     [
       'resumes a step left Running by a crash, with its sequence number',
-      { node: { unschedulable: true }, ticket: aTicket([{ action: 'Cordon' }, { action: 'Reboot', status: 'Running' }]) },
+      {
+        node: { unschedulable: true },
+        ticket: aTicket([{ action: 'Cordon' }, { action: 'Reboot', status: 'Running' }]),
+      },
       'Reboot',
     ],
     [
@@ -96,14 +123,25 @@ describe('ladder: record -> diagnose -> reboot -> shutdown -> human', () => {
     ],
     [
       'hands off a ticket older than the automation window',
-      { node: { unschedulable: true }, nowMs: T0 + 49 * HOUR, ticket: aTicket([{ action: 'Cordon' }]) },
+      {
+        node: { unschedulable: true },
+        nowMs: T0 + 49 * HOUR,
+        ticket: aTicket([{ action: 'Cordon' }]),
+      },
       'HandToHuman',
     ],
     [
       'waits for the human once handed off',
       {
         node: { unschedulable: true },
-        ticket: aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }, { action: 'Reboot' }, { action: 'Reboot' }, { action: 'Shutdown' }, { action: 'HandToHuman' }]),
+        ticket: aTicket([
+          { action: 'Cordon' },
+          { action: 'Diagnose', condition: 'GpuHung' },
+          { action: 'Reboot' },
+          { action: 'Reboot' },
+          { action: 'Shutdown' },
+          { action: 'HandToHuman' },
+        ]),
       },
       'skip:waiting for a human',
     ],
@@ -122,7 +160,11 @@ describe('ladder: record -> diagnose -> reboot -> shutdown -> human', () => {
       { action: 'Reboot' },
       { action: 'Diagnose', condition: 'GpuCheckFailed' },
     ]);
-    const v = evaluateLadder(GPU_REBOOT, aView({ node: { unschedulable: true }, ticket }), aStatus({ condition: 'GpuCheckFailed' }));
+    const v = evaluateLadder(
+      GPU_REBOOT,
+      aView({ node: { unschedulable: true }, ticket }),
+      aStatus({ condition: 'GpuCheckFailed' }),
+    );
     assert.equal(actionOf(v), 'Shutdown');
   });
 
@@ -130,50 +172,118 @@ describe('ladder: record -> diagnose -> reboot -> shutdown -> human', () => {
     const ticket = aTicket([{ action: 'Cordon' }, { action: 'Diagnose', condition: 'GpuHung' }], {
       counters: { 'Reboot/Succeeded': 2 },
     });
-    assert.equal(actionOf(evaluateLadder(GPU_REBOOT, aView({ node: { unschedulable: true }, ticket }), aStatus())), 'Shutdown');
+    assert.equal(
+      actionOf(
+        evaluateLadder(GPU_REBOOT, aView({ node: { unschedulable: true }, ticket }), aStatus()),
+      ),
+      'Shutdown',
+    );
   });
 
   it('resume carries the step sequence number and params', () => {
-    const ticket = aTicket([{ action: 'Cordon' }, { action: 'Remedy', status: 'Running', params: { action: 'DropCache' } }]);
-    const v = evaluateLadder({ id: 'memory.drop-cache', description: 't', remedy: { action: 'DropCache', max: 3 } }, aView({ node: { unschedulable: true }, ticket }), aStatus());
-    assert.equal(v.kind, 'act');
-    if (v.kind === 'act') {
-      assert.equal(v.step.seq, 1);
-      assert.deepEqual(v.step.params, { action: 'DropCache' });
-    }
+    const ticket = aTicket([
+      { action: 'Cordon' },
+      { action: 'Remedy', status: 'Running', params: { action: 'DropCache' } },
+    ]);
+    const v = evaluateLadder(
+      { id: 'memory.drop-cache', description: 't', remedy: { action: 'DropCache', max: 3 } },
+      aView({ node: { unschedulable: true }, ticket }),
+      aStatus(),
+    );
+    assert.ok(v.kind === 'act');
+    assert.equal(v.step.seq, 1);
+    assert.deepEqual(v.step.params, { action: 'DropCache' });
   });
 });
 
 describe('ladder: remedies and special shapes', () => {
   it('remedy up to its budget, then hand off', () => {
-    const spec: LadderSpec = { id: 'gpu.persistence', description: 't', remedy: { action: 'EnableGpuPersistence', max: 2 } };
+    const spec: LadderSpec = {
+      id: 'gpu.persistence',
+      description: 't',
+      remedy: { action: 'EnableGpuPersistence', max: 2 },
+    };
     const one = aTicket([{ action: 'Cordon' }, { action: 'Remedy', end: iso(T0) }]);
-    assert.equal(actionOf(evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket: one }), aStatus())), 'Remedy');
+    assert.equal(
+      actionOf(
+        evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket: one }), aStatus()),
+      ),
+      'Remedy',
+    );
     const two = aTicket([{ action: 'Cordon' }, { action: 'Remedy' }, { action: 'Remedy' }]);
-    assert.equal(actionOf(evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket: two }), aStatus())), 'HandToHuman');
+    assert.equal(
+      actionOf(
+        evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket: two }), aStatus()),
+      ),
+      'HandToHuman',
+    );
   });
 
   it('no-cordon SOPs never cordon', () => {
-    const spec: LadderSpec = { id: 'memory.drop-cache', description: 't', cordon: false, remedy: { action: 'DropCache', max: 3 } };
+    const spec: LadderSpec = {
+      id: 'memory.drop-cache',
+      description: 't',
+      cordon: false,
+      remedy: { action: 'DropCache', max: 3 },
+    };
     assert.equal(actionOf(evaluateLadder(spec, aView(), aStatus())), 'Remedy');
   });
 
   it('cordon-only SOPs stop after cordoning', () => {
     const spec: LadderSpec = { id: 'cpu.pressure', description: 't', cordonOnly: true };
     assert.equal(actionOf(evaluateLadder(spec, aView(), aStatus())), 'Cordon');
-    assert.equal(actionOf(evaluateLadder(spec, aView({ node: { unschedulable: true } }), aStatus())), 'skip:cordoned until the pressure clears');
+    assert.equal(
+      actionOf(evaluateLadder(spec, aView({ node: { unschedulable: true } }), aStatus())),
+      'skip:cordoned until the pressure clears',
+    );
   });
 
   it('watch-and-wait SOPs hand off only after their delay', () => {
     const spec: LadderSpec = { id: 'disk.pressure', description: 't', humanAfterMs: 24 * HOUR };
     const ticket = aTicket([{ action: 'Cordon' }]);
-    assert.equal(actionOf(evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket, nowMs: T0 + HOUR }), aStatus())), 'skip:watching before hand-off');
-    assert.equal(actionOf(evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket, nowMs: T0 + 25 * HOUR, policy: { maxTicketAgeMs: 100 * HOUR } }), aStatus())), 'HandToHuman');
+    assert.equal(
+      actionOf(
+        evaluateLadder(
+          spec,
+          aView({ node: { unschedulable: true }, ticket, nowMs: T0 + HOUR }),
+          aStatus(),
+        ),
+      ),
+      'skip:watching before hand-off',
+    );
+    assert.equal(
+      actionOf(
+        evaluateLadder(
+          spec,
+          aView({
+            node: { unschedulable: true },
+            ticket,
+            nowMs: T0 + 25 * HOUR,
+            policy: { maxTicketAgeMs: 100 * HOUR },
+          }),
+          aStatus(),
+        ),
+      ),
+      'HandToHuman',
+    );
   });
 
   it('repairs up to five times, then reboots once, then hands off', () => {
-    const spec: LadderSpec = { id: 'gpfs.repair', description: 't', repair: { max: 5 }, reboot: { max: 1 } };
-    const five = aTicket([{ action: 'Cordon' }, ...Array.from({ length: 5 }, () => ({ action: 'Repair' }))]);
-    assert.equal(actionOf(evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket: five }), aStatus())), 'Reboot');
+    const spec: LadderSpec = {
+      id: 'gpfs.repair',
+      description: 't',
+      repair: { max: 5 },
+      reboot: { max: 1 },
+    };
+    const five = aTicket([
+      { action: 'Cordon' },
+      ...Array.from({ length: 5 }, () => ({ action: 'Repair' })),
+    ]);
+    assert.equal(
+      actionOf(
+        evaluateLadder(spec, aView({ node: { unschedulable: true }, ticket: five }), aStatus()),
+      ),
+      'Reboot',
+    );
   });
 });

@@ -1,6 +1,14 @@
 import { countSteps, isAutomationOwned, type Ticket } from '../ticket/ticket.js';
 import { performStep } from './perform.js';
-import { Action, type NodeView, type Sop, type SopId, type SopStatus, type Step, type Verdict } from './sop.js';
+import {
+  Action,
+  type NodeView,
+  type Sop,
+  type SopId,
+  type SopStatus,
+  type Step,
+  type Verdict,
+} from './sop.js';
 
 /**
  * A remediation ladder as data: record -> diagnose -> cheap remedy -> reboot -> shutdown -> human.
@@ -31,7 +39,12 @@ export interface LadderSpec {
 }
 
 /** Steps that need time to show their effect before the next rung. */
-const SETTLING: ReadonlySet<string> = new Set([Action.Remedy, Action.Reboot, Action.Repair, Action.RestartPod]);
+const SETTLING: ReadonlySet<string> = new Set([
+  Action.Remedy,
+  Action.Reboot,
+  Action.Repair,
+  Action.RestartPod,
+]);
 /** Failed attempts of one rung after which the ladder moves on. */
 const MAX_FAILURES = 2;
 
@@ -79,7 +92,10 @@ export function commonGuards(node: NodeView, status?: SopStatus): Verdict | unde
     }
     const seen = status?.condition.lastSeenMs;
     if (seen !== undefined && seen <= endMs) {
-      return { kind: 'skip', reason: `${status?.condition.condition ?? ''} not seen since ${remedy.action}; waiting for it to clear` };
+      return {
+        kind: 'skip',
+        reason: `${status?.condition.condition ?? ''} not seen since ${remedy.action}; waiting for it to clear`,
+      };
     }
   }
   return undefined;
@@ -111,7 +127,8 @@ export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStat
   if ((spec.cordon ?? true) && !node.info.unschedulable) {
     return act({ action: Action.Cordon, reason: `${cond.condition} ${cond.id}`.trim() });
   }
-  if (spec.cordonOnly === true) return { kind: 'skip', reason: 'cordoned until the pressure clears' };
+  if (spec.cordonOnly === true)
+    return { kind: 'skip', reason: 'cordoned until the pressure clears' };
   if (t !== null && node.nowMs - Date.parse(t.creationTime) > node.policy.maxTicketAgeMs) {
     return handOff(t, 'ticket older than the automation window');
   }
@@ -124,7 +141,11 @@ export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStat
     return act({ action: Action.Diagnose, reason: `diagnose ${cond.condition}`, params });
   }
   if (spec.remedy !== undefined && count(Action.Remedy) < spec.remedy.max) {
-    return act({ action: Action.Remedy, reason: spec.remedy.action, params: { action: spec.remedy.action } });
+    return act({
+      action: Action.Remedy,
+      reason: spec.remedy.action,
+      params: { action: spec.remedy.action },
+    });
   }
   if (spec.restartPod !== undefined && count(Action.RestartPod) < spec.restartPod.max) {
     return act({
@@ -156,5 +177,7 @@ export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStat
 }
 
 function diagnosed(t: Ticket | null, condition: string): boolean {
-  return t !== null && t.workflows.some((w) => w.action === Action.Diagnose && w.condition === condition);
+  return (
+    t !== null && t.workflows.some((w) => w.action === Action.Diagnose && w.condition === condition)
+  );
 }

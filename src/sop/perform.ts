@@ -15,7 +15,13 @@ export async function performStep(
   const params = step.params ?? {};
   const job = (kind: Parameters<ApiBridge['runJob']>[0]['kind']): Promise<Outcome> =>
     bridge.runJob(
-      { kind, node: name, params, seq: step.seq, ...(step.resumeSinceMs === undefined ? {} : { resumeSinceMs: step.resumeSinceMs }) },
+      {
+        kind,
+        node: name,
+        params,
+        seq: step.seq,
+        ...(step.resumeSinceMs === undefined ? {} : { resumeSinceMs: step.resumeSinceMs }),
+      },
       signal,
     );
   switch (step.action) {

@@ -17,12 +17,16 @@ const PLUGIN_FILE = /\.(m?js|ts)$/;
  * nothing here throws for a broken plug-in. Modules are imported with a version query so a
  * changed file is really re-imported on reload.
  */
-export async function loadPlugins(dir: string): Promise<{ plugins: LoadedPlugin[]; problems: string[] }> {
+export async function loadPlugins(
+  dir: string,
+): Promise<{ plugins: LoadedPlugin[]; problems: string[] }> {
   const plugins: LoadedPlugin[] = [];
   const problems: string[] = [];
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => PLUGIN_FILE.test(f) && !f.endsWith('.test.ts') && !f.endsWith('.d.ts')).sort();
+    files = readdirSync(dir)
+      .filter((f) => PLUGIN_FILE.test(f) && !f.endsWith('.test.ts') && !f.endsWith('.d.ts'))
+      .sort();
   } catch (err) {
     return { plugins, problems: [`${dir}: cannot read plug-in directory: ${errorMessage(err)}`] };
   }
@@ -30,10 +34,15 @@ export async function loadPlugins(dir: string): Promise<{ plugins: LoadedPlugin[
     const path = resolve(join(dir, f));
     try {
       const version = statSync(path).mtimeMs;
-      const mod = (await import(`${pathToFileURL(path).href}?v=${version}`)) as { sop?: unknown; sops?: unknown };
+      const mod = (await import(`${pathToFileURL(path).href}?v=${version}`)) as {
+        sop?: unknown;
+        sops?: unknown;
+      };
       const list = mod.sops !== undefined ? mod.sops : mod.sop;
-      if (list === undefined) throw new HealError(ErrorCode.PluginLoadFailed, 'exports neither `sop` nor `sops`');
-      for (const sop of Array.isArray(list) ? (list as unknown[]) : [list]) plugins.push({ origin: path, sop });
+      if (list === undefined)
+        throw new HealError(ErrorCode.PluginLoadFailed, 'exports neither `sop` nor `sops`');
+      for (const sop of Array.isArray(list) ? (list as unknown[]) : [list])
+        plugins.push({ origin: path, sop });
     } catch (err) {
       problems.push(`${path}: plug-in failed to load: ${errorMessage(err)}`);
     }
@@ -42,7 +51,11 @@ export async function loadPlugins(dir: string): Promise<{ plugins: LoadedPlugin[
 }
 
 /** Calls `onChange` (debounced) when files in `dir` change. Returns a closer. */
-export function watchPluginDir(dir: string, onChange: () => void, debounceMs = 200): { close(): void } {
+export function watchPluginDir(
+  dir: string,
+  onChange: () => void,
+  debounceMs = 200,
+): { close(): void } {
   let timer: NodeJS.Timeout | undefined;
   let watcher: FSWatcher | undefined;
   try {

@@ -25,16 +25,27 @@ export interface SopRegistry {
 export function assertSop(value: unknown, origin: string): asserts value is Sop {
   const v = value as Partial<Sop> | null;
   const where = `${origin}:`;
-  if (typeof v !== 'object' || v === null) throw new HealError(ErrorCode.SopInvalid, `${where} export is not an object`);
+  if (typeof v !== 'object' || v === null)
+    throw new HealError(ErrorCode.SopInvalid, `${where} export is not an object`);
   if (typeof v.id !== 'string' || !SOP_ID.test(v.id)) {
-    throw new HealError(ErrorCode.SopInvalid, `${where} id ${JSON.stringify(v.id)} is not <domain>.<action>`);
+    throw new HealError(
+      ErrorCode.SopInvalid,
+      `${where} id ${JSON.stringify(v.id)} is not <domain>.<action>`,
+    );
   }
-  if (typeof v.description !== 'string') throw new HealError(ErrorCode.SopInvalid, `${where} ${v.id} has no description`);
+  if (typeof v.description !== 'string')
+    throw new HealError(ErrorCode.SopInvalid, `${where} ${v.id} has no description`);
   if (typeof v.createInstance !== 'function') {
     throw new HealError(ErrorCode.SopInvalid, `${where} ${v.id} has no createInstance(bridge)`);
   }
-  if (v.handles !== undefined && (!Array.isArray(v.handles) || v.handles.some((h) => typeof h !== 'string'))) {
-    throw new HealError(ErrorCode.SopInvalid, `${where} ${v.id}.handles must be an array of condition names`);
+  if (
+    v.handles !== undefined &&
+    (!Array.isArray(v.handles) || v.handles.some((h) => typeof h !== 'string'))
+  ) {
+    throw new HealError(
+      ErrorCode.SopInvalid,
+      `${where} ${v.id}.handles must be an array of condition names`,
+    );
   }
 }
 
@@ -57,7 +68,8 @@ export function createSopRegistry(input: {
   const disabled = new Set(input.disabled ?? []);
   for (const sop of input.builtins) {
     assertSop(sop, 'builtin');
-    if (byId.has(sop.id)) throw new HealError(ErrorCode.SopDuplicateId, `SOP "${sop.id}" is registered twice`);
+    if (byId.has(sop.id))
+      throw new HealError(ErrorCode.SopDuplicateId, `SOP "${sop.id}" is registered twice`);
     byId.set(sop.id, { sop, instance: sop.createInstance(input.bridge), origin: 'builtin' });
   }
   const pluginOverrides = new Map<string, RegisteredSop>();
@@ -65,10 +77,17 @@ export function createSopRegistry(input: {
     try {
       assertSop(p.sop, p.origin);
       const sop = p.sop;
-      if (byId.has(sop.id)) throw new HealError(ErrorCode.SopDuplicateId, `${p.origin}: SOP "${sop.id}" is already registered`);
+      if (byId.has(sop.id))
+        throw new HealError(
+          ErrorCode.SopDuplicateId,
+          `${p.origin}: SOP "${sop.id}" is already registered`,
+        );
       for (const h of sop.handles ?? []) {
         if (!input.knownConditions.has(h)) {
-          throw new HealError(ErrorCode.UnknownCondition, `${p.origin}: ${sop.id} handles unknown condition "${h}"`);
+          throw new HealError(
+            ErrorCode.UnknownCondition,
+            `${p.origin}: ${sop.id} handles unknown condition "${h}"`,
+          );
         }
       }
       const reg = { sop, instance: sop.createInstance(input.bridge), origin: p.origin };
@@ -79,13 +98,17 @@ export function createSopRegistry(input: {
     }
   }
   for (const id of disabled) {
-    if (!byId.has(id)) throw new HealError(ErrorCode.ConfigInvalid, `sop.disabled names unknown SOP "${id}"`);
+    if (!byId.has(id))
+      throw new HealError(ErrorCode.ConfigInvalid, `sop.disabled names unknown SOP "${id}"`);
   }
   const byCondition = new Map<string, RegisteredSop>();
   for (const entry of input.catalogue) {
     const reg = entry.sop === null ? undefined : byId.get(entry.sop);
     if (entry.sop !== null && reg === undefined) {
-      throw new HealError(ErrorCode.CatalogueInvalid, `condition ${entry.name} names unknown SOP "${entry.sop}"`);
+      throw new HealError(
+        ErrorCode.CatalogueInvalid,
+        `condition ${entry.name} names unknown SOP "${entry.sop}"`,
+      );
     }
     if (reg !== undefined) byCondition.set(entry.name, reg);
   }

@@ -45,9 +45,13 @@ export async function updateTicket(
     } catch (err) {
       if (!isHealError(err, ErrorCode.K8sConflict) || attempt === MAX_ATTEMPTS) {
         if (isHealError(err, ErrorCode.K8sConflict)) {
-          throw new HealError(ErrorCode.K8sConflict, `node ${nodeName}: ticket write lost ${MAX_ATTEMPTS} races`, {
-            cause: err,
-          });
+          throw new HealError(
+            ErrorCode.K8sConflict,
+            `node ${nodeName}: ticket write lost ${MAX_ATTEMPTS} races`,
+            {
+              cause: err,
+            },
+          );
         }
         throw err;
       }

@@ -57,7 +57,10 @@ describe('ticket codec', () => {
     ['not yaml', 'condition: [unclosed'],
     ['unknown status', 'condition: X\nstatus: exploded\ncreationTime: "2026-01-01T00:00:00Z"'],
     ['missing creationTime', 'condition: X\nstatus: created'],
-    ['bad workflow', 'condition: X\nstatus: created\ncreationTime: "2026-01-01T00:00:00Z"\nworkflows: [{action: 1}]'],
+    [
+      'bad workflow',
+      'condition: X\nstatus: created\ncreationTime: "2026-01-01T00:00:00Z"\nworkflows: [{action: 1}]',
+    ],
     ['a scalar', '42'],
   ];
   for (const [name, raw] of corrupt) {

@@ -97,9 +97,13 @@ export function parseTicket(raw: string, node: string): Ticket {
   try {
     value = doc.toJS({ maxAliasCount: 10 });
   } catch (err) {
-    throw new HealError(ErrorCode.TicketCorrupt, `node ${node}: annotation aegis.io/ticketing cannot be read: ${errorMessage(err)}`, {
-      cause: err,
-    });
+    throw new HealError(
+      ErrorCode.TicketCorrupt,
+      `node ${node}: annotation aegis.io/ticketing cannot be read: ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   const parsed = TicketSchema.safeParse(value);
   if (!parsed.success) {
@@ -121,7 +125,11 @@ export function serializeTicket(ticket: Ticket): string {
     text = render(current);
   }
   if (text.length > MAX_TICKET_BYTES) {
-    current = { ...current, diagnosis: current.diagnosis?.slice(-2), history: current.history.slice(-10) };
+    current = {
+      ...current,
+      diagnosis: current.diagnosis?.slice(-2),
+      history: current.history.slice(-10),
+    };
     text = render(current);
   }
   if (text.length > MAX_TICKET_BYTES) {
@@ -161,7 +169,8 @@ const NOT_ATTEMPTED: ReadonlySet<string> = new Set([StepStatus.Held, StepStatus.
  * no status, every attempt (held and canceled entries are not attempts).
  */
 export function countSteps(ticket: Ticket, action: string, status?: StepStatus): number {
-  const matches = (s: string): boolean => (status === undefined ? !NOT_ATTEMPTED.has(s) : s === status);
+  const matches = (s: string): boolean =>
+    status === undefined ? !NOT_ATTEMPTED.has(s) : s === status;
   let n = 0;
   for (const [key, count] of Object.entries(ticket.counters)) {
     const [a, s = ''] = key.split('/');

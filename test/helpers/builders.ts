@@ -45,7 +45,10 @@ export const POLICY: SopPolicy = {
 };
 
 /** A ticket with the given workflow entries. */
-export function aTicket(workflows: Partial<Workflow>[] = [], overrides: Partial<Ticket> = {}): Ticket {
+export function aTicket(
+  workflows: Partial<Workflow>[] = [],
+  overrides: Partial<Ticket> = {},
+): Ticket {
   const t = newTicket({ condition: 'GpuHung', reason: 'test', nowMs: T0 });
   return {
     ...t,
@@ -63,7 +66,14 @@ export function aTicket(workflows: Partial<Workflow>[] = [], overrides: Partial<
 }
 
 /** A NodeView. */
-export function aView(opts: { node?: Partial<NodeInfo>; ticket?: Ticket | null; nowMs?: number; policy?: Partial<SopPolicy> } = {}): NodeView {
+export function aView(
+  opts: {
+    node?: Partial<NodeInfo>;
+    ticket?: Ticket | null;
+    nowMs?: number;
+    policy?: Partial<SopPolicy>;
+  } = {},
+): NodeView {
   return {
     info: aNode(opts.node),
     ticket: opts.ticket ?? null,
@@ -73,8 +83,15 @@ export function aView(opts: { node?: Partial<NodeInfo>; ticket?: Ticket | null; 
 }
 
 /** An SopStatus for one condition. */
-export function aStatus(cond: Partial<ConditionInstance> = {}, others: ConditionInstance[] = []): SopStatus {
+export function aStatus(
+  cond: Partial<ConditionInstance> = {},
+  others: ConditionInstance[] = [],
+): SopStatus {
   const condition = aCondition(cond);
-  const node: NodeStatus = { node: condition.node, conditions: [condition, ...others], staleSignals: [] };
+  const node: NodeStatus = {
+    node: condition.node,
+    conditions: [condition, ...others],
+    staleSignals: [],
+  };
   return { condition, node };
 }

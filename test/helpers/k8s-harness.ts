@@ -61,7 +61,8 @@ interface Proc {
 
 /** Directory holding the binaries; throws a clear error when one is missing. */
 export function k8sBinDir(required: readonly string[]): string {
-  const dir = process.env.AEGIS_K8S_BIN_DIR ?? join(homedir(), '.cache', 'aegis', 'k8s', K8S_VERSION);
+  const dir =
+    process.env.AEGIS_K8S_BIN_DIR ?? join(homedir(), '.cache', 'aegis', 'k8s', K8S_VERSION);
   const missing = required.filter((b) => !existsSync(join(dir, b)));
   if (missing.length > 0) {
     throw new Error(
@@ -70,16 +71,6 @@ export function k8sBinDir(required: readonly string[]): string {
     );
   }
   return dir;
-}
-
-/** True when the binaries the given options need are present (tests skip otherwise). */
-export function hasK8sBins(options: KubeStackOptions = {}): boolean {
-  try {
-    k8sBinDir(binsFor(options));
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function binsFor(options: KubeStackOptions): string[] {
@@ -106,7 +97,12 @@ export async function startKubeStack(options: KubeStackOptions = {}): Promise<Ku
   };
   const podLogFile = join(dir, 'pod.log');
   try {
-    const [etcdClient, etcdPeer, apiPort, kwokPort] = await freePorts(4);
+    const [etcdClient, etcdPeer, apiPort, kwokPort] = (await freePorts(4)) as [
+      number,
+      number,
+      number,
+      number,
+    ];
     const adminToken = randomBytes(16).toString('hex');
     const controllerToken = randomBytes(16).toString('hex');
     await writeCredentials(dir, adminToken, controllerToken);
@@ -122,7 +118,7 @@ export async function startKubeStack(options: KubeStackOptions = {}): Promise<Ku
     if (options.kwok === true) {
       await writeFile(podLogFile, '');
       await writeFile(join(dir, 'kwok.yaml'), KWOK_STAGES + kwokLogs(podLogFile));
-      procs.push(track(dir, startKwok(bin, dir, kubeconfig, kwokPort ?? 0)));
+      procs.push(track(dir, startKwok(bin, dir, kubeconfig, kwokPort)));
     }
     await delay(300);
     assertAlive(procs);
@@ -256,7 +252,11 @@ function launch(dir: string, name: string, file: string, args: readonly string[]
 
 async function stopProc(p: Proc): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => p.child.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) =>
+    p.child.once('exit', () => {
+      resolve();
+    }),
+  );
   p.child.kill('SIGTERM');
   const timer = setTimeout(() => p.child.kill('SIGKILL'), STOP_GRACE_MS);
   await exited;
@@ -306,11 +306,15 @@ function probe(url: string, token: string): Promise<string> {
         let body = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (body += c));
-        res.on('end', () => resolve(res.statusCode === 200 ? body.trim() : `${res.statusCode ?? 0}`));
+        res.on('end', () => {
+          resolve(res.statusCode === 200 ? body.trim() : `${res.statusCode ?? 0}`);
+        });
       },
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve(err.message));
+    req.on('error', (err) => {
+      resolve(err.message);
+    });
     req.end();
   });
 }
@@ -330,7 +334,9 @@ export async function freePorts(count: number): Promise<number[]> {
         new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
           const srv = createServer();
           srv.once('error', reject);
-          srv.listen(0, '127.0.0.1', () => resolve(srv));
+          srv.listen(0, '127.0.0.1', () => {
+            resolve(srv);
+          });
         }),
     ),
   );

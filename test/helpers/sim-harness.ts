@@ -30,7 +30,13 @@ export interface SimHarness {
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };
 
 /** Builds a harness; config defaults to the product defaults with dry-run off. */
-export async function createSimHarness(opts: { nodes?: number; config?: DeepPartial<Config>; plugins?: { sop: unknown; origin: string }[] } = {}): Promise<SimHarness> {
+export async function createSimHarness(
+  opts: {
+    nodes?: number;
+    config?: DeepPartial<Config>;
+    plugins?: { sop: unknown; origin: string }[];
+  } = {},
+): Promise<SimHarness> {
   const clock = new ManualClock();
   const world = createSimWorld({ nodes: opts.nodes ?? 8, seed: 7, catalogue: CATALOGUE, clock });
   const base = defaultConfig();
@@ -80,6 +86,7 @@ export async function createSimHarness(opts: { nodes?: number; config?: DeepPart
         await clock.advance(intervalMs);
       }
     },
-    actions: (node, status = 'Succeeded') => steps.filter((s) => s.node === node && s.status === status).map((s) => s.action),
+    actions: (node, status = 'Succeeded') =>
+      steps.filter((s) => s.node === node && s.status === status).map((s) => s.action),
   };
 }

@@ -44,7 +44,9 @@ export function registerRunCommand(program: Command): void {
                 log.info('priority table reloaded', { file: config.priorityFile });
               },
               onError: (err) => {
-                log.warn('priority table edit rejected; the last good table stays in force', { err: errorMessage(err) });
+                log.warn('priority table edit rejected; the last good table stays in force', {
+                  err: errorMessage(err),
+                });
               },
             });
       table = watcher.current();
@@ -54,6 +56,16 @@ export function registerRunCommand(program: Command): void {
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);
-      await runDaemon({ config, priority: { current: () => priorityLookup(watcher.current()), close: () => watcher.close() }, log, signal: ac.signal });
+      await runDaemon({
+        config,
+        priority: {
+          current: () => priorityLookup(watcher.current()),
+          close: () => {
+            watcher.close();
+          },
+        },
+        log,
+        signal: ac.signal,
+      });
     });
 }

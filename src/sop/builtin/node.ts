@@ -41,7 +41,8 @@ export const nodeNotReady: Sop = {
  */
 export const nodeRecover: Sop = {
   id: 'node.recover',
-  description: 'recovery loop: only NodeCordon left -> healthcheck -> uncordon -> resolve/close ticket',
+  description:
+    'recovery loop: only NodeCordon left -> healthcheck -> uncordon -> resolve/close ticket',
   createInstance: (bridge) => ({
     evaluate: (node) => evaluateRecovery(node, { requireAegisCordon: true }),
     execute: (node, _status, step, signal) =>
@@ -91,13 +92,19 @@ function afterFailedHealthcheck(node: NodeView, t: Ticket, exitCode: number): Ve
   const aggressive = node.policy.level >= 1;
   if (exitCode === 23 || exitCode === 24) {
     if (aggressive && countSteps(t, Action.Reboot, 'Succeeded') < MAX_RECOVERY_REBOOTS) {
-      return { kind: 'act', step: { action: Action.Reboot, reason: `healthcheck exit ${exitCode}` } };
+      return {
+        kind: 'act',
+        step: { action: Action.Reboot, reason: `healthcheck exit ${exitCode}` },
+      };
     }
     return handOff(t, `healthcheck exit ${exitCode} after reboots`);
   }
   if ((exitCode === 21 || exitCode === 22) && aggressive && !isCritical(node)) {
     if (countSteps(t, Action.Shutdown) === 0) {
-      return { kind: 'act', step: { action: Action.Shutdown, reason: `healthcheck exit ${exitCode}: replace GPU` } };
+      return {
+        kind: 'act',
+        step: { action: Action.Shutdown, reason: `healthcheck exit ${exitCode}: replace GPU` },
+      };
     }
   }
   return handOff(t, `healthcheck failed with exit ${exitCode}`);
@@ -120,7 +127,12 @@ function lastHealthcheck(t: Ticket | null): Ticket['workflows'][number] | undefi
 /** Resolved when something was repaired, closed when only checks happened. */
 function resolution(t: Ticket | null): 'resolve' | 'close' {
   if (t === null) return 'close';
-  const passive = new Set<string>([Action.Cordon, Action.Healthcheck, Action.Diagnose, Action.Uncordon]);
+  const passive = new Set<string>([
+    Action.Cordon,
+    Action.Healthcheck,
+    Action.Diagnose,
+    Action.Uncordon,
+  ]);
   const acted =
     t.workflows.some((w) => !passive.has(w.action)) ||
     Object.keys(t.counters).some((k) => !passive.has(k.split('/')[0] ?? ''));
@@ -131,7 +143,8 @@ function resolution(t: Ticket | null): 'resolve' | 'close' {
 export const nodeLadders: readonly Sop[] = [
   defineLadderSop({
     id: 'node.reboot',
-    description: 'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
+    description:
+      'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
     reboot: { max: 2 },
     shutdown: true,
   }),

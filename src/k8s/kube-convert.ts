@@ -1,0 +1,304 @@
+/**
+ * Pure conversions between @kubernetes/client-node objects and our types, plus the mapping of
+ * client errors to HealError codes and the lease decision. Type-only imports of the client:
+ * src/k8s/kube-cluster.ts stays the one file that loads it.
+ */
+import type {
+  CoreV1Event,
+  V1Job,
+  V1Lease,
+  V1Node,
+  V1OwnerReference,
+  V1Pod,
+  V1Taint,
+} from '@kubernetes/client-node';
+import { ErrorCode, HealError, errorMessage, isHealError } from '../core/errors.js';
+import type { NodeInfo, Taint } from '../core/types.js';
+import type { JobState, NodeEvent, PodInfo } from './cluster.js';
+
+/** Annotation the kubelet puts on mirror pods of static pods. */
+export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
+/** Container of the ops Job templates whose exit code is the result. */
+export const OPS_CONTAINER = 'ops';
+/** Component name on Events and field manager on writes. */
+export const AEGIS_COMPONENT = 'aegis';
+
+/** V1Node → NodeInfo. Ready comes from the Ready condition; a missing one is 'Unknown'. */
+export function toNodeInfo(node: V1Node): NodeInfo {
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  return {
+    name: node.metadata?.name ?? '',
+    resourceVersion: node.metadata?.resourceVersion ?? '',
+    ready: ready === 'True' ? true : ready === 'False' ? false : 'Unknown',
+    unschedulable: node.spec?.unschedulable === true,
+    labels: { ...node.metadata?.labels },
+    annotations: { ...node.metadata?.annotations },
+    taints: (node.spec?.taints ?? []).flatMap(toTaint),
+  };
+}
+
+function toTaint(t: V1Taint): Taint[] {
+  if (t.effect !== 'NoSchedule' && t.effect !== 'PreferNoSchedule' && t.effect !== 'NoExecute') {
+    return [];
+  }
+  return [
+    t.value === undefined
+      ? { key: t.key, effect: t.effect }
+      : { key: t.key, value: t.value, effect: t.effect },
+  ];
+}
+
+const POD_PHASES = new Set<string>(['Pending', 'Running', 'Succeeded', 'Failed']);
+
+/** V1Pod → PodInfo: DaemonSet ownership from ownerReferences, mirror pods from their annotation. */
+export function toPodInfo(pod: V1Pod): PodInfo {
+  const phase = pod.status?.phase ?? 'Unknown';
+  const deletion = pod.metadata?.deletionTimestamp;
+  const base = {
+    namespace: pod.metadata?.namespace ?? '',
+    name: pod.metadata?.name ?? '',
+    node: pod.spec?.nodeName ?? '',
+    phase: POD_PHASES.has(phase) ? (phase as PodInfo['phase']) : 'Unknown',
+    daemonSet: (pod.metadata?.ownerReferences ?? []).some(isDaemonSetOwner),
+    mirror: pod.metadata?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined,
+    labels: { ...pod.metadata?.labels },
+  };
+  return deletion === undefined ? base : { ...base, deletionTimestampMs: toMs(deletion) };
+}
+
+function isDaemonSetOwner(ref: V1OwnerReference): boolean {
+  return ref.kind === 'DaemonSet' && ref.controller === true;
+}
+
+/** Dates from the client may be Date objects or (for types it does not know) raw strings. */
+function toMs(value: Date | string): number {
+  return value instanceof Date ? value.getTime() : Date.parse(value);
+}
+
+/** One page of a list call. */
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly metadata?: { readonly _continue?: string };
+}
+
+/**
+ * Follows `continue` tokens until the list is complete. `fetch` gets `{}` first, then
+ * `{ _continue: token }` (the client's parameter name).
+ */
+export async function collectPages<T>(
+  fetch: (page: { _continue?: string }) => Promise<Page<T>>,
+): Promise<T[]> {
+  const items: T[] = [];
+  let token: string | undefined;
+  do {
+    const page = await fetch(token === undefined ? {} : { _continue: token });
+    items.push(...page.items);
+    token = page.metadata?._continue;
+  } while (token !== undefined && token !== '');
+  return items;
+}
+
+/** Phase of a Job from its terminal conditions (Complete / Failed) and active pods. */
+export function toJobPhase(job: V1Job): JobState['phase'] {
+  const isTrue = (type: string): boolean =>
+    (job.status?.conditions ?? []).some((c) => c.type === type && c.status === 'True');
+  if (isTrue('Complete')) return 'Succeeded';
+  if (isTrue('Failed')) return 'Failed';
+  return (job.status?.active ?? 0) > 0 ? 'Running' : 'Pending';
+}
+
+/** The pod of a Job whose result counts: the most recently created one. */
+export function latestPod(pods: readonly V1Pod[]): V1Pod | undefined {
+  let latest: V1Pod | undefined;
+  for (const pod of pods) {
+    const at = pod.metadata?.creationTimestamp;
+    const best = latest?.metadata?.creationTimestamp;
+    if (
+      latest === undefined ||
+      (at !== undefined && (best === undefined || toMs(at) >= toMs(best)))
+    ) {
+      latest = pod;
+    }
+  }
+  return latest;
+}
+
+/** Exit code of the ops container (or the first container) once it terminated. */
+export function toExitCode(pod: V1Pod | undefined): number | undefined {
+  const statuses = pod?.status?.containerStatuses ?? [];
+  const status = statuses.find((s) => s.name === OPS_CONTAINER) ?? statuses[0];
+  return status?.state?.terminated?.exitCode;
+}
+
+/** Splits a pod log into lines, dropping the empty string after the final newline. */
+export function toLogLines(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+/** The fields of a core/v1 Event we send (plain data; kube-cluster.ts makes the client model). */
+export interface EventFields {
+  readonly apiVersion: 'v1';
+  readonly kind: 'Event';
+  readonly metadata: { readonly name: string; readonly namespace: string };
+  readonly involvedObject: {
+    readonly apiVersion: string;
+    readonly kind: string;
+    readonly name: string;
+    readonly uid: string;
+  };
+  readonly type: CoreV1Event['type'];
+  readonly reason: string;
+  readonly message: string;
+  readonly source: { readonly component: string };
+  readonly reportingComponent: string;
+  readonly reportingInstance: string;
+  readonly firstTimestamp: Date;
+  readonly lastTimestamp: Date;
+  readonly count: number;
+}
+
+/** Longest Event name (DNS subdomain) and message we send. */
+const MAX_NAME = 253;
+const MAX_MESSAGE = 1024;
+
+/**
+ * A core/v1 Event about a node, as the kubelet writes them: namespace `default`, involvedObject
+ * kind Node with uid = node name (which is what `kubectl describe node` looks up).
+ */
+export function toV1Event(
+  event: NodeEvent,
+  at: { readonly nowMs: number; readonly suffix: string; readonly instance: string },
+): EventFields {
+  const stamp = `${at.nowMs.toString(16)}${at.suffix}`;
+  const name = `${event.node.slice(0, MAX_NAME - stamp.length - 1)}.${stamp}`;
+  const time = new Date(at.nowMs);
+  return {
+    apiVersion: 'v1',
+    kind: 'Event',
+    metadata: { name, namespace: 'default' },
+    involvedObject: { apiVersion: 'v1', kind: 'Node', name: event.node, uid: event.node },
+    type: event.type,
+    reason: event.reason,
+    message: event.message.slice(0, MAX_MESSAGE),
+    source: { component: AEGIS_COMPONENT },
+    reportingComponent: AEGIS_COMPONENT,
+    reportingInstance: at.instance.slice(0, 128),
+    firstTimestamp: time,
+    lastTimestamp: time,
+    count: 1,
+  };
+}
+
+/** What to do with a Lease, given what was read and what this process observed before. */
+export type LeaseAction = 'renew' | 'takeover' | 'wait';
+
+/** When this process last saw a lease change (client-go's observedTime). */
+export interface LeaseObservation {
+  readonly resourceVersion: string;
+  readonly observedAtMs: number;
+}
+
+/**
+ * Decides between renewing, taking over and waiting. Expiry is judged on the local clock from
+ * the moment this process last saw the lease change (as client-go does), never by comparing
+ * the holder's renewTime with our clock, so clock skew between replicas cannot cause two
+ * holders. A fresh process therefore waits one full lease duration before taking over.
+ */
+export function decideLease(
+  lease: V1Lease,
+  holder: string,
+  nowMs: number,
+  observed: LeaseObservation | undefined,
+): { readonly action: LeaseAction; readonly observation: LeaseObservation } {
+  const resourceVersion = lease.metadata?.resourceVersion ?? '';
+  const observation =
+    observed?.resourceVersion === resourceVersion
+      ? observed
+      : { resourceVersion, observedAtMs: nowMs };
+  const current = lease.spec?.holderIdentity ?? '';
+  if (current === holder) return { action: 'renew', observation };
+  if (current === '') return { action: 'takeover', observation };
+  const durationMs = (lease.spec?.leaseDurationSeconds ?? 0) * 1000;
+  const expired = nowMs >= observation.observedAtMs + durationMs;
+  return { action: expired ? 'takeover' : 'wait', observation };
+}
+
+/**
+ * renewTime for a write: now, but always later than the lease's current renewTime. An update
+ * that changes nothing is a no-op for the apiserver and does not bump the resourceVersion, so
+ * it would not fence a contender's concurrent takeover; a strictly newer renewTime always does.
+ */
+export function nextRenewTimeMs(lease: V1Lease, nowMs: number): number {
+  const previous = lease.spec?.renewTime;
+  const previousMs = previous === undefined ? Number.NaN : toMs(previous);
+  return Number.isNaN(previousMs) ? nowMs : Math.max(nowMs, previousMs + 1);
+}
+
+/**
+ * `work`'s result, or `fallback` when it fails with HealError `code`: for the outcomes that are
+ * expected values rather than errors (404 on a delete or read, 409 on a create or guarded update).
+ */
+export async function orIf<T, F>(work: Promise<T>, code: ErrorCode, fallback: F): Promise<T | F> {
+  try {
+    return await work;
+  } catch (err) {
+    if (isHealError(err, code)) return fallback;
+    throw err;
+  }
+}
+
+/** HTTP status of a client error (ApiException carries it as a numeric `code`). */
+export function httpStatus(err: unknown): number | undefined {
+  if (typeof err !== 'object' || err === null || !('code' in err)) return undefined;
+  return typeof err.code === 'number' ? err.code : undefined;
+}
+
+/**
+ * Wraps a client error as HealError: 409 K8S_CONFLICT, 404 K8S_NOT_FOUND, 401/403 K8S_FORBIDDEN,
+ * 400/422 INVALID_INPUT, anything else (network errors, 429, 5xx) K8S_UNAVAILABLE.
+ */
+export function toHealError(err: unknown, what: string): HealError {
+  const status = httpStatus(err);
+  const detail = status === undefined ? errorMessage(err) : `HTTP ${status}: ${statusMessage(err)}`;
+  const message = `${what}: ${detail}`;
+  return new HealError(codeFor(status), message, { cause: err });
+}
+
+function codeFor(status: number | undefined): ErrorCode {
+  switch (status) {
+    case undefined:
+      return ErrorCode.K8sUnavailable;
+    case 409:
+      return ErrorCode.K8sConflict;
+    case 404:
+      return ErrorCode.K8sNotFound;
+    case 401:
+    case 403:
+      return ErrorCode.K8sForbidden;
+    case 400:
+    case 422:
+      return ErrorCode.InvalidInput;
+    default:
+      return ErrorCode.K8sUnavailable;
+  }
+}
+
+/** The apiserver's Status.message from an ApiException body (a JSON string or an object). */
+function statusMessage(err: unknown): string {
+  const body: unknown =
+    typeof err === 'object' && err !== null && 'body' in err ? err.body : undefined;
+  let parsed: unknown = body;
+  if (typeof body === 'string') {
+    try {
+      parsed = JSON.parse(body) as unknown;
+    } catch {
+      return body.slice(0, 300);
+    }
+  }
+  if (typeof parsed === 'object' && parsed !== null && 'message' in parsed) {
+    return String(parsed.message);
+  }
+  return 'no details';
+}

@@ -1,0 +1,150 @@
+/**
+ * Shared setup of the real-apiserver tests: start a stack, apply the shipped deploy/aegis
+ * manifests as admin (RBAC included), and build the controller's KubeCluster with the token of
+ * its own ServiceAccount, so every test runs under the shipped least-privilege RBAC.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import {
+  CoreV1Api,
+  KubernetesObjectApi,
+  V1ObjectMeta,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import type { Clock } from '../../src/core/clock.js';
+import { createKubeCluster, type KubeCluster } from '../../src/k8s/kube-cluster.js';
+import {
+  DEPLOY_AEGIS_DIR,
+  applyManifests,
+  renderKustomization,
+  tokenKubeConfig,
+  type Manifest,
+} from '../helpers/apply-manifests.js';
+import {
+  KWOK_NODE_LABEL,
+  startKubeStack,
+  type KubeStack,
+  type KubeStackOptions,
+} from '../helpers/k8s-harness.js';
+
+/** The real Job templates. */
+export const JOB_TEMPLATES_DIR = join(DEPLOY_AEGIS_DIR, '..', 'jobs');
+const PRIORITY_FILE = join(DEPLOY_AEGIS_DIR, '..', 'priority.conf');
+
+/** A started stack with the shipped manifests applied. */
+export interface TestCluster {
+  readonly stack: KubeStack;
+  readonly admin: KubeConfig;
+  readonly adminCore: CoreV1Api;
+  /** What was applied, as Kind/namespace/name. */
+  readonly applied: readonly string[];
+  /** Notes for the test log (e.g. a stand-in file used). */
+  readonly notes: readonly string[];
+  stop(): Promise<void>;
+  /** The controller's client, as its ServiceAccount. */
+  controller(options?: {
+    clock?: Clock;
+    jobTemplatesDir?: string;
+    leaseNamespace?: string;
+  }): KubeCluster;
+}
+
+/** deploy/aegis rendered; deploy/priority.conf gets a one-line stand-in until it exists. */
+export async function shippedManifests(): Promise<{ objects: Manifest[]; notes: string[] }> {
+  const notes: string[] = [];
+  const missingFiles: Record<string, string> = {};
+  if (!existsSync(PRIORITY_FILE)) {
+    notes.push('deploy/priority.conf is missing: applied a one-line stand-in for aegis-priority');
+    missingFiles['../priority.conf'] = 'NodeNotReady:0\n';
+  }
+  return { objects: await renderKustomization(DEPLOY_AEGIS_DIR, { missingFiles }), notes };
+}
+
+/** Starts the stack and applies deploy/aegis as admin. */
+export async function startTestCluster(options: KubeStackOptions = {}): Promise<TestCluster> {
+  const stack = await startKubeStack(options);
+  try {
+    const admin = tokenKubeConfig(stack.server, stack.caData, stack.adminToken);
+    const { objects, notes } = await shippedManifests();
+    const applied = await applyManifests(admin, objects);
+    return {
+      stack,
+      admin,
+      adminCore: admin.makeApiClient(CoreV1Api),
+      applied,
+      notes,
+      stop: () => stack.stop(),
+      controller: (o = {}) =>
+        createKubeCluster({
+          kubeConfig: { server: stack.server, token: stack.controllerToken, caData: stack.caData },
+          leaseNamespace: o.leaseNamespace ?? 'monitoring',
+          jobTemplatesDir: o.jobTemplatesDir ?? JOB_TEMPLATES_DIR,
+          opsImage: 'registry.local/aegis/ops:test',
+          ...(o.clock === undefined ? {} : { clock: o.clock }),
+        }),
+    };
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+}
+
+/** Any object as plain data. */
+export interface PlainObject {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata: Readonly<Record<string, unknown>> & { readonly name: string };
+  readonly [field: string]: unknown;
+}
+
+/**
+ * Creates any object from plain data through the generic API (the typed APIs want instances of
+ * the client's model classes).
+ */
+export function createObject(kc: KubeConfig, obj: PlainObject): Promise<KubernetesObject> {
+  const { apiVersion, kind, metadata, ...rest } = obj;
+  const meta = Object.assign(new V1ObjectMeta(), metadata);
+  return KubernetesObjectApi.makeApiClient(kc).create(
+    Object.assign({ apiVersion, kind, metadata: meta }, rest),
+  );
+}
+
+/** Creates a Node object as admin; `kwok: true` lets kwok keep it Ready and run its pods. */
+export async function createNode(
+  cluster: TestCluster,
+  name: string,
+  options: { kwok?: boolean; labels?: Record<string, string> } = {},
+): Promise<void> {
+  const labels = {
+    ...options.labels,
+    ...(options.kwok === true ? { [KWOK_NODE_LABEL]: 'fake' } : {}),
+  };
+  await createObject(cluster.admin, { apiVersion: 'v1', kind: 'Node', metadata: { name, labels } });
+}
+
+/** Polls `probe` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await delay(200);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
+}
+
+/** A signal for one test step. */
+export function deadline(ms = 20_000): AbortSignal {
+  return AbortSignal.timeout(ms);
+}
