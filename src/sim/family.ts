@@ -73,9 +73,21 @@ export const EXPORTER_PORTS: Readonly<Record<Exporter, number>> = {
 /** Which device list of a node a family has one series per. */
 export type Scope =
   | { readonly kind: 'node' }
-  | { readonly kind: 'gpu' }
+  /** `dcgm`: gpu/UUID/pci_bus_id/device/modelName/Hostname/…; `index`: sichek's `index`. */
+  | { readonly kind: 'gpu'; readonly style: 'dcgm' | 'index' }
+  /** Logical CPUs (`cpu`), as many as the node's cpu capacity. */
+  | { readonly kind: 'cpu' }
+  /** Physical cores (`core`, `package`): half the logical CPUs, two packages. */
+  | { readonly kind: 'core' }
+  /** Block devices (`device`: nvme0n1, nvme1n1). */
+  | { readonly kind: 'disk' }
   | { readonly kind: 'hca'; readonly label: string; readonly withPort: boolean }
-  | { readonly kind: 'nic'; readonly which: 'all' | 'bond' | 'slave' }
+  /** NICs; node-exporter's bonding collector names the bond `master`, the others `device`. */
+  | {
+      readonly kind: 'nic';
+      readonly which: 'all' | 'bond' | 'slave';
+      readonly label: 'device' | 'master';
+    }
   | { readonly kind: 'sensor'; readonly types: readonly string[]; readonly withType: boolean }
   | { readonly kind: 'mount'; readonly label: string }
   | { readonly kind: 'filesystem' };
@@ -97,6 +109,10 @@ export interface FamilyDef {
   readonly value: (node: FleetNode, device: number, variant: number, seed: number) => number;
   /** Counters that grow while healthy: units per second (default 0, constant). */
   readonly slope?: (node: FleetNode, device: number, variant: number) => number;
+  /** Counters kept across reboots (InfoROM: aggregate ECC, retired pages, remapped rows). */
+  readonly persistent?: boolean;
+  /** Series of a histogram: exposed under one `# TYPE <histogram> histogram` header. */
+  readonly histogram?: string;
   /** For `up`: the exporter whose availability this variant reports (1 up, 0 down). */
   readonly upOf?: (variant: number) => Exporter;
 }

@@ -36,8 +36,8 @@ export const WORKER_HCAS: readonly HcaDevice[] = Array.from({ length: 9 }, (_, i
 /** bond0 with its two slaves, on every node. */
 export const NODE_NICS: readonly NicDevice[] = [
   { name: 'bond0', speedBytes: 5e9 },
-  { name: 'ens1f0', master: 'bond0', speedBytes: 2.5e9 },
-  { name: 'ens1f1', master: 'bond0', speedBytes: 2.5e9 },
+  { name: 'eth0', master: 'bond0', speedBytes: 2.5e9 },
+  { name: 'eth1', master: 'bond0', speedBytes: 2.5e9 },
 ];
 
 /** GPFS mounts of a worker. */
@@ -57,30 +57,33 @@ const CONTROL_PLANE_CAPACITY: Readonly<Record<string, number>> = {
   ephemeral_storage: 960_000_000_000,
 };
 
-const sensor = (id: number, name: string, type: string): BmcSensor => ({ id: String(id), name, type });
+const sensor = (id: number, name: string, type: string): BmcSensor => ({
+  id: String(id),
+  name,
+  type,
+});
 
-/** BMC sensors of every node, by IPMI sensor type. */
+/** BMC sensors of every node, by IPMI sensor type (names as Supermicro/Dell BMCs print them). */
 export const NODE_SENSORS: readonly BmcSensor[] = [
-  sensor(1, 'CPU1_Status', 'Processor'),
-  sensor(2, 'CPU2_Status', 'Processor'),
-  ...['P1_DIMMA1', 'P1_DIMMB1', 'P1_DIMMC1', 'P1_DIMMD1'].map((n, i) => sensor(10 + i, n, 'Memory')),
-  ...['P2_DIMMA1', 'P2_DIMMB1', 'P2_DIMMC1', 'P2_DIMMD1'].map((n, i) => sensor(14 + i, n, 'Memory')),
+  sensor(1, 'CPU1 Status', 'Processor'),
+  sensor(2, 'CPU2 Status', 'Processor'),
+  ...['A', 'B', 'C', 'D', 'E', 'F', 'G', 'H'].map((c, i) => sensor(10 + i, `DIMM_${c}1`, 'Memory')),
   ...[1, 2, 3, 4, 5, 6].map((i) => sensor(20 + i, `FAN${i}`, 'Fan')),
-  sensor(30, 'CPU1_Temp', 'Temperature'),
-  sensor(31, 'CPU2_Temp', 'Temperature'),
-  sensor(32, 'Inlet_Temp', 'Temperature'),
-  sensor(33, 'GPU_Board_Temp', 'Temperature'),
+  sensor(30, 'CPU1 Temp', 'Temperature'),
+  sensor(31, 'CPU2 Temp', 'Temperature'),
+  sensor(32, 'Inlet Temp', 'Temperature'),
+  sensor(33, 'GPU Board Temp', 'Temperature'),
   sensor(40, 'P12V', 'Voltage'),
   sensor(41, 'P5V', 'Voltage'),
   sensor(42, 'P3V3', 'Voltage'),
-  sensor(50, 'PSU1_Power', 'Power'),
-  sensor(51, 'PSU2_Power', 'Power'),
-  sensor(52, 'PSU1_Status', 'Power Supply'),
-  sensor(53, 'PSU2_Status', 'Power Supply'),
-  sensor(55, 'PSU1_Current', 'Current'),
-  sensor(56, 'PSU2_Current', 'Current'),
-  sensor(60, 'Drive_Slot0', 'Drive Slot'),
-  sensor(61, 'Drive_Slot1', 'Drive Slot'),
+  sensor(50, 'PSU1 Power', 'Power'),
+  sensor(51, 'PSU2 Power', 'Power'),
+  sensor(52, 'PSU1 Status', 'Power Supply'),
+  sensor(53, 'PSU2 Status', 'Power Supply'),
+  sensor(55, 'PSU1 Current', 'Current'),
+  sensor(56, 'PSU2 Current', 'Current'),
+  sensor(60, 'Drive 0', 'Drive Slot'),
+  sensor(61, 'Drive 1', 'Drive Slot'),
   sensor(70, 'SysHealth_Stat', 'Management Subsystem Health'),
   sensor(71, 'PCIe_Status', 'Critical Interrupt'),
 ];
@@ -168,11 +171,23 @@ function buildControlPlane(index: number, name: string): FleetNode {
   };
 }
 
+const PCI_BUS_IDS = Array.from(
+  { length: 64 },
+  (_, i) => `00000000:${GPU_PCI_BUSES[i] ?? (0x10 + i).toString(16).toUpperCase()}:00.0`,
+);
+
 function buildGpu(seed: number, node: number, index: number): GpuDevice {
   const h = hexHash(32, seed, node, index);
-  const uuid = `GPU-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-  const bus = GPU_PCI_BUSES[index] ?? (0x10 + index).toString(16).toUpperCase();
-  return { index, uuid, pciBusId: `00000000:${bus}:00.0` };
+  // join() yields one flat string (template slices would keep cons/sliced strings alive: 5x memory).
+  const uuid = [
+    'GPU',
+    h.slice(0, 8),
+    h.slice(8, 12),
+    h.slice(12, 16),
+    h.slice(16, 20),
+    h.slice(20),
+  ].join('-');
+  return { index, uuid, pciBusId: PCI_BUS_IDS[index] ?? '' };
 }
 
 function ipOf(index: number): string {

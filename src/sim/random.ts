@@ -24,7 +24,9 @@ export function unitHash(seed: number, ...keys: readonly number[]): number {
 export function hexHash(n: number, seed: number, ...keys: readonly number[]): string {
   let out = '';
   for (let i = 0; out.length < n; i++) {
-    out += hash32(seed, ...keys, i).toString(16).padStart(8, '0');
+    out += hash32(seed, ...keys, i)
+      .toString(16)
+      .padStart(8, '0');
   }
   return out.slice(0, n);
 }

@@ -6,6 +6,7 @@
  * given.
  */
 import { ErrorCode, HealError } from '../core/errors.js';
+import { DEFAULT_LOOKBACK_MS } from '../promql/index.js';
 import type { LabelMatcher, Sample, Series, SeriesSource } from '../promql/series.js';
 import {
   IN_BAND_EXPORTERS,
@@ -18,12 +19,14 @@ import {
 } from './family.js';
 import { buildFamilies } from './families.js';
 import type { Fleet, FleetNode } from './fleet-spec.js';
-import { compileMatchers, nodeNamesOf, type MatchFn } from './label-match.js';
+import { compileMatchers, nodeNamesOf, type CompiledSelector } from './label-match.js';
+import { FamilyWalk } from './family-walk.js';
 import { SeriesLabeller, type LabelSet } from './series-labels.js';
 import {
   baselineAt,
   isUp,
   newTrack,
+  resetCounter,
   valueAt,
   windowSamples,
   type AvailPoint,
@@ -42,11 +45,13 @@ export interface FamilyInfo {
   readonly type: 'gauge' | 'counter';
   readonly help: string;
   readonly exporter: Exporter;
+  /** Set on the `_bucket`/`_sum`/`_count` series of a histogram: its base name. */
+  readonly histogram?: string;
 }
 
 const KEY_NODE = 1 << 17;
-const KEY_DEV = 1 << 8;
-const KEY_VAR = 1 << 8;
+const KEY_DEV = 1 << 10;
+const KEY_VAR = 1 << 10;
 
 /** The simulator's time-series database. */
 export class SeriesStore implements SeriesSource {
@@ -55,14 +60,26 @@ export class SeriesStore implements SeriesSource {
   readonly #byName: ReadonlyMap<string, Family>;
   readonly #labeller: SeriesLabeller;
   readonly #tracks = new Map<number, Track>();
+  /** Nodes with at least one track, per family index: untouched nodes skip the track lookup. */
+  readonly #touched = new Map<number, Set<number>>();
   readonly #extras = new Map<string, Track>();
   readonly #extrasByMetric = new Map<string, Set<Track>>();
   readonly #extrasByNode = new Map<number, Set<Track>>();
   readonly #avail = new Map<number, Map<Exporter, AvailPoint[]>>();
+  readonly #lookbackMs: number;
 
-  constructor(fleet: Fleet) {
+  /**
+   * `lookbackMs` must equal the evaluator's instant lookback: a select over exactly that window is an
+   * instant selector, and a series absent at its end is stale (no samples), as after a staleness
+   * marker; any other window is a range selector and sees the samples before the series vanished.
+   */
+  constructor(fleet: Fleet, options: { readonly lookbackMs?: number } = {}) {
+    this.#lookbackMs = options.lookbackMs ?? DEFAULT_LOOKBACK_MS;
     if (fleet.nodes.length >= KEY_NODE) {
-      throw new HealError(ErrorCode.InvalidInput, `fleet of ${fleet.nodes.length} nodes is too large`);
+      throw new HealError(
+        ErrorCode.InvalidInput,
+        `fleet of ${fleet.nodes.length} nodes is too large`,
+      );
     }
     this.fleet = fleet;
     this.#families = buildFamilies();
@@ -72,11 +89,22 @@ export class SeriesStore implements SeriesSource {
 
   /** Every metric family the store serves (baseline families, then fault-created metrics). */
   families(): readonly FamilyInfo[] {
-    const out: FamilyInfo[] = this.#families.map(({ name, type, help, exporter }) => ({ name, type, help, exporter }));
+    const out: FamilyInfo[] = this.#families.map((f) => ({
+      name: f.name,
+      type: f.type,
+      help: f.help,
+      exporter: f.exporter,
+      ...(f.histogram === undefined ? {} : { histogram: f.histogram }),
+    }));
     for (const [metric, tracks] of this.#extrasByMetric) {
       if (this.#byName.has(metric)) continue;
       const counter = [...tracks].some((t) => t.counter);
-      out.push({ name: metric, type: counter ? 'counter' : 'gauge', help: `${metric} (simulated).`, exporter: exporterOf(metric) });
+      out.push({
+        name: metric,
+        type: counter ? 'counter' : 'gauge',
+        help: `${metric} (simulated).`,
+        exporter: exporterOf(metric),
+      });
     }
     return out;
   }
@@ -86,20 +114,26 @@ export class SeriesStore implements SeriesSource {
     return this.#byName.has(metric);
   }
 
-  select(metric: string, matchers: readonly LabelMatcher[], startMs: number, endMs: number): readonly Series[] {
-    const match = compileMatchers(matchers);
+  select(
+    metric: string,
+    matchers: readonly LabelMatcher[],
+    startMs: number,
+    endMs: number,
+  ): readonly Series[] {
+    const selector = compileMatchers(matchers);
     const names = nodeNamesOf(matchers);
     const nodes = names === undefined ? this.fleet.nodes : this.#nodesNamed(names);
     const out: Series[] = [];
     const family = this.#byName.get(metric);
-    if (family !== undefined) this.#selectFamily(family, nodes, match, startMs, endMs, out);
+    if (family !== undefined) this.#selectFamily(family, nodes, selector, startMs, endMs, out);
     const extras = this.#extrasByMetric.get(metric);
     if (extras !== undefined) {
       for (const track of extras) {
-        if (names !== undefined && !names.has(this.fleet.nodes[track.nodeIndex]?.name ?? '')) continue;
+        if (names !== undefined && !names.has(this.fleet.nodes[track.nodeIndex]?.name ?? ''))
+          continue;
         const labels = track.labels ?? {};
-        if (!match(labels)) continue;
-        const samples = this.#samples(track, track.base, track.nodeIndex, startMs, endMs, false);
+        if (!selector.matches(labels)) continue;
+        const samples = this.#samples(track, startMs, endMs);
         if (samples !== undefined) out.push({ labels, samples });
       }
     }
@@ -109,50 +143,60 @@ export class SeriesStore implements SeriesSource {
   #selectFamily(
     family: Family,
     nodes: readonly FleetNode[],
-    match: MatchFn,
+    selector: CompiledSelector,
     start: number,
     end: number,
     out: Series[],
   ): void {
-    const shared = new Map<number, Sample[]>();
-    const first = Math.min(start + 1, end);
-    const upMode = family.upOf !== undefined;
+    const walk = new FamilyWalk(family, selector, Math.min(start + 1, end), end);
+    const touched = this.#touched.get(family.index);
+    const labeller = this.#labeller;
+    const seed = this.fleet.seed;
     for (const node of nodes) {
       if (!hasFamily(family, node)) continue;
-      const devices = this.#labeller.deviceCount(family.scope, node);
-      const variants = variantsOf(family, node).length;
-      const avail = this.#avail.get(node.index)?.get(family.exporter);
+      const variants = variantsOf(family, node);
+      const keep = walk.variantsToVisit(variants);
+      if (keep.length === 0) continue;
+      const devices = labeller.deviceCount(family.scope, node);
+      const byExporter = this.#avail.size === 0 ? undefined : this.#avail.get(node.index);
+      const nodeTouched = touched?.has(node.index) === true;
+      const upOf = family.upOf;
+      const instance = upOf === undefined ? labeller.instance(family.exporter, node) : '';
       for (let d = 0; d < devices; d++) {
-        for (let v = 0; v < variants; v++) {
-          const labels = this.#labeller.labels(family, node, d, v);
-          if (!match(labels)) continue;
-          const track = this.#tracks.get(keyOf(family, node, d, v));
-          const nodeAvail = upMode ? this.#avail.get(node.index)?.get(family.upOf!(v)) : avail;
-          if (track === undefined && nodeAvail === undefined && family.slope === undefined) {
-            const value = family.value(node, d, v, this.fleet.seed);
-            let samples = shared.get(value);
-            if (samples === undefined) {
-              samples = first === end ? [{ t: end, v: value }] : [{ t: first, v: value }, { t: end, v: value }];
-              shared.set(value, samples);
-            }
-            out.push({ labels, samples });
+        for (const v of keep) {
+          const labels =
+            upOf === undefined
+              ? labeller.build(family, node, d, variants[v], family.job, instance)
+              : labeller.labels(family, node, d, v);
+          if (!walk.selector.empty && !selector.matches(labels)) continue;
+          const track = nodeTouched ? this.#tracks.get(keyOf(family, node, d, v)) : undefined;
+          const avail = byExporter?.get(upOf === undefined ? family.exporter : upOf(v));
+          if (track === undefined && avail === undefined) {
+            const value = family.value(node, d, v, seed);
+            const slope = family.slope?.(node, d, v) ?? 0;
+            out.push({
+              labels,
+              samples: slope === 0 ? walk.constant(value) : walk.linear(value, slope),
+            });
             continue;
           }
-          const base = track?.base ?? family.value(node, d, v, this.fleet.seed);
+          const base = track?.base ?? family.value(node, d, v, seed);
           const slope = family.slope?.(node, d, v) ?? 0;
+          const mode = { upMode: upOf !== undefined, instant: end - start === this.#lookbackMs };
           const samples =
             track === undefined
-              ? windowSamples((t) => baselineAt(base, slope, t), [], nodeAvail, start, end, upMode)
-              : windowSamples((t) => valueAt(track, t), track.points, nodeAvail, start, end, upMode);
+              ? windowSamples((t) => baselineAt(base, slope, t), [], avail, start, end, mode)
+              : windowSamples((t) => valueAt(track, t), track.points, avail, start, end, mode);
           if (samples !== undefined) out.push({ labels, samples });
         }
       }
     }
   }
 
-  #samples(track: Track, _base: number | null, nodeIndex: number, start: number, end: number, upMode: boolean): Sample[] | undefined {
-    const avail = this.#avail.get(nodeIndex)?.get(track.exporter);
-    return windowSamples((t) => valueAt(track, t), track.points, avail, start, end, upMode);
+  #samples(track: Track, start: number, end: number): Sample[] | undefined {
+    const avail = this.#avail.get(track.nodeIndex)?.get(track.exporter);
+    const mode = { upMode: false, instant: end - start === this.#lookbackMs };
+    return windowSamples((t) => valueAt(track, t), track.points, avail, start, end, mode);
   }
 
   /**
@@ -184,19 +228,34 @@ export class SeriesStore implements SeriesSource {
    * A new series of `nodeName` (or the one with exactly these labels): `node`, `job` and
    * `instance` (and `Hostname` for DCGM) are added as the exporter would have them scraped.
    */
-  create(metric: string, nodeName: string, labels: Readonly<Record<string, string>>, counter: boolean): Track {
+  create(
+    metric: string,
+    nodeName: string,
+    labels: Readonly<Record<string, string>>,
+    counter: boolean,
+  ): Track {
     const node = this.#node(nodeName);
     const exporter = exporterOf(metric);
-    const full: LabelSet = { __name__: metric, node: node.name, job: jobOf(metric), instance: this.#labeller.instance(exporter, node) };
+    const full: LabelSet = { __name__: metric };
+    // kube-state-metrics labels pod series by namespace/pod only; everything else carries `node`.
+    if (exporter !== 'ksm' || metric.startsWith('kube_node_')) full.node = node.name;
+    full.job = jobOf(metric);
+    full.instance = this.#labeller.instance(exporter, node);
     if (exporter === 'dcgm') full.Hostname = node.name;
     Object.assign(full, labels);
     const key = extraKey(full);
     const existing = this.#extras.get(key);
     if (existing !== undefined) return existing;
-    const track = Object.assign(
-      { ...newTrack({ metric, nodeIndex: node.index, exporter, counter, base: null, slope: 0, labels: full }) },
-      {},
-    );
+    const track = newTrack({
+      metric,
+      nodeIndex: node.index,
+      exporter,
+      counter,
+      persistent: false,
+      base: null,
+      slope: 0,
+      labels: full,
+    });
     this.#extras.set(key, track);
     addTo(this.#extrasByMetric, metric, track);
     addTo(this.#extrasByNode, node.index, track);
@@ -218,6 +277,15 @@ export class SeriesStore implements SeriesSource {
     byExporter.set(exporter, points);
   }
 
+  /** A reboot of the node: its volatile counters lose what faults added (exporters restart at 0). */
+  resetVolatileCounters(nodeName: string, atMs: number): void {
+    const index = this.#node(nodeName).index;
+    for (const track of this.#tracks.values()) {
+      if (track.nodeIndex === index && !track.persistent) resetCounter(track, atMs);
+    }
+    for (const track of this.#extrasByNode.get(index) ?? []) resetCounter(track, atMs);
+  }
+
   /** Takes every in-band exporter of the node down or up (power off, reboot, boot). */
   setNodeUp(nodeName: string, up: boolean, atMs: number): void {
     for (const e of IN_BAND_EXPORTERS) this.setExporterUp(nodeName, e, up, atMs);
@@ -229,7 +297,12 @@ export class SeriesStore implements SeriesSource {
   }
 
   /** Calls `fn` for every series of `metric` present at `atMs` (optionally of one node only). */
-  forEachAt(metric: string, atMs: number, nodeName: string | undefined, fn: (s: CurrentSeries) => void): void {
+  forEachAt(
+    metric: string,
+    atMs: number,
+    nodeName: string | undefined,
+    fn: (s: CurrentSeries) => void,
+  ): void {
     const nodes = nodeName === undefined ? this.fleet.nodes : [this.#node(nodeName)];
     const family = this.#byName.get(metric);
     if (family !== undefined) {
@@ -241,13 +314,19 @@ export class SeriesStore implements SeriesSource {
         const variants = variantsOf(family, node).length;
         for (let d = 0; d < devices; d++) {
           for (let v = 0; v < variants; v++) {
-            const up = isUp(byExporter?.get(upMode ? family.upOf!(v) : family.exporter), atMs);
+            const up = isUp(byExporter?.get(upMode ? family.upOf(v) : family.exporter), atMs);
             if (!up && !upMode) continue;
             const track = this.#tracks.get(keyOf(family, node, d, v));
             const value = upMode
-              ? up ? 1 : 0
+              ? up
+                ? 1
+                : 0
               : track === undefined
-                ? baselineAt(family.value(node, d, v, this.fleet.seed), family.slope?.(node, d, v) ?? 0, atMs)
+                ? baselineAt(
+                    family.value(node, d, v, this.fleet.seed),
+                    family.slope?.(node, d, v) ?? 0,
+                    atMs,
+                  )
                 : valueAt(track, atMs);
             if (value !== null) fn({ labels: this.#labeller.labels(family, node, d, v), value });
           }
@@ -277,18 +356,26 @@ export class SeriesStore implements SeriesSource {
         nodeIndex: node.index,
         exporter: family.exporter,
         counter: family.type === 'counter',
+        persistent: family.persistent === true,
         base: family.value(node, d, v, this.fleet.seed),
         slope: family.slope?.(node, d, v) ?? 0,
         labels: undefined,
       });
       this.#tracks.set(key, track);
+      let nodes = this.#touched.get(family.index);
+      if (nodes === undefined) {
+        nodes = new Set();
+        this.#touched.set(family.index, nodes);
+      }
+      nodes.add(node.index);
     }
     return track;
   }
 
   #node(name: string): FleetNode {
     const node = this.fleet.node(name);
-    if (node === undefined) throw new HealError(ErrorCode.InvalidInput, `no simulated node "${name}"`);
+    if (node === undefined)
+      throw new HealError(ErrorCode.InvalidInput, `no simulated node "${name}"`);
     return node;
   }
 
@@ -306,7 +393,10 @@ function keyOf(family: Family, node: FleetNode, device: number, variant: number)
   return ((family.index * KEY_NODE + node.index) * KEY_DEV + device) * KEY_VAR + variant;
 }
 
-function includes(labels: Readonly<Record<string, string>>, wanted: Readonly<Record<string, string>>): boolean {
+function includes(
+  labels: Readonly<Record<string, string>>,
+  wanted: Readonly<Record<string, string>>,
+): boolean {
   for (const key in wanted) if (labels[key] !== wanted[key]) return false;
   return true;
 }

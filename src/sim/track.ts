@@ -29,6 +29,8 @@ export interface Track {
   readonly nodeIndex: number;
   readonly exporter: Exporter;
   readonly counter: boolean;
+  /** Counter that survives reboots. */
+  readonly persistent: boolean;
   /** Baseline value; `null` for series a fault created (absent before their first point). */
   readonly base: number | null;
   /** Healthy growth per second of a counter. */
@@ -84,13 +86,18 @@ function effective(track: Track): number | null {
     if (top.v === null || !track.counter) return top.v;
     return top.v - (track.base ?? 0);
   }
-  return track.counter ? (track.base === null && track.offset === 0 ? null : track.offset) : track.base;
+  return track.counter
+    ? track.base === null && track.offset === 0
+      ? null
+      : track.offset
+    : track.base;
 }
 
 function record(track: Track, t: number): void {
   const v = effective(track);
   const last = track.points[track.points.length - 1];
-  const before = last === undefined ? (track.counter ? (track.base === null ? null : 0) : track.base) : last.v;
+  const before =
+    last === undefined ? (track.counter ? (track.base === null ? null : 0) : track.base) : last.v;
   if (before === v) return;
   if (last !== undefined && last.t > t) {
     const i = track.points.findIndex((p) => p.t > t);
@@ -124,6 +131,13 @@ export function addToCounter(track: Track, delta: number, t: number): void {
   record(track, t);
 }
 
+/** A reboot: a volatile counter starts again from its baseline (what a fault added is gone). */
+export function resetCounter(track: Track, t: number): void {
+  if (!track.counter || track.offset === 0) return;
+  track.offset = 0;
+  record(track, t);
+}
+
 /** True when the exporter of the series answers at `t`. */
 export function isUp(avail: readonly AvailPoint[] | undefined, t: number): boolean {
   if (avail === undefined) return true;
@@ -136,10 +150,11 @@ export function isUp(avail: readonly AvailPoint[] | undefined, t: number): boole
 }
 
 /**
- * Samples of a series in `(start, end]`: one at the window start, one at every change point and
- * one at the end, so increase()/offset/max_over_time see exact history. Returns undefined when the
- * series is absent at `end` (removed by a fault, exporter down): then it has no samples at all.
- * `upMode` turns availability into the value itself (Prometheus' `up`).
+ * Samples of a series in `(start, end]`: one at the window start, one at every change point, one
+ * just before the series vanished, and one at the end, so increase()/offset/max_over_time see exact
+ * history. With `instant` (a lookback window), a series absent at `end` has no samples at all: a
+ * scraping Prometheus would have written a staleness marker. `upMode` turns availability into the
+ * value itself (Prometheus' `up`).
  */
 export function windowSamples(
   read: (t: number) => number | null,
@@ -147,14 +162,14 @@ export function windowSamples(
   avail: readonly AvailPoint[] | undefined,
   start: number,
   end: number,
-  upMode: boolean,
+  mode: { readonly upMode: boolean; readonly instant: boolean },
 ): Sample[] | undefined {
   const at = (t: number): number | null => {
     const up = isUp(avail, t);
-    if (upMode) return up ? 1 : 0;
+    if (mode.upMode) return up ? 1 : 0;
     return up ? read(t) : null;
   };
-  if (at(end) === null) return undefined;
+  if (mode.instant && at(end) === null) return undefined;
   const first = Math.min(start + 1, end);
   const times = [first];
   for (const p of points) if (p.t > first && p.t < end) times.push(p.t);
@@ -163,11 +178,18 @@ export function windowSamples(
   times.push(end);
   const out: Sample[] = [];
   let lastT = Number.NEGATIVE_INFINITY;
+  let present = false;
   for (const t of times) {
     if (t === lastT) continue;
-    lastT = t;
     const v = at(t);
-    if (v !== null) out.push({ t, v });
+    if (v !== null) {
+      out.push({ t, v });
+    } else if (present && t - 1 > lastT) {
+      const before = at(t - 1);
+      if (before !== null) out.push({ t: t - 1, v: before });
+    }
+    present = v !== null;
+    lastT = t;
   }
-  return out;
+  return out.length === 0 ? undefined : out;
 }

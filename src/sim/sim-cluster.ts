@@ -1,0 +1,357 @@
+/**
+ * An in-memory Kubernetes cluster for the simulated fleet: the engine's ClusterClient and
+ * LeaseClient, driven by the same Clock as everything else. Nodes carry a resourceVersion that
+ * every write bumps; pods, PodDisruptionBudgets and remediation Jobs behave as in a real cluster;
+ * every write is recorded; failures can be injected. Node state is mirrored into the
+ * kube-state-metrics series of the store, and reboots/power-offs take the node's exporters down.
+ */
+import type { Clock } from '../core/clock.js';
+import { ErrorCode, HealError } from '../core/errors.js';
+import type { NodeInfo } from '../core/types.js';
+import type {
+  ClusterClient,
+  EvictionResult,
+  JobKind,
+  JobRequest,
+  JobState,
+  LeaseClient,
+  NodeEvent,
+  PodInfo,
+} from '../k8s/cluster.js';
+import { ApiFailures, type FailRateOptions } from './api-failures.js';
+import type { FaultInjector } from './faults.js';
+import type { SeriesStore } from './series-store.js';
+import { SimJobs, type JobBehaviour } from './sim-jobs.js';
+import { SimPods, type DisruptionBudget, type PodTimings, type WorkloadSpec } from './sim-pods.js';
+import { SimNodes, type PowerState } from './sim-nodes.js';
+import type { SimScheduler } from './sim-scheduler.js';
+
+/** A method of the simulated API, for failure injection and the write log. */
+export type ClusterMethod = keyof ClusterClient | keyof LeaseClient;
+
+/** One recorded write. `by` tells the engine's calls from operators and the kubelet apart. */
+export interface WriteRecord {
+  readonly atMs: number;
+  readonly method: string;
+  readonly target: string;
+  readonly detail: string;
+  readonly by: 'client' | 'operator' | 'kubelet';
+}
+
+/** A recorded Event. */
+export interface RecordedEvent extends NodeEvent {
+  readonly atMs: number;
+}
+
+/** Options of SimCluster. */
+export interface SimClusterOptions {
+  readonly clock: Clock;
+  readonly store: SeriesStore;
+  readonly faults: FaultInjector;
+  readonly scheduler: SimScheduler;
+  /** How long a node takes to boot (default 150 s). */
+  readonly bootTimeMs?: number;
+  readonly jobs?: Partial<Record<JobKind, JobBehaviour>>;
+  readonly pods?: PodTimings;
+  /** Seed of `failRate` (default 1). */
+  readonly seed?: number;
+}
+
+interface Lease {
+  holder: string;
+  renewMs: number;
+  durationMs: number;
+}
+
+/** The simulated cluster. */
+export class SimCluster implements ClusterClient, LeaseClient {
+  readonly #clock: Clock;
+  readonly #scheduler: SimScheduler;
+  readonly #nodes: SimNodes;
+  readonly #writes: WriteRecord[] = [];
+  readonly #events: RecordedEvent[] = [];
+  readonly #leases = new Map<string, Lease>();
+  readonly #failures: ApiFailures;
+  readonly #pods: SimPods;
+  readonly #jobs: SimJobs;
+
+  constructor(options: SimClusterOptions) {
+    const { clock, store, faults, scheduler } = options;
+    this.#clock = clock;
+    this.#scheduler = scheduler;
+    this.#failures = new ApiFailures(options.seed ?? 1);
+    this.#nodes = new SimNodes({
+      clock,
+      store,
+      faults,
+      scheduler,
+      bootTimeMs: options.bootTimeMs ?? 150_000,
+      onStatusWrite: (node, detail, atMs) => {
+        this.#writes.push({ atMs, method: 'nodeStatus', target: node, detail, by: 'kubelet' });
+      },
+      onDown: (node, atMs) => {
+        this.#pods.evacuate(node, atMs);
+      },
+    });
+    this.#pods = new SimPods(
+      {
+        fleet: store.fleet,
+        scheduler,
+        now: () => clock.now(),
+        isSchedulable: (n) => this.#nodes.isSchedulable(n),
+        onPodRestarted: (n, remedy, t) => faults.onRemedy(n, remedy, t),
+      },
+      options.pods,
+    );
+    this.#jobs = new SimJobs(
+      {
+        scheduler,
+        faults,
+        isReady: (n) => this.#nodes.isReady(n),
+        reboot: (n, t) => this.#nodes.reboot(n, t),
+        powerOff: (n, t) => {
+          this.#nodes.powerOff(n, t);
+        },
+      },
+      options.jobs,
+    );
+  }
+
+  // ------------------------------------------------------------------ NodeClient
+
+  async listNodes(signal: AbortSignal): Promise<readonly NodeInfo[]> {
+    await this.#enter('listNodes', signal);
+    return this.#nodes.all();
+  }
+
+  async getNode(name: string, signal: AbortSignal): Promise<NodeInfo> {
+    await this.#enter('getNode', signal);
+    return this.#nodes.info(this.#nodes.get(name));
+  }
+
+  async setUnschedulable(
+    name: string,
+    unschedulable: boolean,
+    signal: AbortSignal,
+  ): Promise<NodeInfo> {
+    await this.#enter('setUnschedulable', signal);
+    const r = this.#nodes.get(name);
+    this.#log('client', 'setUnschedulable', name, String(unschedulable));
+    this.#nodes.setUnschedulable(r, unschedulable);
+    return this.#nodes.info(r);
+  }
+
+  async patchNodeAnnotations(
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+    resourceVersion: string,
+    signal: AbortSignal,
+  ): Promise<NodeInfo> {
+    await this.#enter('patchNodeAnnotations', signal);
+    const r = this.#nodes.get(name);
+    if (resourceVersion !== String(r.rv)) {
+      throw new HealError(
+        ErrorCode.K8sConflict,
+        `node ${name}: resourceVersion ${resourceVersion} is stale (now ${r.rv})`,
+      );
+    }
+    this.#log('client', 'patchNodeAnnotations', name, JSON.stringify(annotations));
+    this.#nodes.patchAnnotations(r, annotations);
+    return this.#nodes.info(r);
+  }
+
+  async patchNodeLabels(
+    name: string,
+    labels: Readonly<Record<string, string | null>>,
+    signal: AbortSignal,
+  ): Promise<NodeInfo> {
+    await this.#enter('patchNodeLabels', signal);
+    this.#log('client', 'patchNodeLabels', name, JSON.stringify(labels));
+    const r = this.#nodes.get(name);
+    this.#nodes.patchLabels(r, labels);
+    return this.#nodes.info(r);
+  }
+
+  // ------------------------------------------------------------------ PodClient
+
+  async listPodsOnNode(node: string, signal: AbortSignal): Promise<readonly PodInfo[]> {
+    await this.#enter('listPodsOnNode', signal);
+    return this.#nodes.has(node) ? this.#pods.onNode(node) : [];
+  }
+
+  async evictPod(namespace: string, name: string, signal: AbortSignal): Promise<EvictionResult> {
+    await this.#enter('evictPod', signal);
+    const result = this.#pods.evict(namespace, name);
+    this.#log('client', 'evictPod', `${namespace}/${name}`, result);
+    return result;
+  }
+
+  async deletePod(
+    namespace: string,
+    name: string,
+    gracePeriodSeconds: number,
+    signal: AbortSignal,
+  ): Promise<void> {
+    await this.#enter('deletePod', signal);
+    this.#log('client', 'deletePod', `${namespace}/${name}`, `grace=${gracePeriodSeconds}`);
+    this.#pods.delete(namespace, name, gracePeriodSeconds);
+  }
+
+  // ------------------------------------------------------------------ JobClient
+
+  async createJob(request: JobRequest, signal: AbortSignal): Promise<void> {
+    await this.#enter('createJob', signal);
+    const created = this.#jobs.create(request, this.#clock.now());
+    this.#log(
+      'client',
+      'createJob',
+      request.name,
+      created ? `${request.kind} on ${request.node}` : 'exists',
+    );
+  }
+
+  async getJob(name: string, signal: AbortSignal): Promise<JobState | null> {
+    await this.#enter('getJob', signal);
+    return this.#jobs.get(name);
+  }
+
+  async deleteJob(name: string, signal: AbortSignal): Promise<void> {
+    await this.#enter('deleteJob', signal);
+    this.#log('client', 'deleteJob', name, this.#jobs.delete(name) ? 'deleted' : 'absent');
+  }
+
+  // ------------------------------------------------------------------ EventClient, LeaseClient
+
+  async emitEvent(event: NodeEvent, signal: AbortSignal): Promise<void> {
+    await this.#enter('emitEvent', signal);
+    this.#events.push({ ...event, atMs: this.#clock.now() });
+  }
+
+  async acquireOrRenew(
+    name: string,
+    holder: string,
+    leaseDurationSeconds: number,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    await this.#enter('acquireOrRenew', signal);
+    const now = this.#clock.now();
+    const lease = this.#leases.get(name);
+    if (lease !== undefined && lease.holder !== holder && now < lease.renewMs + lease.durationMs)
+      return false;
+    this.#leases.set(name, { holder, renewMs: now, durationMs: leaseDurationSeconds * 1000 });
+    return true;
+  }
+
+  async release(name: string, holder: string, signal: AbortSignal): Promise<void> {
+    await this.#enter('release', signal);
+    if (this.#leases.get(name)?.holder === holder) this.#leases.delete(name);
+  }
+
+  // ------------------------------------------------------------------ test and operator hooks
+
+  /** The next call of `method` throws `error` (default K8S_UNAVAILABLE). */
+  failNext(method: ClusterMethod, error?: Error): void {
+    this.#failures.failNext(method, error);
+  }
+
+  /** A share (0..1) of calls fail, reproducibly. */
+  failRate(rate: number, options?: FailRateOptions): void {
+    this.#failures.failRate(rate, options);
+  }
+
+  /** Every call throws K8S_UNAVAILABLE until `untilMs`. */
+  outage(untilMs: number): void {
+    this.#failures.outage(untilMs);
+  }
+
+  /** Every write so far (engine, operators, kubelet). */
+  writes(): readonly WriteRecord[] {
+    this.#sync();
+    return this.#writes;
+  }
+
+  /** Recorded Events, of one node or all. */
+  events(node?: string): readonly RecordedEvent[] {
+    return node === undefined ? this.#events : this.#events.filter((e) => e.node === node);
+  }
+
+  /** Reboots of a node so far (Jobs and power cycles). */
+  rebootCount(node: string): number {
+    this.#sync();
+    return this.#nodes.rebootCount(node);
+  }
+
+  /** Holder of a lease, if held and not expired. */
+  leaseHolder(name: string): string | undefined {
+    const lease = this.#leases.get(name);
+    return lease !== undefined && this.#clock.now() < lease.renewMs + lease.durationMs
+      ? lease.holder
+      : undefined;
+  }
+
+  /** A human cordons the node. */
+  cordonByHand(node: string): void {
+    this.#sync();
+    this.#log('operator', 'cordon', node, 'true');
+    this.#nodes.setUnschedulable(this.#nodes.get(node), true);
+  }
+
+  /** A human sets or removes (`null`) a label. */
+  setLabel(node: string, key: string, value: string | null): void {
+    this.#sync();
+    this.#log('operator', 'label', node, `${key}=${value ?? '-'}`);
+    this.#nodes.patchLabels(this.#nodes.get(node), { [key]: value });
+  }
+
+  /** A human sets or removes (`null`) an annotation. */
+  setAnnotation(node: string, key: string, value: string | null): void {
+    this.#sync();
+    this.#log('operator', 'annotate', node, `${key}=${value ?? '-'}`);
+    this.#nodes.patchAnnotations(this.#nodes.get(node), { [key]: value });
+  }
+
+  /** A human powers a node on (after a shutdown); it boots, which clears reboot-class faults. */
+  powerOn(node: string): void {
+    this.#sync();
+    if (this.#nodes.powerOn(node, this.#clock.now())) this.#log('operator', 'powerOn', node, '');
+  }
+
+  /** How Jobs of a kind behave from now on (everywhere, or on one node); undefined resets. */
+  setJobBehaviour(kind: JobKind, behaviour: JobBehaviour | undefined, node?: string): void {
+    this.#jobs.setBehaviour(kind, behaviour, node);
+  }
+
+  /** Adds a training workload (one pod per node) with its PodDisruptionBudget. */
+  addWorkload(spec: WorkloadSpec): DisruptionBudget {
+    return this.#pods.addWorkload(spec);
+  }
+
+  /** Power state of a node. */
+  powerState(node: string): PowerState {
+    this.#sync();
+    return this.#nodes.get(node).power;
+  }
+
+  /** Runs every simulation effect due by now (callers outside the API, e.g. the metrics side). */
+  sync(): void {
+    this.#sync();
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  /** Every API call: honours the signal, runs due effects, then applies injected failures. */
+  async #enter(method: ClusterMethod, signal: AbortSignal): Promise<void> {
+    await Promise.resolve();
+    signal.throwIfAborted();
+    this.#sync();
+    this.#failures.check(method, this.#clock.now());
+  }
+
+  #sync(): void {
+    this.#scheduler.runUntil(this.#clock.now());
+  }
+
+  #log(by: WriteRecord['by'], method: string, target: string, detail: string): void {
+    this.#writes.push({ atMs: this.#clock.now(), method, target, detail, by });
+  }
+}

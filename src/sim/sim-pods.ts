@@ -1,0 +1,306 @@
+/**
+ * Pods of the simulated cluster: the DaemonSet pods every node runs (made on first look, so a
+ * 50,000-node fleet costs nothing until someone lists a node's pods), training workloads guarded
+ * by a PodDisruptionBudget, evictions that the budget can refuse, graceful deletion, and
+ * re-creation (DaemonSet pods come back on the same node, workload pods elsewhere).
+ */
+import { ErrorCode, HealError } from '../core/errors.js';
+import type { EvictionResult, PodInfo } from '../k8s/cluster.js';
+import type { Fleet, FleetNode } from './fleet-spec.js';
+import { POD_RESTART_REMEDIES } from './persistence.js';
+import { hexHash } from './random.js';
+import type { SimScheduler } from './sim-scheduler.js';
+
+/** A PodDisruptionBudget over the pods of one workload. */
+export interface DisruptionBudget {
+  readonly namespace: string;
+  readonly name: string;
+  /** Pods with all these labels are covered. */
+  readonly selector: Readonly<Record<string, string>>;
+  readonly minAvailable: number;
+}
+
+/** A training workload: one pod per listed node, with a budget. */
+export interface WorkloadSpec {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly nodes: readonly string[];
+  /** Pods that must stay available (default: all but one). */
+  readonly minAvailable?: number;
+}
+
+/** Hooks the pod store needs from the cluster. */
+export interface PodHost {
+  readonly fleet: Fleet;
+  readonly scheduler: SimScheduler;
+  now(): number;
+  /** Nodes a replacement workload pod may land on. */
+  isSchedulable(node: string): boolean;
+  /** A pod-restart remedy took effect (the plug-in pod came back). */
+  onPodRestarted(node: string, remedy: string, atMs: number): void;
+}
+
+/** Timings of pod life cycles. */
+export interface PodTimings {
+  /** DaemonSet pod re-created this long after its deletion finished (default 10 s). */
+  readonly daemonSetRestartMs?: number;
+  /** Evicted workload pod replaced on another node this long after it left (default 60 s). */
+  readonly rescheduleMs?: number;
+  /** Grace period of an eviction (default 30 s). */
+  readonly evictionGraceMs?: number;
+}
+
+interface PodRecord {
+  info: PodInfo;
+  /** Workload (for re-creation elsewhere) or DaemonSet base name (for re-creation here). */
+  readonly owner: string;
+}
+
+const DAEMONSETS: readonly {
+  readonly base: string;
+  readonly namespace: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly workersOnly: boolean;
+}[] = [
+  {
+    base: 'nvidia-device-plugin-ds',
+    namespace: 'gpu-operator',
+    labels: { name: 'nvidia-device-plugin-ds' },
+    workersOnly: true,
+  },
+  {
+    base: 'nvidia-dcgm-exporter',
+    namespace: 'gpu-operator',
+    labels: { 'app.kubernetes.io/name': 'dcgm-exporter' },
+    workersOnly: true,
+  },
+  {
+    base: 'rdma-shared-dp-ds',
+    namespace: 'kube-system',
+    labels: { name: 'rdma-shared-dp-ds' },
+    workersOnly: true,
+  },
+  {
+    base: 'node-exporter',
+    namespace: 'monitoring',
+    labels: { 'app.kubernetes.io/name': 'node-exporter' },
+    workersOnly: false,
+  },
+];
+
+/** The pods of the simulated cluster. */
+export class SimPods {
+  readonly #host: PodHost;
+  readonly #timings: Required<PodTimings>;
+  readonly #byNode = new Map<string, PodRecord[]>();
+  readonly #budgets: DisruptionBudget[] = [];
+  #seq = 0;
+
+  constructor(host: PodHost, timings: PodTimings = {}) {
+    this.#host = host;
+    this.#timings = {
+      daemonSetRestartMs: timings.daemonSetRestartMs ?? 10_000,
+      rescheduleMs: timings.rescheduleMs ?? 60_000,
+      evictionGraceMs: timings.evictionGraceMs ?? 30_000,
+    };
+  }
+
+  /** Pods on a node, terminating ones included. */
+  onNode(node: string): PodInfo[] {
+    return this.#records(node).map((r) => r.info);
+  }
+
+  /** Adds a workload and its PodDisruptionBudget. */
+  addWorkload(spec: WorkloadSpec): DisruptionBudget {
+    const namespace = spec.namespace ?? 'training';
+    const selector = { app: spec.name };
+    spec.nodes.forEach((node, i) => {
+      this.#add(node, spec.name, {
+        namespace,
+        name: `${spec.name}-worker-${i}`,
+        labels: { ...selector },
+      });
+    });
+    const budget = {
+      namespace,
+      name: `${spec.name}-pdb`,
+      selector,
+      minAvailable: spec.minAvailable ?? Math.max(0, spec.nodes.length - 1),
+    };
+    this.#budgets.push(budget);
+    return budget;
+  }
+
+  /** The Eviction API: `blocked` when a budget has no disruption left (HTTP 429). */
+  evict(namespace: string, name: string): EvictionResult {
+    const found = this.#find(namespace, name);
+    if (found === undefined || found.info.deletionTimestampMs !== undefined) return 'gone';
+    const budget = this.#budgets.find((b) => b.namespace === namespace && covers(b, found.info));
+    if (budget !== undefined && this.#healthy(budget) - 1 < budget.minAvailable) return 'blocked';
+    this.#terminate(found, this.#timings.evictionGraceMs);
+    return 'evicted';
+  }
+
+  /** Deletes a pod with a grace period; throws K8S_NOT_FOUND when there is no such pod. */
+  delete(namespace: string, name: string, gracePeriodSeconds: number): void {
+    const found = this.#find(namespace, name);
+    if (found === undefined)
+      throw new HealError(ErrorCode.K8sNotFound, `pod ${namespace}/${name} not found`);
+    if (found.info.deletionTimestampMs === undefined)
+      this.#terminate(found, gracePeriodSeconds * 1000);
+  }
+
+  /** A node went down for good or rebooted: its workload pods are gone and rescheduled. */
+  evacuate(node: string, atMs: number): void {
+    for (const record of [...this.#records(node)]) {
+      if (!record.info.daemonSet) this.#gone(record, atMs);
+    }
+  }
+
+  /** Every budget. */
+  budgets(): readonly DisruptionBudget[] {
+    return this.#budgets;
+  }
+
+  #terminate(record: PodRecord, graceMs: number): void {
+    const now = this.#host.now();
+    record.info = { ...record.info, deletionTimestampMs: now };
+    this.#host.scheduler.at(now + graceMs, (t) => {
+      this.#gone(record, t);
+    });
+  }
+
+  #gone(record: PodRecord, atMs: number): void {
+    const list = this.#byNode.get(record.info.node);
+    const i = list?.indexOf(record) ?? -1;
+    if (list === undefined || i === -1) return;
+    list.splice(i, 1);
+    const { info } = record;
+    if (info.daemonSet) {
+      this.#host.scheduler.at(atMs + this.#timings.daemonSetRestartMs, (t) => {
+        this.#add(info.node, record.owner, {
+          namespace: info.namespace,
+          name: this.#podName(record.owner),
+          labels: info.labels,
+          daemonSet: true,
+        });
+        const remedy = POD_RESTART_REMEDIES.find((r) => info.labels[r.label] === r.value);
+        if (remedy !== undefined) this.#host.onPodRestarted(info.node, remedy.remedy, t);
+      });
+      return;
+    }
+    this.#host.scheduler.at(atMs + this.#timings.rescheduleMs, () => {
+      const target = this.#placeFor(record.owner, info.node);
+      if (target !== undefined)
+        this.#add(target, record.owner, {
+          namespace: info.namespace,
+          name: info.name,
+          labels: info.labels,
+        });
+    });
+  }
+
+  #placeFor(owner: string, from: string): string | undefined {
+    const nodes = this.#host.fleet.nodes;
+    const start = this.#host.fleet.node(from)?.index ?? 0;
+    for (let k = 1; k <= nodes.length; k++) {
+      const node = nodes[(start + k) % nodes.length];
+      if (node === undefined || node.role !== 'worker' || !this.#host.isSchedulable(node.name))
+        continue;
+      if (this.#records(node.name).some((r) => r.owner === owner)) continue;
+      return node.name;
+    }
+    return undefined;
+  }
+
+  #healthy(budget: DisruptionBudget): number {
+    let n = 0;
+    for (const list of this.#byNode.values()) {
+      for (const r of list) {
+        if (
+          r.info.phase === 'Running' &&
+          r.info.deletionTimestampMs === undefined &&
+          covers(budget, r.info)
+        )
+          n++;
+      }
+    }
+    return n;
+  }
+
+  #find(namespace: string, name: string): PodRecord | undefined {
+    for (const list of this.#byNode.values()) {
+      const r = list.find((p) => p.info.namespace === namespace && p.info.name === name);
+      if (r !== undefined) return r;
+    }
+    // DaemonSet pods of nodes nobody listed yet exist too: names are deterministic per node.
+    for (const node of this.#host.fleet.nodes) {
+      if (this.#byNode.has(node.name) || !name.endsWith(`-${this.#suffix(node, 0)}`)) continue;
+      const r = this.#records(node.name).find(
+        (p) => p.info.namespace === namespace && p.info.name === name,
+      );
+      if (r !== undefined) return r;
+    }
+    return undefined;
+  }
+
+  #records(node: string): PodRecord[] {
+    let list = this.#byNode.get(node);
+    if (list === undefined) {
+      const fleetNode = this.#host.fleet.node(node);
+      list = [];
+      this.#byNode.set(node, list);
+      for (const ds of DAEMONSETS) {
+        if (fleetNode === undefined || (ds.workersOnly && fleetNode.role !== 'worker')) continue;
+        list.push(
+          this.#record(node, ds.base, {
+            namespace: ds.namespace,
+            name: `${ds.base}-${this.#suffix(fleetNode, 0)}`,
+            labels: ds.labels,
+            daemonSet: true,
+          }),
+        );
+      }
+    }
+    return list;
+  }
+
+  #add(node: string, owner: string, pod: PodSeed): void {
+    this.#records(node).push(this.#record(node, owner, pod));
+  }
+
+  #record(node: string, owner: string, pod: PodSeed): PodRecord {
+    return {
+      owner,
+      info: {
+        namespace: pod.namespace,
+        name: pod.name,
+        node,
+        phase: 'Running',
+        daemonSet: pod.daemonSet === true,
+        mirror: false,
+        labels: pod.labels,
+      },
+    };
+  }
+
+  #podName(base: string): string {
+    return `${base}-${hexHash(5, 7, ++this.#seq)}`;
+  }
+
+  #suffix(node: FleetNode, generation: number): string {
+    return hexHash(5, node.index, generation);
+  }
+}
+
+interface PodSeed {
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly daemonSet?: boolean;
+}
+
+function covers(budget: DisruptionBudget, pod: PodInfo): boolean {
+  for (const [k, v] of Object.entries(budget.selector)) if (pod.labels[k] !== v) return false;
+  return true;
+}
