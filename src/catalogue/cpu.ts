@@ -11,7 +11,7 @@ export const CPU_CONDITIONS: readonly CatalogueEntry[] = [
       'CPU saturated: the 5-minute load average is at least 90 % of the core count; value = load per core in %. ' +
       'A gauge, so the condition holds exactly as long as the saturation.',
     signal: 'node-exporter',
-    expr: 'max by (node) (node_load5) / count by (node) (node_cpu_seconds_total{mode="idle"}) * 100 > 90',
+    expr: 'max by (node) (node_load5) / max by (node) (kube_node_status_capacity{resource="cpu"}) * 100 > 90',
     deviceLabel: '',
     forMs: 10 * MIN,
     clearForMs: 5 * MIN,
@@ -48,9 +48,9 @@ export const CPU_CONDITIONS: readonly CatalogueEntry[] = [
     name: 'CpuThermalThrottling',
     domain: 'CPU',
     description:
-      'CPU cores were thermally throttled more than 100 times in 10 minutes (cooling problem). Record only.',
+      'CPU packages were thermally throttled more than 100 times in 10 minutes (cooling problem). Record only.',
     signal: 'node-exporter',
-    expr: 'sum by (node) (increase(node_cpu_core_throttles_total[10m])) > 100',
+    expr: 'sum by (node) (increase(node_cpu_package_throttles_total[10m])) > 100',
     deviceLabel: '',
     forMs: 0,
     clearForMs: 0,
@@ -60,9 +60,7 @@ export const CPU_CONDITIONS: readonly CatalogueEntry[] = [
     deviceIdMode: 'none',
     sop: null,
     fault: {
-      series: [
-        { metric: 'node_cpu_core_throttles_total', labels: { core: '0', package: '0' }, add: 1000 },
-      ],
+      series: [{ metric: 'node_cpu_package_throttles_total', labels: { package: '0' }, add: 1000 }],
     },
   },
   {

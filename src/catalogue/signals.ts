@@ -150,7 +150,7 @@ export const METRICS: readonly MetricSpec[] = [
     kind: 'gauge',
     labels: ['resource', 'unit'],
     healthy: null,
-    help: 'Capacity per resource; the rules read resource="nvidia_com_gpu" and "rdma_hca_shared_devices_all".',
+    help: 'Capacity per resource; the rules read resource="nvidia_com_gpu", "rdma_hca_shared_devices_all" and "cpu" (the core count, instead of counting per-CPU series).',
   },
   {
     name: 'kube_node_status_allocatable',
@@ -186,21 +186,14 @@ export const METRICS: readonly MetricSpec[] = [
   },
   // node-exporter
   nodeExp('node_boot_time_seconds', 'gauge', [], null, 'Boot time; a change is a reboot.'),
-  nodeExp(
-    'node_cpu_seconds_total',
-    'counter',
-    ['cpu', 'mode'],
-    null,
-    'Counted with mode="idle" to get the cores.',
-  ),
   nodeExp('node_load5', 'gauge', [], null, '5-minute load average.'),
   nodeExp('node_load15', 'gauge', [], null, '15-minute load average.'),
   nodeExp(
-    'node_cpu_core_throttles_total',
+    'node_cpu_package_throttles_total',
     'counter',
-    ['core', 'package'],
+    ['package'],
     0,
-    'Thermal throttle events per core.',
+    'Thermal throttle events per CPU package (socket).',
   ),
   nodeExp('node_memory_MemAvailable_bytes', 'gauge', [], null, 'Available memory.'),
   nodeExp('node_memory_MemTotal_bytes', 'gauge', [], null, 'Total memory.'),

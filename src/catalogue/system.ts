@@ -72,7 +72,7 @@ export const SYSTEM_CONDITIONS: readonly CatalogueEntry[] = [
     description:
       'The 15-minute load average is more than twice the core count; value = load per core.',
     signal: 'node-exporter',
-    expr: 'max by (node) (node_load15) / count by (node) (node_cpu_seconds_total{mode="idle"}) > 2',
+    expr: 'max by (node) (node_load15) / max by (node) (kube_node_status_capacity{resource="cpu"}) > 2',
     deviceLabel: '',
     forMs: 15 * MIN,
     clearForMs: 10 * MIN,

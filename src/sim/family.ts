@@ -79,6 +79,7 @@ export type Scope =
   | { readonly kind: 'cpu' }
   /** Physical cores (`core`, `package`): half the logical CPUs, two packages. */
   | { readonly kind: 'core' }
+  | { readonly kind: 'package' }
   /** Block devices (`device`: nvme0n1, nvme1n1). */
   | { readonly kind: 'disk' }
   | { readonly kind: 'hca'; readonly label: string; readonly withPort: boolean }

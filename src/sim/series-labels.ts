@@ -23,6 +23,8 @@ import {
   type NicDevice,
 } from './fleet-spec.js';
 
+/** CPU sockets per node (node-exporter's `package` label). */
+const CPU_PACKAGES = 2;
 /** Variant label value replaced by the node's name (GPFS mmhealth entity names). */
 export const NODE_NAME_TOKEN = '\u0000node';
 
@@ -68,6 +70,8 @@ export class SeriesLabeller {
         return node.capacity.cpu ?? 0;
       case 'core':
         return Math.floor((node.capacity.cpu ?? 0) / 2);
+      case 'package':
+        return CPU_PACKAGES;
       case 'disk':
         return DISKS.length;
       case 'hca':
@@ -93,6 +97,8 @@ export class SeriesLabeller {
         return GPU_INDEX[device] ?? String(device);
       case 'core':
         return this.#core(node, device)[0];
+      case 'package':
+        return String(device);
       case 'disk':
         return DISKS[device] ?? '';
       case 'hca':
@@ -148,6 +154,8 @@ export class SeriesLabeller {
         const [core, pkg] = this.#core(node, d);
         return { __name__, core, package: pkg, node: node.name, job, instance };
       }
+      case 'package':
+        return { __name__, package: String(d), node: node.name, job, instance };
       case 'disk':
         return { __name__, device: DISKS[d] ?? '', node: node.name, job, instance };
       case 'gpu': {

@@ -13,6 +13,8 @@ export const CPU: Scope = { kind: 'cpu' };
 /** Scope. */
 export const CORE: Scope = { kind: 'core' };
 /** Scope. */
+export const PACKAGE: Scope = { kind: 'package' };
+/** Scope. */
 export const DISK: Scope = { kind: 'disk' };
 /** Scope. */
 export const HCA: Scope = { kind: 'hca', label: 'device', withPort: true };
