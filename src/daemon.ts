@@ -1,7 +1,7 @@
 import type { CatalogueEntry, Signal } from './catalogue/types.js';
 import type { Config } from './config/schema.js';
 import type { Clock } from './core/clock.js';
-import { errorMessage } from './core/errors.js';
+import { ErrorCode, HealError, errorMessage } from './core/errors.js';
 import { createApiBridge, DEFAULT_BRIDGE_OPTIONS, type BridgeOptions } from './engine/bridge.js';
 import { Controller, type CycleReport } from './engine/controller.js';
 import type { Logger } from './engine/logger.js';
@@ -41,17 +41,18 @@ export interface Engine {
 
 /** Composes the engine from its ports. Start-up errors (bad catalogue, bad built-in SOP) throw. */
 export function createEngine(input: EngineInput): Engine {
+  const catalogue = applyConditionOverrides(input.catalogue, input.config.conditions);
   const bridge = createApiBridge({
     cluster: input.cluster,
     clock: input.clock,
     options: input.bridgeOptions ?? DEFAULT_BRIDGE_OPTIONS,
   });
-  const known = new Set(input.catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])]));
+  const known = new Set(catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])]));
   const build = (plugins: readonly { sop: unknown; origin: string }[]): SopRegistry =>
     createSopRegistry({
       builtins: [...builtInSops, ...(input.extraSops ?? [])],
       plugins,
-      catalogue: input.catalogue,
+      catalogue,
       bridge,
       disabled: input.config.sop.disabled,
       knownConditions: known,
@@ -66,7 +67,7 @@ export function createEngine(input: EngineInput): Engine {
     metricsSource: input.metricsSource,
     clock: input.clock,
     config: input.config,
-    catalogue: input.catalogue,
+    catalogue,
     presence: input.presence,
     priorityOf: input.priorityOf,
     sops: () => registry,
@@ -90,6 +91,41 @@ export function createEngine(input: EngineInput): Engine {
       }
     },
   };
+}
+
+/**
+ * Applies `conditions:` overrides from the config to the catalogue. An override naming a
+ * condition the catalogue does not know (aliases accepted) is UNKNOWN_CONDITION, at start-up.
+ * A disabled condition is dropped: never queried, never acted on.
+ */
+export function applyConditionOverrides(
+  catalogue: readonly CatalogueEntry[],
+  overrides: Config['conditions'],
+): CatalogueEntry[] {
+  const byName = new Map<string, CatalogueEntry>();
+  for (const e of catalogue) {
+    byName.set(e.name, e);
+    for (const a of e.aliases ?? []) byName.set(a, e);
+  }
+  const changes = new Map<string, Config['conditions'][string]>();
+  for (const [name, o] of Object.entries(overrides)) {
+    const entry = byName.get(name);
+    if (entry === undefined) {
+      throw new HealError(
+        ErrorCode.UnknownCondition,
+        `config conditions.${name}: unknown condition (see aegis conditions)`,
+      );
+    }
+    changes.set(entry.name, o);
+  }
+  const out: CatalogueEntry[] = [];
+  for (const e of catalogue) {
+    const o = changes.get(e.name);
+    if (o === undefined) out.push(e);
+    else if (o.disabled !== true)
+      out.push({ ...e, forMs: o.forMs ?? e.forMs, clearForMs: o.clearForMs ?? e.clearForMs });
+  }
+  return out;
 }
 
 /**

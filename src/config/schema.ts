@@ -85,6 +85,17 @@ export const ConfigSchema = z.strictObject({
       opsImage: z.string().optional(),
     })
     .prefault({}),
+  /** Per-condition overrides of the catalogue's timing, keyed by condition name (checked at start-up). */
+  conditions: z
+    .record(
+      z.string(),
+      z.strictObject({
+        forMs: durationMs.optional(),
+        clearForMs: durationMs.optional(),
+        disabled: z.boolean().optional(),
+      }),
+    )
+    .default({}),
   priorityFile: z.string().optional(),
   metricsPort: z.int().min(0).max(65535).default(9400),
   leaderElection: z

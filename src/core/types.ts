@@ -103,7 +103,8 @@ export function isOptedOut(node: NodeInfo): boolean {
 }
 
 /** Kubernetes node-name rule (RFC 1123 subdomain), also our guard before names reach Jobs or shells. */
-export const NODE_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+export const NODE_NAME_PATTERN =
+  /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** True when `name` is a valid node name of at most 253 characters. */
 export function isValidNodeName(name: string): boolean {
