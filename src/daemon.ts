@@ -137,7 +137,14 @@ export async function runLoop(opts: {
   engine: Engine;
   clock: Clock;
   intervalMs: number;
-  lease?: { client: LeaseClient; name: string; holder: string; durationSeconds: number };
+  lease?: {
+    client: LeaseClient;
+    name: string;
+    holder: string;
+    durationSeconds: number;
+    /** How often to renew, on its own timer (default: a third of the lease). */
+    renewIntervalMs?: number;
+  };
   metrics: Metrics;
   log: Logger;
   signal: AbortSignal;
@@ -145,29 +152,53 @@ export async function runLoop(opts: {
 }): Promise<void> {
   let stepAbort = new AbortController();
   let leading = opts.lease === undefined;
-  while (!opts.signal.aborted) {
-    if (opts.lease !== undefined) {
-      let holds = false;
+  const lease = opts.lease;
+  let renewer: Promise<void> = Promise.resolve();
+  if (lease !== undefined) {
+    const durationMs = lease.durationSeconds * 1000;
+    // Renewal failures are tolerated until this deadline; past it leadership is given up even
+    // though the API could not be asked, since another replica may already have taken over.
+    const renewDeadlineMs = (durationMs * 2) / 3;
+    let lastRenewedMs = Number.NEGATIVE_INFINITY;
+    const renewOnce = async (): Promise<void> => {
+      let holds = leading;
       try {
-        holds = await opts.lease.client.acquireOrRenew(
-          opts.lease.name,
-          opts.lease.holder,
-          opts.lease.durationSeconds,
+        holds = await lease.client.acquireOrRenew(
+          lease.name,
+          lease.holder,
+          lease.durationSeconds,
           opts.signal,
         );
+        if (holds) lastRenewedMs = opts.clock.now();
       } catch (err) {
         opts.log.warn('lease renewal failed', { err: errorMessage(err) });
+        if (opts.clock.now() - lastRenewedMs > renewDeadlineMs) holds = false;
       }
       if (leading && !holds) {
         opts.log.warn('lost the leader lease; stopping in-flight steps', {});
+        leading = false;
         stepAbort.abort(new Error('leadership lost'));
         await opts.engine.controller.idle();
         stepAbort = new AbortController();
       }
-      if (!leading && holds) opts.log.info('became leader', { holder: opts.lease.holder });
+      if (!leading && holds) opts.log.info('became leader', { holder: lease.holder });
       leading = holds;
       opts.metrics.leader.set(leading ? 1 : 0);
-    }
+    };
+    await renewOnce();
+    // The lease is renewed on its own timer, so a long cycle (a slow Prometheus) never lets it lapse.
+    renewer = (async () => {
+      for (;;) {
+        try {
+          await opts.clock.sleep(lease.renewIntervalMs ?? durationMs / 3, opts.signal);
+        } catch {
+          return;
+        }
+        await renewOnce();
+      }
+    })();
+  }
+  while (!opts.signal.aborted) {
     if (leading) {
       try {
         const report = await opts.engine.controller.cycle(
@@ -189,9 +220,10 @@ export async function runLoop(opts: {
   opts.engine.controller.stop();
   stepAbort.abort(new Error('shutting down'));
   await opts.engine.controller.idle();
-  if (opts.lease !== undefined) {
-    await opts.lease.client
-      .release(opts.lease.name, opts.lease.holder, new AbortController().signal)
+  await renewer;
+  if (lease !== undefined) {
+    await lease.client
+      .release(lease.name, lease.holder, new AbortController().signal)
       .catch(() => undefined);
   }
 }

@@ -106,6 +106,7 @@ export async function runDaemon(opts: {
               name: config.leaderElection.leaseName,
               holder: `${hostname()}-${process.pid}`,
               durationSeconds: config.leaderElection.leaseDurationSeconds,
+              renewIntervalMs: config.leaderElection.renewIntervalMs,
             },
           }
         : {}),

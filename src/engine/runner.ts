@@ -12,7 +12,13 @@ import {
   type SopStatus,
   type Step,
 } from '../sop/sop.js';
-import { isOpen, newTicket, TicketStatus, type Ticket } from '../ticket/ticket.js';
+import {
+  isAutomationOwned,
+  isOpen,
+  newTicket,
+  TicketStatus,
+  type Ticket,
+} from '../ticket/ticket.js';
 import { updateTicket } from '../ticket/ticket-store.js';
 import type { Logger } from './logger.js';
 
@@ -65,6 +71,10 @@ export async function runStep(
     };
   }
   const begun = await recordBegin(deps, node, status, step, signal);
+  if (begun.takenOverBy !== undefined) {
+    // A human took the ticket between the decision and the write: nothing runs.
+    return { status: 'Canceled', message: `ticket taken over by ${begun.takenOverBy}` };
+  }
   const view: NodeView = { ...input.view, info: begun.node, ticket: begun.ticket };
   const seqStep = { ...step, seq: begun.seq };
   deps.onStep?.({
@@ -135,8 +145,9 @@ async function recordBegin(
   status: SopStatus,
   step: Step,
   signal: AbortSignal,
-): Promise<{ node: NodeInfo; ticket: Ticket; seq: number }> {
+): Promise<{ node: NodeInfo; ticket: Ticket; seq: number; takenOverBy?: string }> {
   const nowMs = deps.clock.now();
+  let takenOverBy: string | undefined;
   const now = new Date(nowMs).toISOString();
   let seq = step.seq ?? 0;
   const cond = status.condition;
@@ -147,6 +158,12 @@ async function recordBegin(
     deps,
     node,
     (current) => {
+      // Ownership is re-checked on every attempt: the write is the point of no return.
+      if (current !== null && !isAutomationOwned(current)) {
+        takenOverBy = current.supervisor;
+        return undefined;
+      }
+      takenOverBy = undefined;
       let t: Ticket;
       if (current === null || !isOpen(current)) {
         const fresh = newTicket({
@@ -194,6 +211,8 @@ async function recordBegin(
     },
     signal,
   );
+  if (takenOverBy !== undefined)
+    return { node: res.node, ticket: res.ticket as Ticket, seq, takenOverBy };
   return { node: res.node, ticket: res.ticket as Ticket, seq };
 }
 

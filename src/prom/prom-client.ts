@@ -108,7 +108,7 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
       }
       return r.data.result.map((s): InstantSample => ({
         labels: s.metric,
-        value: Number(s.value[1]),
+        value: parseSampleValue(s.value[1]),
       }));
     },
   };
@@ -156,4 +156,11 @@ function post(
     });
     req.end(body);
   });
+}
+
+/** Prometheus sample values as sent on the wire: numbers, `+Inf`, `-Inf`, `NaN`. */
+export function parseSampleValue(text: string): number {
+  if (text === '+Inf' || text === 'Inf') return Number.POSITIVE_INFINITY;
+  if (text === '-Inf') return Number.NEGATIVE_INFINITY;
+  return Number(text);
 }
