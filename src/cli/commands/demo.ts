@@ -7,13 +7,17 @@ import type { Command } from '@commander-js/extra-typings';
 import { runScenarioCommand, stdoutOf } from './sim.js';
 
 /** The built-in demo scenario shipped with the package. */
-export const DEMO_SCENARIO = fileURLToPath(new URL('../../../scenarios/demo.yaml', import.meta.url));
+export const DEMO_SCENARIO = fileURLToPath(
+  new URL('../../../scenarios/demo.yaml', import.meta.url),
+);
 
 /** Registers `aegis demo`. */
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('Show the self-healing loop on a simulated 64-node fleet through a bad day (npm start)')
+    .description(
+      'Show the self-healing loop on a simulated 64-node fleet through a bad day (npm start)',
+    )
     .option('--quiet', 'no live progress, only the summary')
     .option('--json', 'print the JSON report instead')
     .action(async (options, cmd) => {

@@ -18,7 +18,9 @@ export class ExpectationsFailed extends Error {
 
   constructor(report: ScenarioReport) {
     const failed = report.expectations.filter((e) => !e.passed).length;
-    super(`scenario "${report.scenario.name}": ${failed} of ${report.expectations.length} expectations failed`);
+    super(
+      `scenario "${report.scenario.name}": ${failed} of ${report.expectations.length} expectations failed`,
+    );
     // The summary already explains the failure; a stack trace would only hide it.
     delete this.stack;
   }
@@ -40,7 +42,9 @@ export async function runScenarioCommand(
   try {
     report = await runScenario(scenario, {
       signal: ac.signal,
-      ...(opts.json === true ? {} : { onEvent: createLiveReporter(write, { quiet: opts.quiet === true }) }),
+      ...(opts.json === true
+        ? {}
+        : { onEvent: createLiveReporter(write, { quiet: opts.quiet === true }) }),
     });
   } finally {
     process.off('SIGINT', stop);
@@ -52,7 +56,9 @@ export async function runScenarioCommand(
 }
 
 /** The command's stdout writer (tests capture it through configureOutput). */
-export function stdoutOf(cmd: { configureOutput(): { writeOut?: (s: string) => void } }): (text: string) => void {
+export function stdoutOf(cmd: {
+  configureOutput(): { writeOut?: (s: string) => void };
+}): (text: string) => void {
   const out = cmd.configureOutput().writeOut;
   return out ?? ((text) => process.stdout.write(text));
 }
@@ -60,7 +66,11 @@ export function stdoutOf(cmd: { configureOutput(): { writeOut?: (s: string) => v
 function positiveInt(name: string): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < 1) throw new HealError(ErrorCode.InvalidInput, `--${name}: "${v}" is not a positive whole number`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new HealError(
+        ErrorCode.InvalidInput,
+        `--${name}: "${v}" is not a positive whole number`,
+      );
     return n;
   };
 }
@@ -69,30 +79,45 @@ function positiveInt(name: string): (v: string) => number {
 export function registerSimCommand(program: Command): void {
   const sim = program
     .command('sim')
-    .description('Run a scenario on the simulated fleet with the real engine (see docs/scenarios.md)')
+    .description(
+      'Run a scenario on the simulated fleet with the real engine (see docs/scenarios.md)',
+    )
     .option('--scenario <file>', 'scenario YAML (see scenarios/)')
     .option('--json', 'print one JSON report on stdout instead of live progress')
     .option('--quiet', 'no live progress, only the summary')
     .action(async (options, cmd) => {
       if (options.scenario === undefined) {
-        throw new HealError(ErrorCode.InvalidInput, 'aegis sim needs --scenario FILE (or: aegis sim generate --help)');
+        throw new HealError(
+          ErrorCode.InvalidInput,
+          'aegis sim needs --scenario FILE (or: aegis sim generate --help)',
+        );
       }
       await runScenarioCommand(options.scenario, options, stdoutOf(cmd));
     });
   sim
     .command('generate')
-    .description('Draw a scenario at the Llama 3 fault rates (419 interruptions / 54 days / 16,384 GPUs)')
+    .description(
+      'Draw a scenario at the Llama 3 fault rates (419 interruptions / 54 days / 16,384 GPUs)',
+    )
     .requiredOption('--nodes <n>', 'fleet size', positiveInt('nodes'))
     .requiredOption('--days <d>', 'virtual days to cover (fractions allowed)', (v) => {
       const d = Number(v);
-      if (!(d > 0 && d <= 60)) throw new HealError(ErrorCode.InvalidInput, `--days: "${v}" must be a number in (0, 60]`);
+      if (!(d > 0 && d <= 60))
+        throw new HealError(ErrorCode.InvalidInput, `--days: "${v}" must be a number in (0, 60]`);
       return d;
     })
     .option('--seed <s>', 'random seed', positiveInt('seed'), 1)
     .option('--gpus-per-node <g>', 'GPUs per node', positiveInt('gpus-per-node'), 8)
+    .option('--name <name>', 'scenario name (default: from the parameters)')
     .option('--out <file>', 'write the scenario here instead of stdout')
     .action(async (options, cmd) => {
-      const text = generateScenario({ nodes: options.nodes, days: options.days, seed: options.seed, gpusPerNode: options.gpusPerNode });
+      const text = generateScenario({
+        nodes: options.nodes,
+        days: options.days,
+        seed: options.seed,
+        gpusPerNode: options.gpusPerNode,
+        ...(options.name === undefined ? {} : { name: options.name }),
+      });
       if (options.out === undefined) {
         stdoutOf(cmd)(text);
         return;
@@ -100,7 +125,9 @@ export function registerSimCommand(program: Command): void {
       try {
         await writeFile(options.out, text);
       } catch (err) {
-        throw new HealError(ErrorCode.InvalidInput, `--out ${options.out}: ${errorMessage(err)}`, { cause: err });
+        throw new HealError(ErrorCode.InvalidInput, `--out ${options.out}: ${errorMessage(err)}`, {
+          cause: err,
+        });
       }
     });
 }
