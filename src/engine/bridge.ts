@@ -5,8 +5,17 @@ import { jobName } from '../jobs/job-name.js';
 import { assertNodeName, validateJobParams } from '../jobs/params.js';
 import type { ApiBridge, Outcome } from '../sop/sop.js';
 
-/** A resumed step may (re)create its Job only this soon after it began (crash between record and create). */
-const RELAUNCH_WINDOW_MS = 60_000;
+/**
+ * A resumed step whose Job is missing re-creates it only within this window after the step
+ * began. The templates keep finished Jobs for 24 h (`ttlSecondsAfterFinished: 86400`) and no Job
+ * runs longer than an hour, so inside the window a missing Job was never created (the daemon
+ * stopped, or the API failed, between recording the step and creating it); past it, the Job may
+ * have run and been collected, and relaunching could reboot a node twice.
+ */
+const RELAUNCH_WINDOW_MS = 23 * 3_600_000;
+
+/** Consecutive failed polls of a Job before the step is interrupted. */
+const MAX_POLL_ERRORS = 5;
 
 /** Timing of bridge operations. */
 export interface BridgeOptions {
@@ -65,12 +74,32 @@ export function createApiBridge(deps: {
     signal: AbortSignal,
   ): Promise<JobState | null> => {
     const until = clock.now() + deadlineMs;
+    let errors = 0;
     for (;;) {
-      const state = await cluster.getJob(name, signal);
+      let state: JobState | null;
+      try {
+        state = await cluster.getJob(name, signal);
+        errors = 0;
+      } catch (err) {
+        // A transient API error while following a Job is retried; after a few in a row the
+        // step is interrupted (it stays Running in the ticket and is resumed, never relaunched).
+        if (!isHealError(err, ErrorCode.K8sUnavailable) || ++errors > MAX_POLL_ERRORS) throw err;
+        await clock.sleep(opts.jobPollMs, signal);
+        continue;
+      }
       if (state === null || state.phase === 'Succeeded' || state.phase === 'Failed') return state;
       if (clock.now() >= until) return state;
       await clock.sleep(opts.jobPollMs, signal);
     }
+  };
+
+  const waitGone = async (name: string, signal: AbortSignal): Promise<JobState | null> => {
+    for (let i = 0; i < 30; i++) {
+      const state = await cluster.getJob(name, signal);
+      if (state === null) return null;
+      await clock.sleep(Math.max(100, opts.jobPollMs / 2), signal);
+    }
+    return cluster.getJob(name, signal);
   };
 
   return {
@@ -117,7 +146,15 @@ export function createApiBridge(deps: {
       );
       const params = validateJobParams(request.kind, upper);
       const req = { kind: request.kind, name, node: request.node, params, activeDeadlineSeconds };
-      const existing = await cluster.getJob(name, signal);
+      let existing = await cluster.getJob(name, signal);
+      if (existing !== null && request.resumeSinceMs === undefined) {
+        // A fresh step never has a Job yet: one of this name is a leftover of an older ticket
+        // (annotation removed by hand). Remove it rather than mistake its result for ours.
+        await cluster.deleteJob(name, signal);
+        existing = await waitGone(name, signal);
+        if (existing !== null)
+          return { status: 'Canceled', message: `stale Job ${name} still being deleted` };
+      }
       if (existing === null) {
         // A resumed step whose Job is gone long after it began already ran (and was garbage
         // collected): relaunching it could reboot a node twice. Report it instead.

@@ -6,6 +6,7 @@ import {
   isControlPlane,
   isOptedOut,
   TICKET_ANNOTATION,
+  type ConditionInstance,
   type NodeInfo,
   type NodeStatus,
 } from '../core/types.js';
@@ -14,7 +15,13 @@ import type { Metrics } from '../metrics/metrics.js';
 import type { MetricsSource } from '../prom/metrics-source.js';
 import type { SopRegistry } from '../sop/registry.js';
 import type { NodeView, SopPolicy, Step } from '../sop/sop.js';
-import { isAutomationOwned, isOpen, TicketStatus, type Ticket } from '../ticket/ticket.js';
+import {
+  AEGIS_SUPERVISOR,
+  isAutomationOwned,
+  isOpen,
+  TicketStatus,
+  type Ticket,
+} from '../ticket/ticket.js';
 import { readTicket, updateTicket } from '../ticket/ticket-store.js';
 import { ConditionTracker } from './condition-tracker.js';
 import { Inspector } from './inspector.js';
@@ -65,6 +72,7 @@ interface Candidate {
   readonly info: NodeInfo;
   readonly status: NodeStatus;
   readonly conditionIndex: number;
+  readonly condition: ConditionInstance;
   readonly step: Step;
   readonly view: NodeView;
   readonly sopId: string;
@@ -151,6 +159,7 @@ export class Controller {
     const d = this.#d;
     const atMs = d.clock.now();
     const t0 = performance.now();
+    __T('');
     let nodes: readonly NodeInfo[];
     try {
       nodes = await d.cluster.listNodes(signal);
@@ -169,6 +178,7 @@ export class Controller {
         inspectMs: 0,
       };
     }
+    __T('listNodes');
     const t1 = performance.now();
     const insp = await this.#inspector.inspect(nodes, signal);
     const t2 = performance.now();
@@ -179,12 +189,15 @@ export class Controller {
       if (sig === undefined) return false;
       return insp.failedSignals.has(sig) || (insp.staleByNode.get(node)?.has(sig) ?? false);
     };
+    __T('inspect');
     const edges = this.#tracker.update(insp.observations, atMs, isStale);
     const staleOf = (node: string): string[] => [...(insp.staleByNode.get(node) ?? [])];
     const statuses = this.#tracker.statuses(staleOf);
+    __T('tracker');
     const priorityOf = d.priorityOf();
     this.#recordInspection(insp, statuses, edges, priorityOf);
 
+    __T('recordInspection');
     const byName = new Map(nodes.map((n) => [n.name, n]));
     const faulty = new Set<string>();
     for (const st of statuses) {
@@ -198,13 +211,22 @@ export class Controller {
     this.#gates.observeNewFaults(newlyFaulty, nodes.length, atMs);
     d.metrics.breakerOpen.set(this.#gates.breakerOpen(atMs) ? 1 : 0);
 
+    __T('faulty+breaker');
     const candidates = this.#decide(statuses, byName, priorityOf, atMs);
+    __T('decide');
     candidates.sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1] || a.key[2] - b.key[2]);
-    const counts = fleetCounts(nodes);
+    const counts = fleetCounts(nodes, (n) => this.#cordonedByAegis(n));
     let started = 0;
     let held = 0;
     for (const c of candidates) {
       if (this.#stopping) break;
+      // Never start a step on frozen data: the served condition's rule or exporter is stale
+      // (or, for the recovery loop, any signal of the node is). Resuming a started step is fine.
+      if (c.step.seq === undefined && this.#actsOnStaleData(c, insp, isStale)) {
+        held++;
+        this.#recordHold(c, 'stale-signal', 'metrics are stale; waiting for fresh data', signal);
+        continue;
+      }
       if (d.config.safety.dryRun) {
         this.#dryRun(c);
         continue;
@@ -232,8 +254,11 @@ export class Controller {
         signal,
       );
     }
+    __T('admit+dispatch');
     if (allHealthy) this.#reconcileTickets(nodes, faulty, signal);
+    __T('reconcile');
     this.#recordFleet(nodes);
+    __T('recordFleet');
     const t3 = performance.now();
     return {
       atMs,
@@ -278,9 +303,17 @@ export class Controller {
       if (!isAutomationOwned(ticket)) continue;
       const view: NodeView = { info, ticket, nowMs, policy: this.#policy };
       const ordered = actionableInOrder(status.conditions, priorityOf);
+      const ackedUntil = acknowledgedUntil(ticket);
       for (const [i, cond] of ordered.entries()) {
         // The Cordon bucket (recovery loop) runs only when nothing more urgent is active.
         if (i > 0 && bucketOfPriority(priorityOf(cond.condition)) === Bucket.Cordon) break;
+        // A human closed the ticket for this very occurrence: not re-opened until it clears and fires anew.
+        if (
+          ackedUntil !== undefined &&
+          cond.sinceMs <= ackedUntil &&
+          ticket?.history.includes(cond.condition) === true
+        )
+          continue;
         const reg = sops.forCondition(cond.condition);
         if (reg === undefined) continue;
         let verdict;
@@ -300,6 +333,7 @@ export class Controller {
           info,
           status,
           conditionIndex: i,
+          condition: cond,
           step: verdict.step,
           view,
           sopId: reg.sop.id,
@@ -506,6 +540,27 @@ export class Controller {
     }
   }
 
+  #actsOnStaleData(
+    c: Candidate,
+    insp: Awaited<ReturnType<Inspector['inspect']>>,
+    isStale: (node: string, condition: string) => boolean,
+  ): boolean {
+    const node = c.info.name;
+    const nodeStale = insp.failures > 0 || (insp.staleByNode.get(node)?.size ?? 0) > 0;
+    if (c.condition.condition === 'NodeCordon') return nodeStale;
+    return isStale(node, c.condition.condition);
+  }
+
+  /** True when the node's open ticket says Aegis cordoned it. */
+  #cordonedByAegis(n: NodeInfo): boolean {
+    try {
+      const t = this.#ticketOf(n);
+      return t !== null && isOpen(t) && t.cordonedByAegis;
+    } catch {
+      return false;
+    }
+  }
+
   /** Parsed ticket of a node, cached by the annotation's text (parsing is the costly part). */
   #ticketOf(info: NodeInfo): Ticket | null {
     const raw = info.annotations[TICKET_ANNOTATION];
@@ -631,4 +686,32 @@ export class Controller {
     m.breakerOpen.set(0);
     m.metricsSourceUp.set(1);
   }
+}
+
+/**
+ * When a human closed or resolved the ticket, the conditions it served that have been active
+ * since before it was opened are acknowledged: the same occurrence never re-opens a ticket (a
+ * 24 h counter window would otherwise re-cordon a node the human just fixed).
+ */
+function acknowledgedUntil(ticket: Ticket | null): number | undefined {
+  if (
+    ticket === null ||
+    isOpen(ticket) ||
+    ticket.supervisor === '' ||
+    ticket.supervisor === AEGIS_SUPERVISOR
+  )
+    return undefined;
+  return Date.parse(ticket.creationTime);
+}
+
+import { readFileSync as __rf } from 'node:fs';
+const __acc = ((globalThis as Record<string, unknown>).__acc ??= new Map<string, number>()) as Map<
+  string,
+  number
+>;
+let __last = 0;
+function __T(name: string): void {
+  const now = Number(__rf('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
+  if (name !== '') __acc.set(name, (__acc.get(name) ?? 0) + now - __last);
+  __last = now;
 }

@@ -45,6 +45,10 @@ export class Inspector {
   readonly #metrics: MetricsSource;
   readonly #clock: Clock;
   readonly #opts: InspectorOptions;
+  /** Node names of the last fleet seen, and each one's first position (see #indexOf). */
+  #fleetNames: readonly string[] = [];
+  #fleetIndex = new Map<string, number>();
+  #canonical = new Int32Array(0);
 
   constructor(deps: {
     catalogue: readonly CatalogueEntry[];
@@ -95,7 +99,8 @@ export class Inspector {
     const observations: Observation[] = [];
     const failedRules = new Set<string>();
     const failedSignals = new Set<Signal>();
-    const present = new Map<Signal, Set<string>>();
+    const present = new Map<Signal, Uint8Array>();
+    const index = this.#indexOf(nodes);
     const errors: string[] = [];
     const unknownCompat = new Set<string>();
     let failures = 0;
@@ -109,7 +114,7 @@ export class Inspector {
         return;
       }
       if (job.kind === 'presence') {
-        present.set(job.signal, new Set(r.value.map(nodeOf).filter((n) => n !== '')));
+        present.set(job.signal, presenceMarks(r.value, index, nodes.length));
       } else if (job.kind === 'rule') {
         for (const s of r.value) {
           const o = toObservation(job.entry, s);
@@ -130,11 +135,13 @@ export class Inspector {
         observations.push(nodeFieldObservation(this.#byName, 'NodeCordon', node));
     }
     const staleByNode = new Map<string, Set<Signal>>();
-    for (const [sig, names] of present) {
-      for (const node of nodes) {
-        if (names.has(node.name)) continue;
-        let set = staleByNode.get(node.name);
-        if (set === undefined) staleByNode.set(node.name, (set = new Set()));
+    const canonical = this.#canonical;
+    for (const [sig, marks] of present) {
+      for (let i = 0; i < nodes.length; i++) {
+        if (marks[canonical[i] ?? i] === 1) continue;
+        const name = (nodes[i] as NodeInfo).name;
+        let set = staleByNode.get(name);
+        if (set === undefined) staleByNode.set(name, (set = new Set()));
         set.add(sig);
       }
     }
@@ -148,6 +155,29 @@ export class Inspector {
       unknownCompat: [...unknownCompat],
       errors,
     };
+  }
+
+  /**
+   * Name -> position of the fleet, rebuilt only when the node list changes (cycles see the same
+   * fleet almost always). `#canonical[i]` is the first position holding node i's name, so a
+   * duplicated name reads the same presence as its first occurrence.
+   */
+  #indexOf(nodes: readonly NodeInfo[]): ReadonlyMap<string, number> {
+    const names = this.#fleetNames;
+    let same = names.length === nodes.length;
+    for (let i = 0; same && i < nodes.length; i++) same = names[i] === nodes[i]?.name;
+    if (same) return this.#fleetIndex;
+    const index = new Map<string, number>();
+    const canonical = new Int32Array(nodes.length);
+    nodes.forEach((node, i) => {
+      const first = index.get(node.name);
+      if (first === undefined) index.set(node.name, i);
+      canonical[i] = first ?? i;
+    });
+    this.#fleetNames = nodes.map((n) => n.name);
+    this.#fleetIndex = index;
+    this.#canonical = canonical;
+    return index;
   }
 
   /** Signal of a condition (for staleness checks). */
@@ -191,6 +221,21 @@ export class Inspector {
       value: Number.isInteger(code) ? code : s.value,
     };
   }
+}
+
+/** Marks, per fleet position, the nodes a presence answer names (1 = present). */
+function presenceMarks(
+  samples: readonly InstantSample[],
+  index: ReadonlyMap<string, number>,
+  size: number,
+): Uint8Array {
+  const marks = new Uint8Array(size);
+  for (const s of samples) {
+    const name = nodeOf(s);
+    const i = name === '' ? undefined : index.get(name);
+    if (i !== undefined) marks[i] = 1;
+  }
+  return marks;
 }
 
 function nodeOf(s: InstantSample): string {

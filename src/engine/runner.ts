@@ -1,5 +1,5 @@
 import type { Clock } from '../core/clock.js';
-import { errorMessage } from '../core/errors.js';
+import { ErrorCode, errorMessage, isHealError } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
 import type { EventClient, NodeClient } from '../k8s/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
@@ -90,6 +90,17 @@ export async function runStep(
     outcome = await input.instance.execute(view, status, seqStep, signal);
   } catch (err) {
     if (signal.aborted) throw err;
+    if (isHealError(err, ErrorCode.K8sUnavailable) || isHealError(err, ErrorCode.K8sConflict)) {
+      // Like a crash: the entry stays Running and the next cycle resumes the step with the same
+      // sequence number (following its Job), so an API outage never repeats or loses a step.
+      deps.metrics.errors.inc({ where: 'step-interrupted' });
+      deps.log.warn('step interrupted by API errors; it will resume', {
+        node,
+        action: step.action,
+        err: errorMessage(err),
+      });
+      return { status: 'Canceled', message: `interrupted: ${errorMessage(err)}` };
+    }
     deps.metrics.errors.inc({ where: 'sop-execute' });
     deps.metrics.pluginErrors.inc({ plugin: sopId });
     outcome = { status: 'Failed', message: `SOP ${sopId} threw: ${errorMessage(err)}` };
@@ -172,7 +183,8 @@ async function recordBegin(
             `aegis detect node ${node} ${cond.condition}, type: ${cond.domain} ${cond.id}, reason: ${cond.msg}`.trim(),
           nowMs,
         });
-        t = { ...fresh, remediations: current?.remediations ?? [] };
+        // Sequence numbers continue across tickets on a node, so Job names never repeat.
+        t = { ...fresh, remediations: current?.remediations ?? [], nextSeq: current?.nextSeq ?? 0 };
       } else {
         t = { ...current };
         if (t.condition !== cond.condition && !t.history.includes(cond.condition)) {
@@ -201,6 +213,7 @@ async function recordBegin(
           condition: cond.condition,
           message: step.reason.slice(0, 200),
           ...(step.params === undefined ? {} : { params: { ...step.params } }),
+          ...(step.then === undefined ? {} : { then: step.then }),
         },
       ];
       if (step.action === Action.Cordon) t.cordonedByAegis = true;

@@ -67,6 +67,9 @@ export class SafetyGates {
   observeNewFaults(nodes: readonly string[], fleetSize: number, nowMs: number): void {
     for (const node of nodes) this.#newFaulty.push({ node, atMs: nowMs });
     this.#newFaulty = this.#newFaulty.filter((f) => nowMs - f.atMs < this.#cfg.stormWindowMs);
+    // Only an arrival of new faulty nodes can trip or extend the breaker: a quiet cycle inside
+    // the window must not push the end of the cooldown forward.
+    if (nodes.length === 0) return;
     const distinct = new Set(this.#newFaulty.map((f) => f.node)).size;
     const limit = Math.max(
       this.#cfg.stormMaxNewFaultyNodes,
@@ -191,14 +194,21 @@ export function isHold(v: Admission | Hold): v is Hold {
   return 'gate' in v;
 }
 
-/** Counts eligible and cordoned nodes for the cordon budget (opted-out nodes excluded). */
-export function fleetCounts(nodes: readonly NodeInfo[]): { eligible: number; cordoned: number } {
+/**
+ * Counts eligible and cordoned nodes for the cordon budget (opted-out nodes excluded).
+ * `counts(node)` says whether a cordoned node uses the budget; the controller passes "cordoned
+ * by Aegis", so a human's cordons never block automation (a defect of the original GateKeeper).
+ */
+export function fleetCounts(
+  nodes: readonly NodeInfo[],
+  counts: (node: NodeInfo) => boolean = () => true,
+): { eligible: number; cordoned: number } {
   let eligible = 0;
   let cordoned = 0;
   for (const n of nodes) {
     if (isOptedOut(n)) continue;
     eligible++;
-    if (n.unschedulable) cordoned++;
+    if (n.unschedulable && counts(n)) cordoned++;
   }
   return { eligible, cordoned };
 }

@@ -198,7 +198,7 @@ export class SimJobs {
         return;
       }
       case JobKind.Remedy: {
-        const action = params.action ?? '';
+        const action = params['ACTION'] ?? params['action'] ?? '';
         const cleared = faults.onRemedy(node, action, t);
         this.#finish(
           record,

@@ -34,6 +34,11 @@ export interface LadderSpec {
   readonly humanAfterMs?: number;
   /** Force-delete pods stuck terminating once, after cordoning. */
   readonly forceDeletePods?: boolean;
+  /**
+   * The condition is explained by Aegis's own remediation within this window (a node rebooted by
+   * us flaps NotReady): skip instead of acting on it (the original's NodeHasRestarted veto).
+   */
+  readonly explainedByRemediationWithinMs?: number;
   /** Cordon and nothing else: the condition clears by itself (pressure). */
   readonly cordonOnly?: boolean;
 }
@@ -81,6 +86,7 @@ export function commonGuards(node: NodeView, status?: SopStatus): Verdict | unde
         ...(last.seq === undefined ? {} : { seq: last.seq }),
         ...(last.params === undefined ? {} : { params: last.params }),
         ...(last.time === undefined ? {} : { resumeSinceMs: Date.parse(last.time) }),
+        ...(last.then === undefined ? {} : { then: last.then }),
       },
     };
   }
@@ -124,6 +130,14 @@ export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStat
     t === null ? 0 : countSteps(t, a, s);
   const act = (step: Step): Verdict => ({ kind: 'act', step });
 
+  const window = spec.explainedByRemediationWithinMs;
+  if (
+    window !== undefined &&
+    t !== null &&
+    t.remediations.some((r) => node.nowMs - Date.parse(r) < window)
+  ) {
+    return { kind: 'skip', reason: `${cond.condition} is explained by a recent remediation` };
+  }
   if ((spec.cordon ?? true) && !node.info.unschedulable) {
     return act({ action: Action.Cordon, reason: `${cond.condition} ${cond.id}`.trim() });
   }

@@ -147,6 +147,7 @@ export const nodeLadders: readonly Sop[] = [
       'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
     reboot: { max: 2 },
     shutdown: true,
+    explainedByRemediationWithinMs: 2 * HOUR_MS,
   }),
   defineLadderSop({
     id: 'node.restart-kubelet',
