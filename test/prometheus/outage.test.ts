@@ -208,30 +208,26 @@ describe('a Prometheus outage in the middle of a remediation', () => {
     );
   });
 
-  it(
-    'while Prometheus is down: no SOP step starts, not even the next rung of a ticket in progress',
-    {
-      todo:
-        "engine defect: Controller.cycle decides and dispatches from the tracker's stale (last known) " +
-        'conditions when queries fail, so the ladder of gpu-node-0001 moves on during the outage (a second ' +
-        'Diagnose or a disruptive Shutdown; src/engine/controller.ts #decide/#dispatch have no gate on ' +
-        'metrics-source health)',
-    },
-    () => {
-      const newSteps = steps.filter(
-        (s) => s.status === 'Running' && s.atMs >= downAt && s.atMs < downAt + OUTAGE_MS,
-      );
-      assert.deepEqual(
-        newSteps.map((s) => `${s.node} ${s.action}`),
-        [],
-      );
-      const held = reports.filter((r) => r.atMs >= downAt && r.atMs < downAt + OUTAGE_MS);
-      assert.equal(
-        held.reduce((n, r) => n + r.started, 0),
-        0,
-      );
-    },
-  );
+  it('while Prometheus is down: no SOP step starts, not even the next rung of a ticket in progress', () => {
+    // A step belongs to the cycle that decided it: the last cycle that began before the step.
+    // A cycle that queried Prometheus just before the kill decided on fresh data; only cycles
+    // that began while it was down must start nothing.
+    const cycleOf = (t: number): number =>
+      reports.reduce((best, r) => (r.atMs <= t && r.atMs > best ? r.atMs : best), -Infinity);
+    const newSteps = steps.filter((s) => {
+      const decidedAt = cycleOf(s.atMs);
+      return s.status === 'Running' && decidedAt >= downAt && decidedAt < downAt + OUTAGE_MS;
+    });
+    assert.deepEqual(
+      newSteps.map((s) => `${s.node} ${s.action}`),
+      [],
+    );
+    const held = reports.filter((r) => r.atMs >= downAt && r.atMs < downAt + OUTAGE_MS);
+    assert.equal(
+      held.reduce((n, r) => n + r.started, 0),
+      0,
+    );
+  });
 
   it('when Prometheus returns on the same port and data: detection resumes and pending work proceeds', async () => {
     await prom.restart();
