@@ -80,12 +80,20 @@ export function loadConfig(opts: {
   return parsed.data;
 }
 
+const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
 function setPath(obj: Record<string, unknown>, path: string, value: unknown): void {
   const keys = path.split('.');
+  if (keys.some((k) => FORBIDDEN_KEYS.has(k) || k === '')) {
+    throw new HealError(
+      ErrorCode.ConfigInvalid,
+      `override ${JSON.stringify(path)}: not a config key`,
+    );
+  }
   let cur = obj;
   for (const k of keys.slice(0, -1)) {
     const next = cur[k];
-    if (typeof next !== 'object' || next === null) cur[k] = {};
+    if (typeof next !== 'object' || next === null || !Object.hasOwn(cur, k)) cur[k] = {};
     cur = cur[k] as Record<string, unknown>;
   }
   cur[keys.at(-1) as string] = value;

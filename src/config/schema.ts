@@ -1,15 +1,29 @@
 import { z } from 'zod';
 import { parseDurationMs } from '../core/duration.js';
 
+/** A duration: `"30s"`-style string or milliseconds; finite and not negative. */
 const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
-  if (typeof v === 'number') return v;
+  let ms: number;
   try {
-    return parseDurationMs(v);
+    ms = typeof v === 'number' ? v : parseDurationMs(v);
   } catch {
-    ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration (e.g. 30s, 5m, 1h)` });
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${String(v)}" is not a duration (e.g. 30s, 5m, 1h)`,
+    });
     return z.NEVER;
   }
+  if (!Number.isFinite(ms) || ms < 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${String(v)} is not a finite, non-negative duration`,
+    });
+    return z.NEVER;
+  }
+  return ms;
 });
+/** A duration that must be positive (intervals, timeouts). */
+const positiveMs = durationMs.refine((ms) => ms > 0, 'must be greater than zero');
 
 /**
  * The configuration, as one zod schema: type, defaults and validation. Unknown keys are
@@ -23,12 +37,12 @@ export const ConfigSchema = z.strictObject({
       bearerTokenFile: z.string().optional(),
       caFile: z.string().optional(),
       insecureSkipVerify: z.boolean().default(false),
-      timeoutMs: durationMs.prefault('10s'),
+      timeoutMs: positiveMs.prefault('10s'),
     })
     .prefault({}),
   inspect: z
     .strictObject({
-      intervalMs: durationMs.prefault('5s'),
+      intervalMs: positiveMs.prefault('5s'),
       concurrency: z.int().positive().default(8),
       compatibility: z.boolean().default(false),
     })
@@ -54,8 +68,8 @@ export const ConfigSchema = z.strictObject({
       /** Storm breaker: new faulty nodes within `stormWindowMs` that pause remediation. */
       stormMaxNewFaultyNodes: z.int().positive().default(20),
       stormMaxNewFaultyFraction: z.number().min(0).max(1).default(0.05),
-      stormWindowMs: durationMs.prefault('10m'),
-      stormCooldownMs: durationMs.prefault('30m'),
+      stormWindowMs: positiveMs.prefault('10m'),
+      stormCooldownMs: positiveMs.prefault('30m'),
       maxConcurrent: z
         .strictObject({
           reboot: z.int().nonnegative().default(2),
@@ -69,7 +83,7 @@ export const ConfigSchema = z.strictObject({
       maxPerLeaf: z.int().positive().default(2),
       nodeCooldownMs: durationMs.prefault('10m'),
       repeatOffenderMax: z.int().positive().default(3),
-      repeatOffenderWindowMs: durationMs.prefault('24h'),
+      repeatOffenderWindowMs: positiveMs.prefault('24h'),
     })
     .prefault({}),
   kubernetes: z
@@ -103,7 +117,7 @@ export const ConfigSchema = z.strictObject({
       enabled: z.boolean().default(true),
       leaseName: z.string().default('aegis-controller'),
       leaseDurationSeconds: z.int().positive().default(15),
-      renewIntervalMs: durationMs.prefault('5s'),
+      renewIntervalMs: positiveMs.prefault('5s'),
     })
     .prefault({}),
 });

@@ -78,6 +78,8 @@ export interface NodeInfo {
   readonly labels: Readonly<Record<string, string>>;
   readonly annotations: Readonly<Record<string, string>>;
   readonly taints: readonly Taint[];
+  /** status.nodeInfo.bootID: changes on every boot (how a reboot is verified). */
+  readonly bootId?: string;
 }
 
 /** Well-known label, annotation and taint keys. */

@@ -155,6 +155,15 @@ export function createApiBridge(deps: {
         if (existing !== null)
           return { status: 'Canceled', message: `stale Job ${name} still being deleted` };
       }
+      if (existing === null && request.resumeBootId !== undefined) {
+        const bootId = (await cluster.getNode(request.node, signal)).bootId;
+        if (bootId !== undefined && bootId !== request.resumeBootId) {
+          return {
+            status: 'Succeeded',
+            message: `node booted since the step began (Job ${name} gone); not relaunched`,
+          };
+        }
+      }
       if (existing === null) {
         // A resumed step whose Job is gone long after it began already ran (and was garbage
         // collected): relaunching it could reboot a node twice. Report it instead.

@@ -108,6 +108,24 @@ export class ConditionTracker {
     return edges;
   }
 
+  /**
+   * Marks a condition active without an observation (restored from a ticket after a restart).
+   * It is treated as not seen: its clear delay counts from `nowMs`, and an observation keeps it.
+   */
+  seed(obs: Observation, sinceMs: number, nowMs: number): void {
+    const perNode = this.#nodeMap(obs.node);
+    const key = obs.id === '' ? obs.condition : `${obs.condition}/${obs.id}`;
+    if (perNode.has(key)) return;
+    perNode.set(key, {
+      obs,
+      firstSeenMs: sinceMs,
+      lastSeenMs: sinceMs,
+      activeSinceMs: sinceMs,
+      quietSinceMs: nowMs,
+      raises: [],
+    });
+  }
+
   /** Active conditions of one node. */
   active(node: string): ConditionInstance[] {
     const out: ConditionInstance[] = [];

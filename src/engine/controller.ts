@@ -98,6 +98,7 @@ export class Controller {
   #conditionLabels = new Set<string>();
   #prevFaulty = new Set<string>();
   #stopping = false;
+  #seeded = false;
 
   constructor(deps: ControllerDeps) {
     this.#d = deps;
@@ -117,6 +118,7 @@ export class Controller {
     });
     this.#tracker = new ConditionTracker((c) => byName.get(c) ?? { forMs: 0, clearForMs: 0 });
     this.#gates = new SafetyGates(deps.config.safety);
+
     const s = deps.config.sop;
     this.#policy = {
       level: s.level,
@@ -159,7 +161,6 @@ export class Controller {
     const d = this.#d;
     const atMs = d.clock.now();
     const t0 = performance.now();
-    __T('');
     let nodes: readonly NodeInfo[];
     try {
       nodes = await d.cluster.listNodes(signal);
@@ -178,7 +179,6 @@ export class Controller {
         inspectMs: 0,
       };
     }
-    __T('listNodes');
     const t1 = performance.now();
     const insp = await this.#inspector.inspect(nodes, signal);
     const t2 = performance.now();
@@ -189,16 +189,17 @@ export class Controller {
       if (sig === undefined) return false;
       return insp.failedSignals.has(sig) || (insp.staleByNode.get(node)?.has(sig) ?? false);
     };
-    __T('inspect');
+    if (!this.#seeded) this.#seedFromTickets(nodes, atMs);
     const edges = this.#tracker.update(insp.observations, atMs, isStale);
     const staleOf = (node: string): string[] => [...(insp.staleByNode.get(node) ?? [])];
-    const statuses = this.#tracker.statuses(staleOf);
-    __T('tracker');
+    const statuses = [
+      ...this.#tracker.statuses(staleOf),
+      ...this.#interruptedSteps(nodes, staleOf),
+    ];
     const priorityOf = d.priorityOf();
     this.#recordInspection(insp, statuses, edges, priorityOf);
 
-    __T('recordInspection');
-    const byName = new Map(nodes.map((n) => [n.name, n]));
+    const byName = nodesNamed(nodes, statuses);
     const faulty = new Set<string>();
     for (const st of statuses) {
       if (st.conditions.some((c) => c.condition !== 'NodeCordon' && priorityOf(c.condition) <= 99))
@@ -211,18 +212,20 @@ export class Controller {
     this.#gates.observeNewFaults(newlyFaulty, nodes.length, atMs);
     d.metrics.breakerOpen.set(this.#gates.breakerOpen(atMs) ? 1 : 0);
 
-    __T('faulty+breaker');
     const candidates = this.#decide(statuses, byName, priorityOf, atMs);
-    __T('decide');
     candidates.sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1] || a.key[2] - b.key[2]);
-    const counts = fleetCounts(nodes, (n) => this.#cordonedByAegis(n));
+    // Counted only when a step may be admitted: a quiet cycle does no per-node work here.
+    const counts =
+      candidates.length === 0
+        ? { eligible: 0, cordoned: 0 }
+        : fleetCounts(nodes, (n) => this.#cordonedByAegis(n));
     let started = 0;
     let held = 0;
     for (const c of candidates) {
       if (this.#stopping) break;
       // Never start a step on frozen data: the served condition's rule or exporter is stale
       // (or, for the recovery loop, any signal of the node is). Resuming a started step is fine.
-      if (c.step.seq === undefined && this.#actsOnStaleData(c, insp, isStale)) {
+      if (c.step.seq === undefined && this.#actsOnStaleData(c, insp, isStale, atMs)) {
         held++;
         this.#recordHold(c, 'stale-signal', 'metrics are stale; waiting for fresh data', signal);
         continue;
@@ -254,11 +257,8 @@ export class Controller {
         signal,
       );
     }
-    __T('admit+dispatch');
     if (allHealthy) this.#reconcileTickets(nodes, faulty, signal);
-    __T('reconcile');
     this.#recordFleet(nodes);
-    __T('recordFleet');
     const t3 = performance.now();
     return {
       atMs,
@@ -540,14 +540,97 @@ export class Controller {
     }
   }
 
+  /**
+   * On the first cycle after a start, the conditions recorded in open tickets are taken as still
+   * active (their clear delay counting from now): a restarted daemon must not read "only
+   * NodeCordon left" while the real conditions wait out their `for` time again, and so never
+   * runs the recovery loop (a healthcheck and another reboot) on a node mid-ladder.
+   */
+  #seedFromTickets(nodes: readonly NodeInfo[], atMs: number): void {
+    this.#seeded = true;
+    for (const n of nodes) {
+      if (!(TICKET_ANNOTATION in n.annotations)) continue;
+      let t: Ticket | null;
+      try {
+        t = this.#ticketOf(n);
+      } catch {
+        continue;
+      }
+      if (t === null || !isOpen(t) || !isAutomationOwned(t)) continue;
+      for (const key of t.conditions) {
+        const slash = key.indexOf('/');
+        const name = slash === -1 ? key : key.slice(0, slash);
+        const entry = this.#timing.get(name);
+        if (entry === undefined || entry.signal === 'kubernetes') continue;
+        this.#tracker.seed(
+          {
+            node: n.name,
+            domain: entry.domain,
+            condition: name,
+            id: slash === -1 ? '' : key.slice(slash + 1),
+            pciBdf: '',
+            msg: 'recorded in the ticket before a restart',
+            value: 1,
+          },
+          Date.parse(t.creationTime),
+          atMs,
+        );
+      }
+    }
+  }
+
+  /**
+   * Nodes whose open ticket has a step left Running (a crash, an API error at the final write)
+   * but no active condition any more: a synthetic status lets its SOP resume the step.
+   */
+  #interruptedSteps(nodes: readonly NodeInfo[], staleOf: (node: string) => string[]): NodeStatus[] {
+    const out: NodeStatus[] = [];
+    for (const n of nodes) {
+      if (!(TICKET_ANNOTATION in n.annotations) || this.#inflight.has(n.name)) continue;
+      if (this.#tracker.active(n.name).length > 0) continue;
+      let t: Ticket | null;
+      try {
+        t = this.#ticketOf(n);
+      } catch {
+        continue;
+      }
+      const last = t?.workflows.at(-1);
+      if (t === null || !isOpen(t) || last?.status !== 'Running' || last.condition === undefined)
+        continue;
+      const entry = this.#timing.get(last.condition);
+      const sinceMs = Date.parse(last.time ?? t.creationTime);
+      out.push({
+        node: n.name,
+        conditions: [
+          {
+            node: n.name,
+            domain: entry?.domain ?? 'Node',
+            condition: last.condition,
+            id: '',
+            pciBdf: '',
+            msg: 'resume',
+            value: 1,
+            sinceMs,
+          },
+        ],
+        staleSignals: staleOf(n.name),
+      });
+    }
+    return out;
+  }
+
   #actsOnStaleData(
     c: Candidate,
     insp: Awaited<ReturnType<Inspector['inspect']>>,
     isStale: (node: string, condition: string) => boolean,
+    atMs: number,
   ): boolean {
     const node = c.info.name;
     const nodeStale = insp.failures > 0 || (insp.staleByNode.get(node)?.size ?? 0) > 0;
     if (c.condition.condition === 'NodeCordon') return nodeStale;
+    // A condition only held by its clear delay (not reported this cycle) starts nothing new.
+    const seen = c.condition.lastSeenMs;
+    if (seen !== undefined && seen < atMs) return true;
     return isStale(node, c.condition.condition);
   }
 
@@ -704,14 +787,17 @@ function acknowledgedUntil(ticket: Ticket | null): number | undefined {
   return Date.parse(ticket.creationTime);
 }
 
-import { readFileSync as __rf } from 'node:fs';
-const __acc = ((globalThis as Record<string, unknown>).__acc ??= new Map<string, number>()) as Map<
-  string,
-  number
->;
-let __last = 0;
-function __T(name: string): void {
-  const now = Number(__rf('/proc/thread-self/schedstat', 'utf8').split(' ')[0]) / 1e6;
-  if (name !== '') __acc.set(name, (__acc.get(name) ?? 0) + now - __last);
-  __last = now;
+/**
+ * The NodeInfo of every node that has a status (the only nodes the cycle looks up by name). The
+ * last node of a name wins, as in a Map of the whole list; a quiet fleet costs nothing here.
+ */
+function nodesNamed(
+  nodes: readonly NodeInfo[],
+  statuses: readonly NodeStatus[],
+): Map<string, NodeInfo> {
+  const out = new Map<string, NodeInfo>();
+  if (statuses.length === 0) return out;
+  const wanted = new Set(statuses.map((s) => s.node));
+  for (const n of nodes) if (wanted.has(n.name)) out.set(n.name, n);
+  return out;
 }

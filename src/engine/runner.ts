@@ -168,7 +168,7 @@ async function recordBegin(
   const res = await updateTicket(
     deps,
     node,
-    (current) => {
+    (current, nodeInfo) => {
       // Ownership is re-checked on every attempt: the write is the point of no return.
       if (current !== null && !isAutomationOwned(current)) {
         takenOverBy = current.supervisor;
@@ -214,6 +214,9 @@ async function recordBegin(
           message: step.reason.slice(0, 200),
           ...(step.params === undefined ? {} : { params: { ...step.params } }),
           ...(step.then === undefined ? {} : { then: step.then }),
+          ...(DISRUPTIVE_ACTIONS.has(step.action) && nodeInfo.bootId !== undefined
+            ? { bootId: nodeInfo.bootId }
+            : {}),
         },
       ];
       if (step.action === Action.Cordon) t.cordonedByAegis = true;

@@ -34,6 +34,9 @@ export function toNodeInfo(node: V1Node): NodeInfo {
     labels: { ...node.metadata?.labels },
     annotations: { ...node.metadata?.annotations },
     taints: (node.spec?.taints ?? []).flatMap(toTaint),
+    ...(node.status?.nodeInfo?.bootID === undefined || node.status.nodeInfo.bootID === ''
+      ? {}
+      : { bootId: node.status.nodeInfo.bootID }),
   };
 }
 

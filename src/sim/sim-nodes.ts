@@ -109,6 +109,7 @@ export class SimNodes {
       taints: r.unschedulable
         ? [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }]
         : [],
+      bootId: `${r.fleet.name}-boot-${String(this.#reboots.get(r.fleet.name) ?? 0)}`,
     };
     return r.info;
   }

@@ -87,6 +87,7 @@ export function commonGuards(node: NodeView, status?: SopStatus): Verdict | unde
         ...(last.params === undefined ? {} : { params: last.params }),
         ...(last.time === undefined ? {} : { resumeSinceMs: Date.parse(last.time) }),
         ...(last.then === undefined ? {} : { then: last.then }),
+        ...(last.bootId === undefined ? {} : { resumeBootId: last.bootId }),
       },
     };
   }

@@ -21,6 +21,7 @@ export async function performStep(
         params,
         seq: step.seq,
         ...(step.resumeSinceMs === undefined ? {} : { resumeSinceMs: step.resumeSinceMs }),
+        ...(step.resumeBootId === undefined ? {} : { resumeBootId: step.resumeBootId }),
       },
       signal,
     );

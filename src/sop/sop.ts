@@ -46,6 +46,8 @@ export interface Step {
   readonly seq?: number;
   /** When resuming: when the interrupted step began (ms), so a vanished Job is not relaunched late. */
   readonly resumeSinceMs?: number;
+  /** When resuming a disruptive step: the node's boot id when it began (a changed one proves the reboot). */
+  readonly resumeBootId?: string;
   readonly then?: Then;
 }
 
@@ -111,6 +113,8 @@ export interface ApiBridge {
       seq: number;
       /** Set when resuming a step: a Job missing long after this time is not relaunched. */
       resumeSinceMs?: number;
+      /** Set when resuming a disruptive step: the boot id when it began. */
+      resumeBootId?: string;
     },
     signal: AbortSignal,
   ): Promise<Outcome>;

@@ -45,6 +45,8 @@ const WorkflowSchema = z.strictObject({
   exitCode: z.int().optional(),
   /** Step parameters (remedy action, diagnose type…), so a resumed step re-creates the same Job. */
   params: z.record(z.string(), z.string()).optional(),
+  /** Boot id of the node when a disruptive step began (a resumed step verifies a reboot by it). */
+  bootId: z.string().optional(),
   /** Ticket transition the step applies when it succeeds (kept so a resumed step still applies it). */
   then: z.enum(['resolve', 'close', 'assign']).optional(),
 });
