@@ -22,7 +22,7 @@ export function parseDurationMs(text: string, where = 'duration'): number {
     total += Number(m[1]) * (UNIT_MS[m[2] as string] as number);
     consumed = re.lastIndex;
   }
-  if (trimmed === '' || consumed !== trimmed.length) {
+  if (trimmed === '' || consumed !== trimmed.length || !Number.isFinite(total)) {
     throw new HealError(
       ErrorCode.InvalidInput,
       `${where}: "${text}" is not a duration (use forms like 30s, 5m, 1h30m)`,

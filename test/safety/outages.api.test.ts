@@ -30,7 +30,7 @@ import {
 import type { TicketLedger } from '../fixtures/safety/ticket-ledger.js';
 import { useSafetyFigures } from './figures.js';
 
-const figures = useSafetyFigures({ outage: 10 });
+const figures = useSafetyFigures({ outage: 8 });
 const CATALOGUE = catalogueOf([...LADDER_CONDITIONS, 'NodeFrequentDown']);
 const CONFIG = safetyConfig({ safety: { maxCordonedFraction: 0.5 } });
 const timeout = (what: string): HealError =>
