@@ -225,7 +225,12 @@ export class Controller {
       if (this.#stopping) break;
       // Never start a step on frozen data: the served condition's rule or exporter is stale
       // (or, for the recovery loop, any signal of the node is). Resuming a started step is fine.
-      if (c.step.seq === undefined && this.#actsOnStaleData(c, insp, isStale, atMs)) {
+      // A hand-off touches nothing on the node, so it never waits for fresh data.
+      if (
+        c.step.seq === undefined &&
+        c.step.action !== 'HandToHuman' &&
+        this.#actsOnStaleData(c, insp, isStale, atMs)
+      ) {
         held++;
         this.#recordHold(c, 'stale-signal', 'metrics are stale; waiting for fresh data', signal);
         continue;
