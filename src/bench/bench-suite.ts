@@ -33,6 +33,8 @@ export interface SizeReport {
   readonly nodes: number;
   /** Why this size ran fewer cycles than asked, when it did. */
   readonly cyclesNote?: string;
+  /** Node flags the children ran with. */
+  readonly nodeFlags: readonly string[];
   readonly engine: SizeResult;
   readonly baseline?: SizeResult;
   /** Peak RSS with the engine minus the simulator alone (an estimate: GC timing moves both). */
@@ -82,6 +84,7 @@ export async function runBenchSuite(options: SuiteOptions): Promise<BenchReport>
     sizes.push({
       nodes,
       ...(note === undefined ? {} : { cyclesNote: note }),
+      nodeFlags: nodeFlags(nodes),
       engine,
       ...(baseline === undefined
         ? {}
@@ -112,6 +115,15 @@ export async function runBenchSuite(options: SuiteOptions): Promise<BenchReport>
   };
 }
 
+/**
+ * Node flags of a child: --expose-gc (the simulator's garbage is collected before each measured
+ * cycle); above 20,000 nodes a larger V8 heap, since the simulator's working set nears the default
+ * 4 GB limit (it changes when V8 collects, so the smaller sizes keep the default).
+ */
+export function nodeFlags(nodes: number): string[] {
+  return ['--expose-gc', ...(nodes > 20_000 ? ['--max-old-space-size=16384'] : [])];
+}
+
 function runChild(
   options: SuiteOptions,
   nodes: number,
@@ -120,7 +132,7 @@ function runChild(
 ): Promise<SizeResult> {
   const args = [
     ...options.execArgv,
-    '--expose-gc',
+    ...nodeFlags(nodes),
     options.entry,
     'bench',
     '--one',

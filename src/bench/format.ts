@@ -56,8 +56,9 @@ function pair(v: Summary): string {
 
 function notes(report: BenchReport): string[] {
   const out = [
-    'engine CPU: process CPU of controller.cycle() on prefetched answers (the metrics source,',
-    "i.e. the simulator's PromQL, runs before the cycle and is timed apart); warm-up cycles excluded.",
+    'engine CPU: main-thread time on a CPU during controller.cycle() (wall minus run-queue wait) on',
+    "prefetched answers: the metrics source (the simulator's PromQL) runs before the cycle and is",
+    'timed apart; the warm-up cycles and the two direct cycles are excluded.',
     'peak RSS: the benchmark process (simulator + engine); sim-only: the same fleet without the engine;',
     'engine heap: V8 heap after a full GC at the end, with the engine minus without.',
   ];
@@ -65,6 +66,7 @@ function notes(report: BenchReport): string[] {
     if (s.cyclesNote !== undefined) out.push(`${s.nodes} nodes: ${s.cyclesNote}.`);
     out.push(
       `${s.nodes} nodes: load average ${s.load[0].toFixed(1)} -> ${s.load[1].toFixed(1)}; ` +
+        `process CPU/cycle p50 ${s.engine.engineProcessCpuMs.p50} ms; ` +
         `CycleReport.engineMs p50 ${s.engine.reportEngineMs.p50} ms; ` +
         `peak RSS engine minus sim-only ${s.engineShareRssMb ?? '-'} MB.`,
     );

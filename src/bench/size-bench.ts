@@ -22,7 +22,7 @@ import { benchConditions, planFaults } from './fault-plan.js';
 import { LatencyTracker } from './latency-tracker.js';
 import { PrefetchedSource } from './prefetched-source.js';
 import { cycleStats, type CycleSample, type SizeResult } from './size-result.js';
-import { cpuMsSince, peakRssMb, rssMb, settleCpu } from './stats.js';
+import { cpuMsSince, peakRssMb, rssMb, runQueueWaitNs, settleCpu } from './stats.js';
 
 export type { SizeResult } from './size-result.js';
 
@@ -182,6 +182,8 @@ function inspectorQueries(config: Config): string[] {
 const IDLE_ENGINE = {
   direct: false,
   engineCpuMs: 0,
+  engineProcessCpuMs: 0,
+  engineWaitMs: 0,
   engineWallMs: 0,
   latencyWallMs: 0,
   reportEngineMs: 0,
@@ -228,16 +230,23 @@ async function runCycle(r: {
     return { ...IDLE_ENGINE, atMs, sourceCpuMs, evaluated: r.world.metrics.queries - evaluated };
   }
   r.source.takeServed();
+  const wait = runQueueWaitNs();
   const cpu = process.cpuUsage();
   const wall = performance.now();
   const report = await r.engine.controller.cycle(r.signal);
   const engineWallMs = performance.now() - wall;
-  const engineCpuMs = cpuMsSince(cpu);
+  const engineProcessCpuMs = cpuMsSince(cpu);
+  const waitEnd = runQueueWaitNs();
+  const engineWaitMs =
+    wait === undefined || waitEnd === undefined ? Number.NaN : (waitEnd - wait) / 1e6;
+  const engineCpuMs = Number.isNaN(engineWaitMs) ? engineProcessCpuMs : engineWallMs - engineWaitMs;
   return {
     atMs,
     direct: r.direct,
     sourceCpuMs,
     engineCpuMs,
+    engineProcessCpuMs,
+    engineWaitMs,
     engineWallMs,
     // In a direct cycle the wall time includes the simulator: count the engine's own part only.
     latencyWallMs: r.direct ? report.engineMs : engineWallMs,

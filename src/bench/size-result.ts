@@ -11,10 +11,14 @@ export interface CycleSample {
   /** CPU of the simulator's evaluation of the cycle's queries (NaN in direct cycles). */
   readonly sourceCpuMs: number;
   /**
-   * CPU (user + system) of the process during `controller.cycle()`, measured once the
-   * simulator's garbage was collected and V8's helper threads were idle.
+   * The headline: time the main thread spent on a CPU during `controller.cycle()`, i.e. wall time
+   * minus its run-queue wait (other load on the machine); process CPU where that is unavailable.
    */
   readonly engineCpuMs: number;
+  /** CPU of the whole process during the cycle: adds V8's helper threads (concurrent GC). */
+  readonly engineProcessCpuMs: number;
+  /** Time the main thread waited for a CPU during the cycle (other load on the machine). */
+  readonly engineWaitMs: number;
   /** Wall time of `controller.cycle()`. */
   readonly engineWallMs: number;
   /** Engine wall time counted in the first-action latency of faults acted on in this cycle. */
@@ -40,6 +44,8 @@ export interface CycleStats {
   readonly measuredCycles: number;
   /** The headline: engine CPU per cycle, prefetched cycles only (metrics source excluded). */
   readonly engineCpuMs: Summary;
+  readonly engineProcessCpuMs: Summary;
+  readonly engineWaitMs: Summary;
   readonly engineWallMs: Summary;
   /** The controller's own CycleReport.engineMs / inspectMs in the same cycles. */
   readonly reportEngineMs: Summary;
@@ -96,6 +102,8 @@ export function cycleStats(samples: readonly CycleSample[], warmup: number): Cyc
   return {
     measuredCycles: measured.length,
     engineCpuMs: of(prefetched, (s) => s.engineCpuMs),
+    engineProcessCpuMs: of(prefetched, (s) => s.engineProcessCpuMs),
+    engineWaitMs: of(prefetched, (s) => s.engineWaitMs),
     engineWallMs: of(prefetched, (s) => s.engineWallMs),
     reportEngineMs: of(prefetched, (s) => s.reportEngineMs),
     reportInspectMs: of(prefetched, (s) => s.reportInspectMs),

@@ -1,4 +1,5 @@
 /** Summary statistics for benchmark samples (nearest-rank percentiles, like most load tools). */
+import { readFileSync } from 'node:fs';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** A distribution of samples. With fewer than 100 samples, p99 is the maximum. */
@@ -30,6 +31,21 @@ export function summarize(values: readonly number[], digits = 2): Summary {
     max: round(n === 0 ? Number.NaN : Math.max(...values)),
     mean: round(mean),
   };
+}
+
+/**
+ * Nanoseconds the calling thread has spent runnable but waiting for a CPU (Linux
+ * `/proc/thread-self/schedstat`, accounted each time the thread is switched in); undefined on
+ * other systems. Wall time minus this, over a stretch with no I/O wait, is the thread's time on a
+ * CPU: other load on the machine and V8's helper threads (concurrent GC) are left out.
+ */
+export function runQueueWaitNs(): number | undefined {
+  try {
+    const wait = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+    return Number.isFinite(wait) ? wait : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** CPU time (user + system) of this process since `since`, in milliseconds. */

@@ -1,0 +1,624 @@
+/**
+ * End-to-end latency on the real stack (`node --import tsx bench/e2e.ts --nodes 1000`):
+ *
+ * - a real kube-apiserver (etcd, RBAC, the shipped deploy/aegis manifests) with N kwok nodes named
+ *   like the simulator's (`gpu-node-0001`, …);
+ * - the simulator with the same nodes, served by startExporterServer and scraped every 1 s by a
+ *   real Prometheus;
+ * - the daemon as a separate process (`aegis run --config <temp>`), inspecting every 1 s with the
+ *   controller's ServiceAccount token, dry-run off and the storm/cordon/concurrency limits raised.
+ *
+ * Measured: (a) for sequential single faults, the time from the fault being visible in Prometheus
+ * (its rule's PromQL polled every 100 ms) to the node being cordoned AND ticketed (a watch of the
+ * nodes as admin); (b) a burst of simultaneous faults: cordons per second from first to last.
+ * Prints a table and one JSON document. A benchmark, not a test.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { KubernetesObjectApi, Watch, type V1Node } from '@kubernetes/client-node';
+import { stringify } from 'yaml';
+import { CATALOGUE, metricNamesOf, SIGNAL_PRESENCE } from '../src/catalogue/index.js';
+import type { CatalogueEntry } from '../src/catalogue/types.js';
+import { summarize, type Summary } from '../src/bench/stats.js';
+import { systemClock } from '../src/core/clock.js';
+import { errorMessage } from '../src/core/errors.js';
+import { TICKET_ANNOTATION } from '../src/core/types.js';
+import { Inspector } from '../src/engine/inspector.js';
+import { createPromClient } from '../src/prom/prom-client.js';
+import { startExporterServer, type ExporterServer } from '../src/sim/exporter-server.js';
+import type { SeriesStore } from '../src/sim/series-store.js';
+import { createSimWorld, type SimWorld } from '../src/sim/sim-world.js';
+import { freePorts, KWOK_NODE_LABEL } from '../test/helpers/k8s-harness.js';
+import {
+  simExporterTargets,
+  startPrometheus,
+  waitFor,
+  type PrometheusServer,
+} from '../test/helpers/prometheus-harness.js';
+import { JOB_TEMPLATES_DIR, startTestCluster, type TestCluster } from '../test/k8s/setup.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'src', 'cli', 'main.ts');
+const FAULT_TIMEOUT_MS = 60_000;
+/** XID faults of varied conditions: no `for:`, first SOP step Cordon, one exporter family. */
+const FAULTS: readonly CatalogueEntry[] = CATALOGUE.filter(
+  (e) => /^Xid\d+/.test(e.name) && e.forMs === 0 && e.sop !== null && e.priority <= 99,
+);
+
+interface Options {
+  readonly nodes: number;
+  readonly faults: number;
+  readonly burst: number;
+  readonly json: boolean;
+}
+
+/** When each node was first seen cordoned, and cordoned with a ticket (admin watch). */
+interface NodeTimes {
+  cordonedMs?: number;
+  doneMs?: number;
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      nodes: { type: 'string', default: '1000' },
+      faults: { type: 'string', default: '20' },
+      burst: { type: 'string', default: '100' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const int = (v: string, name: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: "${v}" is not a whole number`);
+    return n;
+  };
+  const o = {
+    nodes: int(values.nodes, 'nodes'),
+    faults: int(values.faults, 'faults'),
+    burst: int(values.burst, 'burst'),
+    json: values.json,
+  };
+  if (o.faults + o.burst > o.nodes) throw new Error('--faults + --burst must not exceed --nodes');
+  return o;
+}
+
+const log = (msg: string): void => {
+  process.stderr.write(`[e2e ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
+};
+
+/**
+ * The store as the exporter server sees it, limited to the families the presence checks and the
+ * injected faults read: the whole simulated exposition is ~2,000 series per node (320 MB per scrape
+ * at 1,000 nodes), which one 2-core machine can neither produce nor ingest every second.
+ */
+function servedFamilies(store: SeriesStore): SeriesStore {
+  const keep = new Set([
+    ...Object.values(SIGNAL_PRESENCE).flatMap((e) => (e === null ? [] : metricNamesOf(e))),
+    ...FAULTS.flatMap((e) => e.fault.series.map((c) => c.metric)),
+  ]);
+  return new Proxy(store, {
+    get(target, prop) {
+      if (prop === 'families') return () => target.families().filter((f) => keep.has(f.name));
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
+    },
+  });
+}
+
+async function createNodes(cluster: TestCluster, world: SimWorld): Promise<void> {
+  const api = KubernetesObjectApi.makeApiClient(cluster.admin);
+  const nodes = world.fleet.nodes;
+  for (let i = 0; i < nodes.length; i += 25) {
+    await Promise.all(
+      nodes.slice(i, i + 25).map((n) =>
+        api.create({
+          apiVersion: 'v1',
+          kind: 'Node',
+          metadata: { name: n.name, labels: { ...n.labels, [KWOK_NODE_LABEL]: 'fake' } },
+        }),
+      ),
+    );
+  }
+}
+
+async function readyNodes(cluster: TestCluster): Promise<number> {
+  const list = await cluster.adminCore.listNode();
+  return list.items.filter((n) =>
+    (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
+  ).length;
+}
+
+/** Watches every node as admin and records the first cordon and cordon+ticket of each. */
+async function watchNodes(
+  cluster: TestCluster,
+  times: Map<string, NodeTimes>,
+): Promise<{ abort(): void }> {
+  const watch = new Watch(cluster.admin);
+  const onEvent = (_type: string, node: V1Node): void => {
+    const name = node.metadata?.name;
+    if (name === undefined || node.spec?.unschedulable !== true) return;
+    const t = times.get(name) ?? {};
+    const now = Date.now();
+    t.cordonedMs ??= now;
+    if (t.doneMs === undefined && node.metadata?.annotations?.[TICKET_ANNOTATION] !== undefined) {
+      t.doneMs = now;
+    }
+    times.set(name, t);
+  };
+  const req = await watch.watch('/api/v1/nodes', {}, onEvent, (err: unknown) => {
+    if (err !== null && err !== undefined && !/aborted/i.test(errorMessage(err)))
+      log(`node watch ended: ${errorMessage(err)}`);
+  });
+  return req;
+}
+
+/** Polls the rule's PromQL on Prometheus every 100 ms until it names `node`; returns that time. */
+async function visibleInPrometheus(
+  prom: PrometheusServer,
+  entry: CatalogueEntry,
+  node: string,
+): Promise<number> {
+  const url = `${prom.url}/api/v1/query?query=${encodeURIComponent(entry.expr)}`;
+  return waitFor(
+    async () => {
+      const body = (await (await fetch(url)).json()) as {
+        data: { result: { metric: Record<string, string> }[] };
+      };
+      return body.data.result.some((r) => r.metric['node'] === node) ? Date.now() : undefined;
+    },
+    FAULT_TIMEOUT_MS,
+    { what: `${entry.name} on ${node} in Prometheus`, intervalMs: 100 },
+  );
+}
+
+/** Writes the daemon's config and starts `aegis run` as a separate process. */
+async function startDaemon(
+  dir: string,
+  cluster: TestCluster,
+  prom: PrometheusServer,
+  metricsPort: number,
+): Promise<ChildProcess> {
+  const tokenFile = join(dir, 'token');
+  const caFile = join(dir, 'ca.crt');
+  await writeFile(tokenFile, cluster.stack.controllerToken);
+  await writeFile(caFile, Buffer.from(cluster.stack.caData, 'base64'));
+  const config = {
+    clusterName: 'e2e-bench',
+    prometheus: { url: prom.url },
+    inspect: { intervalMs: '1s' },
+    metricsPort,
+    kubernetes: {
+      inCluster: false,
+      server: cluster.stack.server,
+      tokenFile,
+      caFile,
+      jobTemplatesDir: JOB_TEMPLATES_DIR,
+      opsImage: 'registry.local/aegis/ops:test',
+    },
+    safety: {
+      dryRun: false,
+      maxCordonedFraction: 1,
+      stormMaxNewFaultyNodes: 100_000,
+      stormMaxNewFaultyFraction: 1,
+      maxConcurrent: { total: 10_000 },
+    },
+  };
+  const file = join(dir, 'aegis.yaml');
+  await writeFile(file, stringify(config));
+  const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'run', '--config', file], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let warnings = 0;
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    for (const line of c.split('\n')) {
+      if (!/"level":"(error|warn)"/.test(line) || ++warnings > 20) continue;
+      log(`daemon: ${line.slice(0, 300)}`);
+    }
+  });
+  return child;
+}
+
+/** Sum of a metric's samples in the daemon's /metrics text. */
+function metricSum(text: string, name: string): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{'))
+      continue;
+    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+async function daemonMetrics(port: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+}
+
+/** VmHWM / VmRSS (MB) and CPU seconds of a process, from /proc. */
+async function procStats(pid: number): Promise<{ hwmMb: number; rssMb: number; cpuS: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string): number =>
+    Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  const ticks = Number(stat[11]) + Number(stat[12]);
+  return { hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024, cpuS: ticks / 100 };
+}
+
+interface SequentialResult {
+  readonly faults: number;
+  readonly completed: number;
+  /** Visible in Prometheus → cordoned and ticketed. */
+  readonly visibleToDoneMs: Summary;
+  /** Injected in the simulator → visible in Prometheus (scrape interval). */
+  readonly injectToVisibleMs: Summary;
+  readonly injectToDoneMs: Summary;
+}
+
+async function runSequential(
+  o: Options,
+  world: SimWorld,
+  prom: PrometheusServer,
+  times: Map<string, NodeTimes>,
+): Promise<SequentialResult> {
+  const toDone: number[] = [];
+  const toVisible: number[] = [];
+  const total: number[] = [];
+  const names = world.fleet.nodes.map((n) => n.name);
+  for (let i = 0; i < o.faults; i++) {
+    const node = names[Math.floor(((i + 0.5) * names.length) / (o.faults + o.burst))] as string;
+    const entry = FAULTS[i % FAULTS.length] as CatalogueEntry;
+    const injectedMs = Date.now();
+    world.faults.injectFault({ condition: entry.name, node, atMs: injectedMs });
+    try {
+      const visibleMs = await visibleInPrometheus(prom, entry, node);
+      const doneMs = await waitFor(() => times.get(node)?.doneMs, FAULT_TIMEOUT_MS, {
+        what: `${node} cordoned and ticketed`,
+        intervalMs: 20,
+      });
+      toDone.push(doneMs - visibleMs);
+      toVisible.push(visibleMs - injectedMs);
+      total.push(doneMs - injectedMs);
+      log(
+        `fault ${i + 1}/${o.faults} ${entry.name} on ${node}: visible +${visibleMs - injectedMs} ms, cordoned+ticketed +${doneMs - visibleMs} ms after`,
+      );
+    } catch (err) {
+      log(`fault ${i + 1}/${o.faults} on ${node}: ${errorMessage(err)}`);
+    }
+    await delay(1_500);
+  }
+  return {
+    faults: o.faults,
+    completed: toDone.length,
+    visibleToDoneMs: summarize(toDone, 0),
+    injectToVisibleMs: summarize(toVisible, 0),
+    injectToDoneMs: summarize(total, 0),
+  };
+}
+
+interface BurstResult {
+  readonly faults: number;
+  readonly cordoned: number;
+  readonly ticketed: number;
+  /** Cordons per second between the first and the last cordon. */
+  readonly cordonsPerSecond: number;
+  readonly firstCordonAfterInjectMs: number;
+  readonly lastCordonAfterInjectMs: number;
+  readonly lastTicketAfterInjectMs: number;
+}
+
+async function runBurst(
+  o: Options,
+  world: SimWorld,
+  times: Map<string, NodeTimes>,
+): Promise<BurstResult> {
+  const names = world.fleet.nodes.map((n) => n.name);
+  const nodes = Array.from(
+    { length: o.burst },
+    (_, i) =>
+      names[Math.floor(((o.faults + i + 0.5) * names.length) / (o.faults + o.burst))] as string,
+  );
+  const injectedMs = Date.now();
+  nodes.forEach((node, i) => {
+    const entry = FAULTS[i % FAULTS.length] as CatalogueEntry;
+    world.faults.injectFault({ condition: entry.name, node, atMs: injectedMs });
+  });
+  log(`burst: ${o.burst} faults injected`);
+  await waitFor(() => nodes.every((n) => times.get(n)?.doneMs !== undefined), 120_000, {
+    what: 'every burst node cordoned and ticketed',
+    intervalMs: 50,
+  }).catch((err: unknown) => {
+    log(errorMessage(err));
+  });
+  const cordons = nodes.flatMap((n) => times.get(n)?.cordonedMs ?? []).sort((a, b) => a - b);
+  const tickets = nodes.flatMap((n) => times.get(n)?.doneMs ?? []);
+  const first = cordons[0] ?? Number.NaN;
+  const last = cordons.at(-1) ?? Number.NaN;
+  return {
+    faults: o.burst,
+    cordoned: cordons.length,
+    ticketed: tickets.length,
+    cordonsPerSecond: Number(((cordons.length - 1) / ((last - first) / 1000)).toFixed(1)),
+    firstCordonAfterInjectMs: first - injectedMs,
+    lastCordonAfterInjectMs: last - injectedMs,
+    lastTicketAfterInjectMs: Math.max(...tickets) - injectedMs,
+  };
+}
+
+/** The running pieces, stopped in reverse order by `stopAll`. */
+interface Stack {
+  cluster?: TestCluster;
+  exporters?: ExporterServer;
+  prom?: PrometheusServer;
+  daemon?: ChildProcess;
+  watch?: { abort(): void };
+}
+
+/** apiserver + kwok nodes, the simulator's exporters and Prometheus scraping them every 1 s. */
+async function startStack(
+  o: Options,
+  stack: Stack,
+): Promise<{ world: SimWorld; prom: PrometheusServer }> {
+  log(`starting kube-apiserver + kwok, ${o.nodes} nodes`);
+  const cluster = (stack.cluster = await startTestCluster({ kwok: true }));
+  const world = createSimWorld({
+    nodes: o.nodes,
+    seed: 7,
+    catalogue: CATALOGUE,
+    clock: systemClock,
+  });
+  await createNodes(cluster, world);
+  await waitFor(async () => (await readyNodes(cluster)) === o.nodes, 300_000, {
+    what: 'nodes Ready',
+    intervalMs: 1_000,
+  });
+  const exporters = (stack.exporters = await startExporterServer({
+    fleet: { ...world, store: servedFamilies(world.store) },
+  }));
+  const prom = (stack.prom = await startPrometheus({
+    scrapeTargets: simExporterTargets(exporters.url),
+    scrapeIntervalMs: 1000,
+  }));
+  log(`Prometheus ${prom.url} scraping ${exporters.url}`);
+  return { world, prom };
+}
+
+/** Waits until the daemon has run a few cycles with every signal present on every node. */
+async function daemonReady(metricsPort: number): Promise<void> {
+  await waitFor(
+    async () => {
+      const m = await daemonMetrics(metricsPort);
+      return (
+        metricSum(m, 'aegis_inspect_cycle_seconds_count') >= 3 &&
+        metricSum(m, 'aegis_signal_stale_nodes') === 0 &&
+        metricSum(m, 'aegis_metrics_source_up') === 1
+      );
+    },
+    180_000,
+    { what: 'daemon cycling with every signal present', intervalMs: 1_000 },
+  );
+}
+
+/** Counters read at the start and end of a phase. */
+interface Snapshot {
+  readonly atMs: number;
+  readonly daemonCpuS: number;
+  readonly promCpuS: number;
+  readonly cycles: number;
+  readonly cycleSeconds: number;
+}
+
+/** How the daemon (and Prometheus) spent one phase of the run. */
+interface PhaseStats {
+  readonly seconds: number;
+  readonly cycles: number;
+  /** Mean aegis_inspect_cycle_seconds (engine + queries) over the phase. */
+  readonly cycleMs: number;
+  /** CPU of the daemon process and of Prometheus, in % of one core. */
+  readonly daemonCpuPercent: number;
+  readonly prometheusCpuPercent: number;
+}
+
+async function snapshot(
+  daemonPid: number,
+  promPid: number,
+  metricsPort: number,
+): Promise<Snapshot> {
+  const m = await daemonMetrics(metricsPort);
+  return {
+    atMs: Date.now(),
+    daemonCpuS: (await procStats(daemonPid)).cpuS,
+    promCpuS: (await procStats(promPid)).cpuS,
+    cycles: metricSum(m, 'aegis_inspect_cycle_seconds_count'),
+    cycleSeconds: metricSum(m, 'aegis_inspect_cycle_seconds_sum'),
+  };
+}
+
+function phase(a: Snapshot, b: Snapshot): PhaseStats {
+  const seconds = (b.atMs - a.atMs) / 1000;
+  const cycles = b.cycles - a.cycles;
+  const pct = (cpu: number): number => Number(((cpu / seconds) * 100).toFixed(1));
+  return {
+    seconds: Math.round(seconds),
+    cycles,
+    cycleMs: Math.round(((b.cycleSeconds - a.cycleSeconds) / Math.max(1, cycles)) * 1000),
+    daemonCpuPercent: pct(b.daemonCpuS - a.daemonCpuS),
+    prometheusCpuPercent: pct(b.promCpuS - a.promCpuS),
+  };
+}
+
+/**
+ * What the daemon's adapters cost per cycle at this size, measured from this process: a LIST of
+ * every node through the controller's client, and one inspection (every query) on Prometheus.
+ */
+async function adapterCosts(
+  cluster: TestCluster,
+  prom: PrometheusServer,
+  world: SimWorld,
+): Promise<{ listNodesMs: Summary; inspectMs: Summary }> {
+  const kube = cluster.controller();
+  const signal = new AbortController().signal;
+  const list: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    const t = performance.now();
+    await kube.listNodes(signal);
+    list.push(performance.now() - t);
+  }
+  const inspector = new Inspector({
+    catalogue: CATALOGUE,
+    presence: SIGNAL_PRESENCE,
+    metrics: createPromClient({ url: prom.url }),
+    clock: systemClock,
+    options: { concurrency: 8, queryTimeoutMs: 10_000, compatibility: false },
+  });
+  const nodes = await world.cluster.listNodes(signal);
+  const inspect: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    await inspector.inspect(nodes, signal);
+    inspect.push(performance.now() - t);
+  }
+  return { listNodesMs: summarize(list, 0), inspectMs: summarize(inspect, 0) };
+}
+
+/** Every inspection query run once on Prometheus, one at a time: the total and the slowest. */
+async function queryCosts(
+  prom: PrometheusServer,
+): Promise<{ totalMs: number; slowest: { ms: number; expr: string }[] }> {
+  const client = createPromClient({ url: prom.url });
+  const signal = new AbortController().signal;
+  const exprs = [
+    ...Object.values(SIGNAL_PRESENCE).filter((e): e is string => e !== null),
+    ...CATALOGUE.filter((e) => e.expr !== '').map((e) => e.expr),
+  ];
+  const costs: { ms: number; expr: string }[] = [];
+  for (const expr of exprs) {
+    const t = performance.now();
+    await client.query(expr, Date.now(), signal);
+    costs.push({ ms: Math.round(performance.now() - t), expr });
+  }
+  costs.sort((x, y) => y.ms - x.ms);
+  return { totalMs: costs.reduce((sum, c) => sum + c.ms, 0), slowest: costs.slice(0, 8) };
+}
+
+async function stopAll(stack: Stack, dir: string): Promise<void> {
+  stack.watch?.abort();
+  const daemon = stack.daemon;
+  if (daemon !== undefined && daemon.exitCode === null) {
+    const exited = new Promise((resolve) => daemon.once('exit', resolve));
+    daemon.kill('SIGTERM');
+    await Promise.race([exited, delay(10_000)]);
+  }
+  await stack.prom?.stop();
+  await stack.exporters?.close();
+  await stack.cluster?.stop();
+  await rm(dir, { recursive: true, force: true });
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions();
+  const started = Date.now();
+  const load0 = loadavg()[0] ?? 0;
+  const stack: Stack = {};
+  const dir = await mkdtemp(join(tmpdir(), 'aegis-e2e-'));
+  try {
+    const { world, prom } = await startStack(o, stack);
+    const cluster = stack.cluster as TestCluster;
+    const times = new Map<string, NodeTimes>();
+    stack.watch = await watchNodes(cluster, times);
+    const [metricsPort] = (await freePorts(1)) as [number];
+    const daemon = (stack.daemon = await startDaemon(dir, cluster, prom, metricsPort));
+    const pid = daemon.pid ?? 0;
+    await daemonReady(metricsPort);
+    const spurious = [...times.keys()];
+    if (spurious.length > 0) log(`nodes cordoned before any fault: ${spurious.join(', ')}`);
+    const adapters = await adapterCosts(cluster, prom, world);
+    log(`adapters: ${JSON.stringify(adapters)}`);
+    const snap = (): Promise<Snapshot> => snapshot(pid, prom.pid, metricsPort);
+    const s0 = await snap();
+    await delay(10_000);
+    const s1 = await snap();
+    const sequential = await runSequential(o, world, prom, times);
+    const s2 = await snap();
+    const burst = await runBurst(o, world, times);
+    const s3 = await snap();
+    const phases = { idle: phase(s0, s1), sequential: phase(s1, s2), burst: phase(s2, s3) };
+    log(`phases: ${JSON.stringify(phases)}`);
+    const mem = await procStats(pid);
+    const queries = await queryCosts(prom);
+    log(`queries one at a time after the run: ${queries.totalMs} ms`);
+    const report = {
+      nodes: o.nodes,
+      machine: {
+        cpus: cpus().length,
+        memoryGb: Number((totalmem() / 2 ** 30).toFixed(1)),
+        node: process.version,
+      },
+      load: [load0, loadavg()[0] ?? 0],
+      daemon: {
+        peakRssMb: Number(mem.hwmMb.toFixed(1)),
+        rssMb: Number(mem.rssMb.toFixed(1)),
+        phases,
+        adapters: { ...adapters, queriesAfterRun: queries },
+        spuriousCordons: spurious.length,
+      },
+      sequential,
+      burst,
+      wallSeconds: Math.round((Date.now() - started) / 1000),
+    };
+    const text = o.json ? '' : `${table(report)}\n`;
+    process.stdout.write(`${text}${JSON.stringify(report, null, o.json ? 2 : 0)}\n`);
+  } finally {
+    await stopAll(stack, dir);
+  }
+}
+
+function table(r: {
+  nodes: number;
+  daemon: { peakRssMb: number; phases: Record<'idle' | 'sequential' | 'burst', PhaseStats> };
+  sequential: SequentialResult;
+  burst: BurstResult;
+}): string {
+  const s = r.sequential;
+  const b = r.burst;
+  const rows: [string, string][] = [
+    ['nodes (kwok)', String(r.nodes)],
+    [
+      `visible in Prometheus → cordoned + ticketed, p50 / p99 (${s.completed}/${s.faults} faults)`,
+      `${s.visibleToDoneMs.p50} / ${s.visibleToDoneMs.p99} ms`,
+    ],
+    [
+      'injected → visible in Prometheus, p50 / p99',
+      `${s.injectToVisibleMs.p50} / ${s.injectToVisibleMs.p99} ms`,
+    ],
+    [
+      'injected → cordoned + ticketed, p50 / p99',
+      `${s.injectToDoneMs.p50} / ${s.injectToDoneMs.p99} ms`,
+    ],
+    [`burst of ${b.faults}: cordons per second (first → last cordon)`, `${b.cordonsPerSecond} /s`],
+    [
+      'burst: first / last cordon after injection',
+      `${b.firstCordonAfterInjectMs} / ${b.lastCordonAfterInjectMs} ms`,
+    ],
+    ['burst: cordoned / ticketed', `${b.cordoned} / ${b.ticketed}`],
+    ['daemon peak RSS (VmHWM)', `${r.daemon.peakRssMb} MB`],
+    ...(['idle', 'sequential', 'burst'] as const).map((k): [string, string] => {
+      const p = r.daemon.phases[k];
+      return [
+        `${k}: daemon cycle (engine + queries), daemon / Prometheus CPU`,
+        `${p.cycleMs} ms, ${p.daemonCpuPercent} % / ${p.prometheusCpuPercent} %`,
+      ];
+    }),
+  ];
+  const w = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`e2e: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
