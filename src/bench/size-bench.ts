@@ -239,7 +239,12 @@ async function runCycle(r: {
   const waitEnd = runQueueWaitNs();
   const engineWaitMs =
     wait === undefined || waitEnd === undefined ? Number.NaN : (waitEnd - wait) / 1e6;
-  const engineCpuMs = Number.isNaN(engineWaitMs) ? engineProcessCpuMs : engineWallMs - engineWaitMs;
+  // On the CPU = wall time minus time spent runnable but waiting for a core. The two clocks have
+  // different granularity, so under load the difference can dip below zero: bound it by [0, the
+  // process CPU time of the cycle].
+  const engineCpuMs = Number.isNaN(engineWaitMs)
+    ? engineProcessCpuMs
+    : Math.min(engineProcessCpuMs, Math.max(0, engineWallMs - engineWaitMs));
   return {
     atMs,
     direct: r.direct,
