@@ -223,14 +223,11 @@ export class Controller {
     let held = 0;
     for (const c of candidates) {
       if (this.#stopping) break;
-      // Never start a step on frozen data: the served condition's rule or exporter is stale
-      // (or, for the recovery loop, any signal of the node is). Resuming a started step is fine.
-      // A hand-off touches nothing on the node, so it never waits for fresh data.
-      if (
-        c.step.seq === undefined &&
-        c.step.action !== 'HandToHuman' &&
-        this.#actsOnStaleData(c, insp, isStale, atMs)
-      ) {
+      // Never start or resume a step on frozen data: the served condition's rule or exporter is
+      // stale (or, for the recovery loop, any signal of the node is). A resumed step's Job keeps
+      // running in the cluster meanwhile and is followed once data is fresh. A hand-off touches
+      // nothing on the node, so it never waits for fresh data.
+      if (c.step.action !== 'HandToHuman' && this.#actsOnStaleData(c, insp, isStale, atMs)) {
         held++;
         this.#recordHold(c, 'stale-signal', 'metrics are stale; waiting for fresh data', signal);
         continue;
@@ -635,7 +632,7 @@ export class Controller {
     if (c.condition.condition === 'NodeCordon') return nodeStale;
     // A condition only held by its clear delay (not reported this cycle) starts nothing new.
     const seen = c.condition.lastSeenMs;
-    if (seen !== undefined && seen < atMs) return true;
+    if (c.step.seq === undefined && seen !== undefined && seen < atMs) return true;
     return isStale(node, c.condition.condition);
   }
 
