@@ -115,6 +115,7 @@ export async function runSizeBench(options: SizeBenchOptions): Promise<SizeResul
     sourceMisses: source.misses,
     firstAction: tracker.result(),
     inflightAtEnd,
+    samples,
     memory: {
       floorRssMb,
       worldRssMb,

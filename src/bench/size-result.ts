@@ -44,6 +44,11 @@ export interface CycleStats {
   readonly measuredCycles: number;
   /** The headline: engine CPU per cycle, prefetched cycles only (metrics source excluded). */
   readonly engineCpuMs: Summary;
+  /**
+   * The same over quiet cycles: no step started in the cycle nor in the one before, so no ticket
+   * changed; what the fleet itself costs per cycle.
+   */
+  readonly engineCpuMsQuiet: Summary;
   readonly engineProcessCpuMs: Summary;
   readonly engineWaitMs: Summary;
   readonly engineWallMs: Summary;
@@ -85,6 +90,8 @@ export interface SizeResult extends CycleStats {
   };
   /** Steps still running when the run ended. */
   readonly inflightAtEnd: number;
+  /** Every cycle as measured, warm-up included. */
+  readonly samples: readonly CycleSample[];
   readonly wallSeconds: number;
 }
 
@@ -92,6 +99,9 @@ export interface SizeResult extends CycleStats {
 export function cycleStats(samples: readonly CycleSample[], warmup: number): CycleStats {
   const measured = samples.slice(warmup);
   const prefetched = measured.filter((s) => !s.direct);
+  const quiet = samples.filter(
+    (s, i) => i >= warmup && !s.direct && s.started === 0 && (samples[i - 1]?.started ?? 0) === 0,
+  );
   const direct = measured.filter((s) => s.direct);
   const of = (list: readonly CycleSample[], f: (s: CycleSample) => number): Summary =>
     summarize(list.map(f));
@@ -102,6 +112,7 @@ export function cycleStats(samples: readonly CycleSample[], warmup: number): Cyc
   return {
     measuredCycles: measured.length,
     engineCpuMs: of(prefetched, (s) => s.engineCpuMs),
+    engineCpuMsQuiet: of(quiet, (s) => s.engineCpuMs),
     engineProcessCpuMs: of(prefetched, (s) => s.engineProcessCpuMs),
     engineWaitMs: of(prefetched, (s) => s.engineWaitMs),
     engineWallMs: of(prefetched, (s) => s.engineWallMs),
