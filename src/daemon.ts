@@ -199,6 +199,9 @@ export async function runLoop(opts: {
     })();
   }
   while (!opts.signal.aborted) {
+    // Cycles start every interval (a cycle's own time is not added to the wait), so a fault
+    // waits at most one interval for the cycle that sees it.
+    const startedMs = opts.clock.now();
     if (leading) {
       try {
         const report = await opts.engine.controller.cycle(
@@ -212,7 +215,10 @@ export async function runLoop(opts: {
       }
     }
     try {
-      await opts.clock.sleep(opts.intervalMs, opts.signal);
+      await opts.clock.sleep(
+        Math.max(0, opts.intervalMs - (opts.clock.now() - startedMs)),
+        opts.signal,
+      );
     } catch {
       break;
     }

@@ -143,7 +143,7 @@ function benchConfig(intervalMs: number): Config {
       dryRun: false,
       maxConcurrent: { ...base.safety.maxConcurrent, total: BENCH_MAX_CONCURRENT_TOTAL },
     },
-    inspect: { ...base.inspect, intervalMs },
+    inspect: { ...base.inspect, intervalMs, backgroundSlowRules: false },
   };
 }
 

@@ -45,6 +45,13 @@ export const ConfigSchema = z.strictObject({
       intervalMs: positiveMs.prefault('5s'),
       concurrency: z.int().positive().default(8),
       compatibility: z.boolean().default(false),
+      /**
+       * Rules with a long `for:` or range window are asked every for/10 (or window/120), at most
+       * this far apart, instead of every interval; 0 asks every rule every interval.
+       */
+      slowRuleMaxPeriodMs: durationMs.prefault('30s'),
+      /** Slow rules' queries run beside the cycles instead of inside them. */
+      backgroundSlowRules: z.boolean().default(true),
     })
     .prefault({}),
   sop: z

@@ -97,6 +97,8 @@ export class Controller {
   readonly #tickets = new Map<string, { raw: string; ticket: Ticket | null; error?: Error }>();
   #conditionLabels = new Set<string>();
   #prevFaulty = new Set<string>();
+  /** When each node's last step (in this process) ended: older slow-rule answers wait. */
+  readonly #stepEndedAt = new Map<string, number>();
   #stopping = false;
   #seeded = false;
 
@@ -114,6 +116,9 @@ export class Controller {
         concurrency: deps.config.inspect.concurrency,
         queryTimeoutMs: deps.config.prometheus.timeoutMs,
         compatibility: deps.config.inspect.compatibility,
+        slowRuleMaxPeriodMs: deps.config.inspect.slowRuleMaxPeriodMs,
+        intervalMs: deps.config.inspect.intervalMs,
+        backgroundSlowRules: deps.config.inspect.backgroundSlowRules,
       },
     });
     this.#tracker = new ConditionTracker((c) => byName.get(c) ?? { forMs: 0, clearForMs: 0 });
@@ -182,7 +187,7 @@ export class Controller {
     const t1 = performance.now();
     const insp = await this.#inspector.inspect(nodes, signal);
     const t2 = performance.now();
-    const allHealthy = insp.failures === 0;
+    const allHealthy = insp.complete;
     const isStale = (node: string, condition: string): boolean => {
       if (insp.failedRules.has(condition)) return true;
       const sig = this.#inspector.signalOf(condition);
@@ -227,9 +232,11 @@ export class Controller {
       // stale (or, for the recovery loop, any signal of the node is). A resumed step's Job keeps
       // running in the cluster meanwhile and is followed once data is fresh. A hand-off touches
       // nothing on the node, so it never waits for fresh data.
-      if (c.step.action !== 'HandToHuman' && this.#actsOnStaleData(c, insp, isStale, atMs)) {
+      const stale =
+        c.step.action === 'HandToHuman' ? undefined : this.#staleData(c, insp, isStale, atMs);
+      if (stale !== undefined) {
         held++;
-        this.#recordHold(c, 'stale-signal', 'metrics are stale; waiting for fresh data', signal);
+        this.#recordHold(c, 'stale-signal', stale, signal);
         continue;
       }
       if (d.config.safety.dryRun) {
@@ -392,6 +399,7 @@ export class Controller {
       })
       .finally(() => {
         release();
+        this.#stepEndedAt.set(c.info.name, d.clock.now());
         this.#inflight.delete(c.info.name);
         d.metrics.inflight.set(
           { action: c.step.action },
@@ -621,19 +629,34 @@ export class Controller {
     return out;
   }
 
-  #actsOnStaleData(
+  /** Why the step would act on stale data (undefined: the data is fresh). */
+  #staleData(
     c: Candidate,
     insp: Awaited<ReturnType<Inspector['inspect']>>,
     isStale: (node: string, condition: string) => boolean,
     atMs: number,
-  ): boolean {
+  ): string | undefined {
+    const STALE = 'metrics are stale; waiting for fresh data';
     const node = c.info.name;
-    const nodeStale = insp.failures > 0 || (insp.staleByNode.get(node)?.size ?? 0) > 0;
-    if (c.condition.condition === 'NodeCordon') return nodeStale;
+    if (c.condition.condition === 'NodeCordon') {
+      const nodeStale = !insp.complete || (insp.staleByNode.get(node)?.size ?? 0) > 0;
+      return nodeStale ? STALE : undefined;
+    }
     // A condition only held by its clear delay (not reported this cycle) starts nothing new.
     const seen = c.condition.lastSeenMs;
-    if (c.step.seq === undefined && seen !== undefined && seen < atMs) return true;
-    return isStale(node, c.condition.condition);
+    if (c.step.seq === undefined && seen !== undefined && seen < atMs) return STALE;
+    // A slow rule's answer from before the node's last step ended may describe the node as it
+    // was before that step (a repair, a reboot): the next step waits for an answer after it.
+    const answeredAt = insp.answeredAtMs.get(c.condition.condition);
+    const stepEnded = this.#stepEndedAt.get(node);
+    if (
+      c.step.seq === undefined &&
+      answeredAt !== undefined &&
+      stepEnded !== undefined &&
+      answeredAt <= stepEnded
+    )
+      return 'waiting for an answer to the rule newer than the last step';
+    return isStale(node, c.condition.condition) ? STALE : undefined;
   }
 
   /** True when the node's open ticket says Aegis cordoned it. */
@@ -683,7 +706,7 @@ export class Controller {
     priorityOf: PriorityOf,
   ): void {
     const m = this.#d.metrics;
-    m.queries.inc({ result: 'ok' }, insp.queries - insp.failures);
+    m.queries.inc({ result: 'ok' }, insp.answered);
     m.queries.inc({ result: 'error' }, insp.failures);
     m.metricsSourceUp.set(insp.failures === 0 ? 1 : 0);
     const stale = new Map<string, number>();

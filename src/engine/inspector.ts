@@ -1,6 +1,7 @@
 import type { CatalogueEntry, Signal } from '../catalogue/types.js';
 import type { Clock } from '../core/clock.js';
 import { mapLimit } from '../core/concurrency.js';
+import { parseDurationMs } from '../core/duration.js';
 import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import { toDomain, type NodeInfo } from '../core/types.js';
 import type { InstantSample, MetricsSource } from '../prom/metrics-source.js';
@@ -12,13 +13,27 @@ export const COMPAT_METRIC = 'aegis_node_status_condition';
 /** What one inspection cycle saw. */
 export interface Inspection {
   readonly observations: Observation[];
-  /** Rules whose query failed this cycle: stale on every node. */
+  /**
+   * Rules without a usable answer this cycle (their query failed, or a slow rule has no answer
+   * yet or only an expired one): stale on every node.
+   */
   readonly failedRules: ReadonlySet<string>;
+  /**
+   * Slow rules served from an answer evaluated before this cycle: condition -> the time that
+   * answer was evaluated at. Rules queried in this cycle are absent.
+   */
+  readonly answeredAtMs: ReadonlyMap<string, number>;
+  /** True when every rule and presence query has a usable answer (nothing stale fleet-wide). */
+  readonly complete: boolean;
   /** Per node, the signals (exporters) not reporting for it. */
   readonly staleByNode: ReadonlyMap<string, ReadonlySet<Signal>>;
   /** Signals whose presence query failed: stale on every node. */
   readonly failedSignals: ReadonlySet<Signal>;
+  /** Queries issued in this cycle (slow rules are issued only when due). */
   readonly queries: number;
+  /** Queries answered since the previous cycle (background ones included). */
+  readonly answered: number;
+  /** Queries that failed since the previous cycle (background ones included). */
   readonly failures: number;
   /** Condition names in `aegis_node_status_condition` that the catalogue does not know. */
   readonly unknownCompat: readonly string[];
@@ -31,6 +46,56 @@ export interface InspectorOptions {
   readonly queryTimeoutMs: number;
   /** Also read the original's `aegis_node_status_condition`. */
   readonly compatibility: boolean;
+  /**
+   * Longest period between two queries of a slow rule (see rulePeriodMs); 0 queries every rule
+   * every cycle.
+   */
+  readonly slowRuleMaxPeriodMs?: number;
+  /** The inspection interval: rules whose period is not longer are queried every cycle. */
+  readonly intervalMs?: number;
+  /**
+   * Slow rules' queries run in the background and the first cycle after an answer arrives uses
+   * it (the daemon: a cycle never waits for a long-window query). False: the cycle that issues
+   * them waits for them (deterministic, for the simulator).
+   */
+  readonly backgroundSlowRules?: boolean;
+}
+
+/**
+ * How often a rule needs asking. A rule that must hold for `for:` before it counts, or that reads
+ * a long range window, changes its answer slowly: asking it every `for/10` (or `window/120`)
+ * delays its detection by at most a tenth of its own delay. Capped at `maxPeriodMs`; 0 when
+ * `maxPeriodMs` is 0 (every cycle).
+ */
+export function rulePeriodMs(entry: CatalogueEntry, maxPeriodMs: number): number {
+  if (maxPeriodMs <= 0) return 0;
+  return Math.min(maxPeriodMs, Math.max(entry.forMs / 10, longestRangeMs(entry.expr) / 120));
+}
+
+/** Longest range (`[1d]`, or a subquery's `[1h:1m]`) an expression reads; 0 when none. */
+export function longestRangeMs(expr: string): number {
+  let longest = 0;
+  for (const m of expr.matchAll(/\[((?:\d+(?:ms|[smhdwy]))+)(?::[^\]]*)?\]/g)) {
+    try {
+      longest = Math.max(longest, parseDurationMs(m[1] ?? ''));
+    } catch {
+      // Not a duration (a label matcher's regex class, say): not a range.
+    }
+  }
+  return longest;
+}
+
+/** A rule asked less often than every cycle, and its last answer. */
+interface SlowRule {
+  readonly entry: CatalogueEntry;
+  readonly periodMs: number;
+  /** Spreads the first re-query of the slow rules over their period (0 to 1). */
+  readonly phase: number;
+  nextDueMs: number;
+  answer: readonly InstantSample[] | undefined;
+  answeredAtMs: number;
+  failed: boolean;
+  inflight: boolean;
 }
 
 /**
@@ -40,6 +105,14 @@ export interface InspectorOptions {
  */
 export class Inspector {
   readonly #rules: readonly CatalogueEntry[];
+  /** Slow rules by name (a subset of #rules). */
+  readonly #slow = new Map<string, SlowRule>();
+  /** Failures of background queries that settled since the last cycle. */
+  #backgroundErrors: string[] = [];
+  /** Background queries answered since the last cycle. */
+  #backgroundAnswered = 0;
+  /** Time of the previous cycle. */
+  #prevCycleMs = Number.NEGATIVE_INFINITY;
   readonly #byName: ReadonlyMap<string, CatalogueEntry>;
   readonly #presence: readonly (readonly [Signal, string])[];
   readonly #metrics: MetricsSource;
@@ -70,11 +143,37 @@ export class Inspector {
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
     this.#opts = deps.options;
+    const maxPeriod = deps.options.slowRuleMaxPeriodMs ?? 0;
+    const interval = deps.options.intervalMs ?? 0;
+    this.#rules.forEach((entry, i) => {
+      const periodMs = rulePeriodMs(entry, maxPeriod);
+      if (periodMs <= interval) return;
+      this.#slow.set(entry.name, {
+        entry,
+        periodMs,
+        phase: (i * GOLDEN) % 1,
+        nextDueMs: Number.NEGATIVE_INFINITY,
+        answer: undefined,
+        answeredAtMs: Number.NEGATIVE_INFINITY,
+        failed: false,
+        inflight: false,
+      });
+    });
   }
 
-  /** Number of queries one cycle issues (independent of the fleet size). */
+  /** Number of queries a cycle issues when every rule is due (independent of the fleet size). */
   get queriesPerCycle(): number {
     return this.#rules.length + this.#presence.length + (this.#opts.compatibility ? 1 : 0);
+  }
+
+  /** Queries every cycle issues: presence, rules asked every cycle, compatibility. */
+  get queriesEveryCycle(): number {
+    return this.queriesPerCycle - this.#slow.size;
+  }
+
+  /** Period of each slow rule (rules absent are asked every cycle). */
+  get slowRulePeriods(): ReadonlyMap<string, number> {
+    return new Map([...this.#slow].map(([name, r]) => [name, r.periodMs]));
   }
 
   /** Runs one cycle over `nodes`. Never throws for query failures: they are reported as stale. */
@@ -86,24 +185,35 @@ export class Inspector {
       | { kind: 'compat' };
     const jobs: Job[] = [
       ...this.#presence.map(([s, expr]): Job => ({ kind: 'presence', signal: s, expr })),
-      ...this.#rules.map((entry): Job => ({ kind: 'rule', entry })),
+      ...this.#rules
+        .filter((entry) => !this.#slow.has(entry.name))
+        .map((entry): Job => ({ kind: 'rule', entry })),
       ...(this.#opts.compatibility ? [{ kind: 'compat' } as Job] : []),
     ];
-    const results = await mapLimit(jobs, this.#opts.concurrency, (job) =>
-      this.#query(
-        job.kind === 'rule' ? job.entry.expr : job.kind === 'presence' ? job.expr : COMPAT_METRIC,
-        atMs,
-        signal,
+    const due = [...this.#slow.values()].filter((r) => !r.inflight && r.nextDueMs <= atMs);
+    const slowRun = this.#askSlow(due, atMs, signal);
+    const [results] = await Promise.all([
+      mapLimit(jobs, this.#opts.concurrency, (job) =>
+        this.#query(
+          job.kind === 'rule' ? job.entry.expr : job.kind === 'presence' ? job.expr : COMPAT_METRIC,
+          atMs,
+          signal,
+        ),
       ),
-    );
-    const observations: Observation[] = [];
+      this.#opts.backgroundSlowRules === true ? undefined : slowRun,
+    ]);
+    const answers = new Map<string, readonly InstantSample[]>();
     const failedRules = new Set<string>();
     const failedSignals = new Set<Signal>();
     const present = new Map<Signal, Uint8Array>();
     const index = this.#indexOf(nodes);
-    const errors: string[] = [];
+    const errors = this.#backgroundErrors;
+    this.#backgroundErrors = [];
+    let failures = errors.length;
+    let answered = this.#backgroundAnswered;
+    this.#backgroundAnswered = 0;
+    const observations: Observation[] = [];
     const unknownCompat = new Set<string>();
-    let failures = 0;
     results.forEach((r, i) => {
       const job = jobs[i] as Job;
       if (r.status === 'rejected') {
@@ -113,13 +223,11 @@ export class Inspector {
         else if (job.kind === 'presence') failedSignals.add(job.signal);
         return;
       }
+      answered++;
       if (job.kind === 'presence') {
         present.set(job.signal, presenceMarks(r.value, index, nodes.length));
       } else if (job.kind === 'rule') {
-        for (const s of r.value) {
-          const o = toObservation(job.entry, s);
-          if (o !== undefined) observations.push(o);
-        }
+        answers.set(job.entry.name, r.value);
       } else {
         for (const s of r.value) {
           const o = this.#fromCompat(s);
@@ -128,6 +236,30 @@ export class Inspector {
         }
       }
     });
+    const answeredAtMs = new Map<string, number>();
+    const prevCycleMs = this.#prevCycleMs;
+    this.#prevCycleMs = atMs;
+    for (const r of this.#slow.values()) {
+      // An answer is usable until two periods (plus a query's deadline) have passed without a
+      // newer one, unless it is from the previous cycle (the newest a background query can
+      // give): a slow rule that stopped answering goes stale, never silently healthy.
+      const expired =
+        atMs - r.answeredAtMs > 2 * r.periodMs + this.#opts.queryTimeoutMs &&
+        r.answeredAtMs < prevCycleMs;
+      if (r.answer === undefined || r.failed || expired) {
+        failedRules.add(r.entry.name);
+        continue;
+      }
+      answers.set(r.entry.name, r.answer);
+      if (r.answeredAtMs < atMs) answeredAtMs.set(r.entry.name, r.answeredAtMs);
+    }
+    // Rules in catalogue order, whichever tier answered them.
+    for (const entry of this.#rules) {
+      for (const s of answers.get(entry.name) ?? []) {
+        const o = toObservation(entry, s);
+        if (o !== undefined) observations.push(o);
+      }
+    }
     for (const node of nodes) {
       if (node.ready !== true)
         observations.push(nodeFieldObservation(this.#byName, 'NodeNotReady', node));
@@ -148,13 +280,47 @@ export class Inspector {
     return {
       observations,
       failedRules,
+      answeredAtMs,
+      complete: failures === 0 && failedRules.size === 0 && failedSignals.size === 0,
       staleByNode,
       failedSignals,
-      queries: jobs.length,
+      queries: jobs.length + due.length,
+      answered,
       failures,
       unknownCompat: [...unknownCompat],
       errors,
     };
+  }
+
+  /**
+   * Asks the due slow rules, at most a quarter of the concurrency at a time so they never crowd
+   * out the every-cycle queries. Resolves when all have settled; never rejects.
+   */
+  async #askSlow(due: readonly SlowRule[], atMs: number, signal: AbortSignal): Promise<void> {
+    for (const r of due) {
+      r.inflight = true;
+      // The first answer is followed by a re-query spread over the period (phase), so the slow
+      // rules do not all come due in the same cycle again.
+      r.nextDueMs =
+        atMs + (r.answer === undefined && !r.failed ? r.periodMs * r.phase : r.periodMs);
+    }
+    const limit = Math.max(1, Math.floor(this.#opts.concurrency / 4));
+    const results = await mapLimit(due, limit, (r) => this.#query(r.entry.expr, atMs, signal));
+    results.forEach((res, i) => {
+      const r = due[i] as SlowRule;
+      r.inflight = false;
+      if (res.status === 'rejected') {
+        r.failed = true;
+        // Asked again in the next cycle rather than a period later.
+        r.nextDueMs = atMs;
+        this.#backgroundErrors.push(errorMessage(res.reason));
+        return;
+      }
+      this.#backgroundAnswered++;
+      r.failed = false;
+      r.answer = res.value;
+      r.answeredAtMs = atMs;
+    });
   }
 
   /**
@@ -222,6 +388,9 @@ export class Inspector {
     };
   }
 }
+
+/** Golden-ratio fraction: consecutive rules get well-spread phases. */
+const GOLDEN = 0.6180339887498949;
 
 /** Marks, per fleet position, the nodes a presence answer names (1 = present). */
 function presenceMarks(

@@ -147,7 +147,9 @@ function resolveConfig(
   const parsed = ConfigSchema.safeParse({
     safety: { dryRun: false, ...c.safety },
     sop: c.sop ?? {},
-    inspect: { ...c.inspect, intervalMs },
+    // A cycle waits for its slow rules: in virtual time that costs nothing and keeps runs
+    // reproducible.
+    inspect: { backgroundSlowRules: false, ...c.inspect, intervalMs },
   });
   if (!parsed.success) {
     const defaults = defaultConfig() as unknown as Record<string, Record<string, unknown>>;

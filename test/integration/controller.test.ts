@@ -56,6 +56,24 @@ describe('controller on the simulated fleet: whole loop', () => {
     );
   });
 
+  it('after a step, a slow rule answered before it ended starts nothing: one repair, resolved', async () => {
+    // GpfsMountLost holds for 1 min, so its rule is asked every 6 s and its answer reused in
+    // between: right after the repair the reused answer still says the mount is lost although
+    // the repair fixed it. No settle time after a step, so nothing else hides that answer.
+    const h = await createSimHarness({ config: { sop: { settleMs: 0 } } });
+    const n = h.node(5);
+    h.world.faults.injectFault({
+      condition: 'GpfsMountLost',
+      node: n,
+      atMs: h.clock.now(),
+      persistence: 'until-repair',
+    });
+    await h.run(40 * MIN);
+    assert.deepEqual(h.actions(n), ['Cordon', 'Repair', 'Healthcheck', 'Uncordon']);
+    assert.equal((await h.ticket(n))?.status, 'resolved');
+    assert.equal((await h.get(n)).unschedulable, false);
+  });
+
   it('leaves a hand-cordoned node alone', async () => {
     const h = await createSimHarness();
     const n = h.node(4);

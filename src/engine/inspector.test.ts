@@ -1,0 +1,243 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { CATALOGUE } from '../catalogue/index.js';
+import { SIGNAL_PRESENCE } from '../catalogue/signals.js';
+import type { CatalogueEntry } from '../catalogue/types.js';
+import { ManualClock } from '../core/clock.js';
+import { ErrorCode, HealError } from '../core/errors.js';
+import type { NodeInfo } from '../core/types.js';
+import type { InstantSample, MetricsSource } from '../prom/metrics-source.js';
+import { aNode } from '../../test/helpers/builders.js';
+import { Inspector, longestRangeMs, rulePeriodMs, type InspectorOptions } from './inspector.js';
+
+const T0 = Date.UTC(2026, 0, 1);
+const SEC = 1000;
+const entry = (name: string): CatalogueEntry => {
+  const e = CATALOGUE.find((c) => c.name === name);
+  assert.ok(e !== undefined, name);
+  return e;
+};
+const NODES: NodeInfo[] = ['n1', 'n2'].map((name) => aNode({ name }));
+
+/** Answers every presence query with both nodes; rules per `faults` (expr -> samples). */
+class FakeSource implements MetricsSource {
+  readonly asked: string[] = [];
+  readonly faults = new Map<string, InstantSample[]>();
+  readonly failing = new Set<string>();
+  /** Queries that stay unanswered until `release()`. */
+  readonly holding = new Set<string>();
+  #held: (() => void)[] = [];
+
+  async query(expr: string): Promise<readonly InstantSample[]> {
+    this.asked.push(expr);
+    if (this.holding.has(expr)) await new Promise<void>((r) => this.#held.push(r));
+    if (this.failing.has(expr)) throw new HealError(ErrorCode.PromUnavailable, `down: ${expr}`);
+    if (expr.startsWith('count by (node)') && !expr.includes('unless'))
+      return NODES.map((n) => ({ labels: { node: n.name }, value: 1 }));
+    return this.faults.get(expr) ?? [];
+  }
+
+  release(): void {
+    for (const r of this.#held.splice(0)) r();
+  }
+
+  countOf(expr: string): number {
+    return this.asked.filter((e) => e === expr).length;
+  }
+}
+
+function inspector(
+  source: MetricsSource,
+  clock: ManualClock,
+  options: Partial<InspectorOptions> = {},
+): Inspector {
+  return new Inspector({
+    catalogue: CATALOGUE,
+    presence: SIGNAL_PRESENCE,
+    metrics: source,
+    clock,
+    options: {
+      concurrency: 8,
+      queryTimeoutMs: 10 * SEC,
+      compatibility: false,
+      slowRuleMaxPeriodMs: 30 * SEC,
+      intervalMs: SEC,
+      backgroundSlowRules: false,
+      ...options,
+    },
+  });
+}
+
+const signal = new AbortController().signal;
+const conditionsOf = (i: Awaited<ReturnType<Inspector['inspect']>>): string[] =>
+  i.observations.map((o) => `${o.node}/${o.condition}`);
+
+describe('rule periods', () => {
+  it('reads the longest range window of an expression', () => {
+    assert.equal(longestRangeMs('increase(x[10m]) + max_over_time(y[1d])'), 86_400_000);
+    assert.equal(longestRangeMs('max_over_time(rate(x[5m])[1h:1m])'), 3_600_000);
+    assert.equal(longestRangeMs('x{a=~"[0-9]+"} > 0'), 0);
+    assert.equal(longestRangeMs('x > 0'), 0);
+  });
+
+  it('asks a rule every for/10 or window/120, capped, and every cycle when neither', () => {
+    const max = 30 * SEC;
+    assert.equal(rulePeriodMs(entry('Xid79GPULost'), max), 0);
+    assert.equal(rulePeriodMs(entry('GpuHung'), max), 6 * SEC); // for: 1m
+    assert.equal(rulePeriodMs(entry('OomKillDetected'), max), 5 * SEC); // [10m]
+    assert.equal(rulePeriodMs(entry('IBSymbolError'), max), max); // [24h]
+    assert.equal(rulePeriodMs(entry('BaseBoardCriticalIssue'), max), max); // for: 3h
+    assert.equal(rulePeriodMs(entry('IBSymbolError'), 0), 0, '0 turns it off');
+  });
+
+  it('every rule without for: or a range window is asked every cycle', () => {
+    const clock = new ManualClock(T0);
+    const insp = inspector(new FakeSource(), clock);
+    const slow = insp.slowRulePeriods;
+    for (const e of CATALOGUE) {
+      if (e.expr === '' || e.forMs > 0 || longestRangeMs(e.expr) > 0) continue;
+      assert.equal(slow.has(e.name), false, e.name);
+    }
+    assert.ok(slow.size > 50, `${slow.size} slow rules`);
+    assert.equal(insp.queriesEveryCycle, insp.queriesPerCycle - slow.size);
+  });
+});
+
+describe('inspector: slow rules', () => {
+  it('asks each rule as often as its period says, and slow rules far less than every cycle', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock);
+    const cycles = 120;
+    let queries = 0;
+    for (let i = 0; i < cycles; i++) {
+      const r = await insp.inspect(NODES, signal);
+      assert.equal(r.complete, true, `cycle ${i}`);
+      queries += r.queries;
+      await clock.advance(SEC);
+    }
+    const xid = entry('Xid79GPULost').expr;
+    assert.equal(source.countOf(xid), cycles);
+    for (const [name, period] of insp.slowRulePeriods) {
+      const asked = source.countOf(entry(name).expr);
+      const expected = (cycles * SEC) / period;
+      assert.ok(
+        asked >= expected - 1 && asked <= expected + 2,
+        `${name}: asked ${asked} times, period ${period} ms`,
+      );
+    }
+    const perCycle = queries / cycles;
+    assert.ok(perCycle < insp.queriesEveryCycle + 12, `${perCycle} queries per cycle`);
+    assert.ok(perCycle < insp.queriesPerCycle / 2, `${perCycle} of ${insp.queriesPerCycle}`);
+  });
+
+  it('reuses a slow rule answer between its queries, says how old it is, and drops it once cleared', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock);
+    const expr = entry('GpuHung').expr;
+    source.faults.set(expr, [{ labels: { node: 'n2' }, value: 1 }]);
+    const first = await insp.inspect(NODES, signal);
+    assert.ok(conditionsOf(first).includes('n2/GpuHung'));
+    assert.equal(first.answeredAtMs.has('GpuHung'), false, 'asked in this cycle');
+    let reused = 0;
+    for (let i = 0; i < 12; i++) {
+      await clock.advance(SEC);
+      const r = await insp.inspect(NODES, signal);
+      assert.ok(conditionsOf(r).includes('n2/GpuHung'), `cycle ${i}`);
+      const at = r.answeredAtMs.get('GpuHung');
+      if (at !== undefined) {
+        reused++;
+        assert.ok(at < clock.now() && clock.now() - at <= 6 * SEC, 'answer age within a period');
+      }
+    }
+    assert.ok(reused >= 8, `${reused} cycles served from the last answer`);
+    source.faults.delete(expr);
+    let clearedAfter = -1;
+    for (let i = 1; i <= 8 && clearedAfter < 0; i++) {
+      await clock.advance(SEC);
+      if (!conditionsOf(await insp.inspect(NODES, signal)).includes('n2/GpuHung')) clearedAfter = i;
+    }
+    assert.ok(clearedAfter >= 1 && clearedAfter <= 6, `cleared after ${clearedAfter} s`);
+  });
+
+  it('a failed slow query makes its rule stale (not healthy) and is retried the next cycle', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock);
+    const expr = entry('IBSymbolError').expr;
+    await insp.inspect(NODES, signal);
+    source.failing.add(expr);
+    let failedAt = -1;
+    for (let i = 1; i <= 31 && failedAt < 0; i++) {
+      await clock.advance(SEC);
+      const r = await insp.inspect(NODES, signal);
+      if (r.failedRules.has('IBSymbolError')) {
+        failedAt = i;
+        assert.equal(r.complete, false);
+        assert.equal(r.failures, 1);
+        assert.match(r.errors.join('\n'), /down: /);
+      }
+    }
+    assert.ok(failedAt > 0, 'the failure was seen');
+    const asked = source.countOf(expr);
+    await clock.advance(SEC);
+    const still = await insp.inspect(NODES, signal);
+    assert.equal(source.countOf(expr), asked + 1, 'retried at once, not a period later');
+    assert.ok(still.failedRules.has('IBSymbolError'));
+    source.failing.delete(expr);
+    await clock.advance(SEC);
+    const back = await insp.inspect(NODES, signal);
+    assert.equal(back.failedRules.has('IBSymbolError'), false);
+    assert.equal(back.complete, true);
+  });
+
+  it('in the background, a slow query never holds a cycle, and its answer serves the next one', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock, { backgroundSlowRules: true });
+    const expr = entry('GpfsMountLost').expr;
+    source.faults.set(expr, [{ labels: { node: 'n1', mount: '/gpfs' }, value: 1 }]);
+    source.holding.add(expr);
+    const first = await insp.inspect(NODES, signal);
+    assert.equal(first.complete, false, 'no answer yet');
+    assert.ok(first.failedRules.has('GpfsMountLost'), 'stale until it answers');
+    assert.equal(first.failures, 0, 'pending is not a failure');
+    assert.equal(conditionsOf(first).includes('n1/GpfsMountLost'), false);
+    await clock.advance(SEC);
+    const second = await insp.inspect(NODES, signal);
+    assert.ok(second.failedRules.has('GpfsMountLost'), 'still pending');
+    source.holding.delete(expr);
+    source.release();
+    await clock.advance(SEC);
+    const third = await insp.inspect(NODES, signal);
+    assert.ok(conditionsOf(third).includes('n1/GpfsMountLost'));
+    assert.equal(third.answeredAtMs.get('GpfsMountLost'), T0, 'evaluated at the first cycle');
+  });
+
+  it('a background query past its deadline fails the rule instead of leaving it pending', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock, { backgroundSlowRules: true, queryTimeoutMs: 3 * SEC });
+    const expr = entry('IBSymbolError').expr;
+    source.holding.add(expr);
+    await insp.inspect(NODES, signal);
+    await clock.advance(4 * SEC);
+    const r = await insp.inspect(NODES, signal);
+    assert.ok(r.failedRules.has('IBSymbolError'));
+    assert.match(r.errors.join('\n'), /timed out after 3000ms/);
+    source.release();
+  });
+
+  it('with the period cap at 0 every rule is asked every cycle', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock, { slowRuleMaxPeriodMs: 0 });
+    assert.equal(insp.slowRulePeriods.size, 0);
+    for (let i = 0; i < 3; i++) {
+      const r = await insp.inspect(NODES, signal);
+      assert.equal(r.queries, insp.queriesPerCycle);
+      await clock.advance(SEC);
+    }
+  });
+});
