@@ -120,6 +120,7 @@ export async function runDaemon(opts: {
   } finally {
     watcher?.close();
     opts.priority.close();
+    await cluster.close();
     await server.close();
     log.info('aegis stopped', {});
   }

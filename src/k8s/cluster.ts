@@ -5,10 +5,17 @@ import type { NodeInfo } from '../core/types.js';
  * (src/k8s/kube-cluster.ts, the only importer of @kubernetes/client-node) and the simulator's
  * in-memory SimCluster. Every method takes an AbortSignal and throws HealError with a K8S_* code.
  */
-export interface ClusterClient extends NodeClient, PodClient, JobClient, EventClient {}
+export interface ClusterClient extends NodeClient, PodClient, JobClient, EventClient {
+  /** Stops background work (the real client's node watch); resolves when it has stopped. */
+  close?(): Promise<void>;
+}
 
 /** Node reads and writes. */
 export interface NodeClient {
+  /**
+   * Every node. The real client answers from a watch-fed cache, sorted by name (the same array
+   * while nothing changed), and lists directly whenever the watch is not established.
+   */
   listNodes(signal: AbortSignal): Promise<readonly NodeInfo[]>;
   /** Throws K8S_NOT_FOUND when the node does not exist. */
   getNode(name: string, signal: AbortSignal): Promise<NodeInfo>;

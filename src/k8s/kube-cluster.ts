@@ -3,6 +3,9 @@
  * loads it; conversions live in kube-convert.ts). Every call carries the caller's AbortSignal and
  * a per-request deadline, and every failure is a HealError with a K8S_* code.
  *
+ * `listNodes` answers from a watch-fed node cache (node-cache.ts; `watchNodes: false` lists every
+ * call instead); the node writes and getNode feed their results into it at once.
+ *
  * Writes that must not lose data use optimistic concurrency the apiserver enforces: annotation
  * patches are merge patches carrying metadata.resourceVersion (a stale one is a 409; a JSON
  * patch `test` on the resourceVersion is a 422 instead, which is why it is not used), and Lease
@@ -13,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { systemClock, type Clock } from '../core/clock.js';
+import { backgroundClock, systemClock, type Clock } from '../core/clock.js';
 import { ErrorCode, HealError, errorMessage, isHealError } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
 import { assertNodeName, toTemplateVars } from '../jobs/params.js';
@@ -31,6 +34,7 @@ import {
   AEGIS_COMPONENT,
   OPS_CONTAINER,
   decideLease,
+  collectList,
   collectPages,
   httpStatus,
   latestPod,
@@ -41,10 +45,12 @@ import {
   toJobPhase,
   toLogLines,
   toNodeInfo,
+  toNodeWatchEvent,
   toPodInfo,
   toV1Event,
   type LeaseObservation,
 } from './kube-convert.js';
+import { NodeInformer, type NodeSource } from './node-cache.js';
 
 /** Default image of the ops Job container; it needs bash and nsenter (util-linux). */
 export const DEFAULT_OPS_IMAGE = 'docker.io/library/ubuntu:24.04';
@@ -52,6 +58,8 @@ export const DEFAULT_OPS_IMAGE = 'docker.io/library/ubuntu:24.04';
 export const JOB_LOG_TAIL_LINES = 200;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const LIST_PAGE_SIZE = 500;
+/** Server-side lifetime of one node watch, randomised as client-go does (5–10 min). */
+const WATCH_TIMEOUT_S = { min: 300, max: 600 } as const;
 const RELEASE_ATTEMPTS = 3;
 
 /** How to reach the apiserver from outside a pod: a bearer token, and a CA or no TLS check. */
@@ -80,6 +88,11 @@ export interface KubeClusterOptions {
   readonly clock?: Clock;
   /** reportingInstance of Events (default: the host name, i.e. the pod name). */
   readonly instance?: string;
+  /**
+   * Serve listNodes from a LIST + WATCH cache (default true). False: a paginated LIST per call.
+   * The watch starts with the first listNodes and stops with close().
+   */
+  readonly watchNodes?: boolean;
 }
 
 /** Both ports in one object. */
@@ -91,8 +104,13 @@ interface Apis {
   readonly coordination: k8s.CoordinationV1Api;
 }
 
-/** Builds the real cluster client. Throws CONFIG_INVALID on contradictory options. */
-export function createKubeCluster(options: KubeClusterOptions): KubeCluster {
+/**
+ * Builds the real cluster client. Throws CONFIG_INVALID on contradictory options. close() stops
+ * the node watch (the client keeps working, listing nodes per call).
+ */
+export function createKubeCluster(
+  options: KubeClusterOptions,
+): KubeCluster & { close(): Promise<void> } {
   const kc = toKubeConfig(options);
   const apis: Apis = {
     core: kc.makeApiClient(k8s.CoreV1Api),
@@ -107,12 +125,17 @@ export function createKubeCluster(options: KubeClusterOptions): KubeCluster {
     options,
     observed: new Map(),
   };
+  const informer =
+    options.watchNodes === false
+      ? undefined
+      : new NodeInformer(nodeSource(kc, ctx), { clock: backgroundClock });
   return {
-    ...nodeMethods(ctx),
+    ...nodeMethods(ctx, informer),
     ...podMethods(ctx),
     ...jobMethods(ctx),
     ...leaseMethods(ctx),
     emitEvent: (event, signal) => emitEvent(ctx, event, signal),
+    close: () => informer?.close() ?? Promise.resolve(),
   };
 }
 
@@ -199,7 +222,53 @@ const MERGE = k8s.PatchStrategy.MergePatch;
 type NodeMethods =
   'listNodes' | 'getNode' | 'setUnschedulable' | 'patchNodeAnnotations' | 'patchNodeLabels';
 
-function nodeMethods({ apis, call }: Context): Pick<ClusterClient, NodeMethods> {
+/** Every node, one paginated LIST. */
+async function listAllNodes(
+  { apis, call }: Context,
+  signal: AbortSignal,
+): Promise<{ items: NodeInfo[]; resourceVersion: string }> {
+  const list = await collectList((page) =>
+    call('list nodes', signal, (o) => apis.core.listNode({ limit: LIST_PAGE_SIZE, ...page }, o)),
+  );
+  return { items: list.items.map(toNodeInfo), resourceVersion: list.resourceVersion };
+}
+
+/** The node cache's LIST and WATCH on client-node (watch lines are plain JSON, not models). */
+function nodeSource(kc: k8s.KubeConfig, ctx: Context): NodeSource {
+  const watcher = new k8s.Watch(kc);
+  return {
+    list: (signal) => listAllNodes(ctx, signal),
+    async watch(resourceVersion, { onEvent, onEnd }) {
+      const { min, max } = WATCH_TIMEOUT_S;
+      const controller = await watcher.watch(
+        '/api/v1/nodes',
+        {
+          resourceVersion,
+          allowWatchBookmarks: true,
+          timeoutSeconds: min + Math.floor(Math.random() * (max - min)),
+        },
+        (type: string, object: unknown) => {
+          const event = toNodeWatchEvent(type, object);
+          if (event !== undefined) onEvent(event);
+        },
+        (err: unknown) => {
+          onEnd(err ?? undefined);
+        },
+      );
+      return () => {
+        controller.abort();
+      };
+    },
+  };
+}
+
+function nodeMethods(
+  ctx: Context,
+  informer: NodeInformer | undefined,
+): Pick<ClusterClient, NodeMethods> {
+  const { apis, call } = ctx;
+  /** Our own reads and writes go into the cache at once (the watch brings them later). */
+  const seen = (node: NodeInfo): NodeInfo => informer?.upsert(node) ?? node;
   const patch = (
     name: string,
     body: object,
@@ -211,20 +280,15 @@ function nodeMethods({ apis, call }: Context): Pick<ClusterClient, NodeMethods> 
       signal,
       (o) => apis.core.patchNode({ name, body, fieldManager: AEGIS_COMPONENT }, o),
       MERGE,
-    ).then(toNodeInfo);
+    ).then((node) => seen(toNodeInfo(node)));
   return {
     async listNodes(signal) {
-      const nodes = await collectPages((page) =>
-        call('list nodes', signal, (o) =>
-          apis.core.listNode({ limit: LIST_PAGE_SIZE, ...page }, o),
-        ),
-      );
-      return nodes.map(toNodeInfo);
+      if (informer !== undefined) return informer.list(signal);
+      return (await listAllNodes(ctx, signal)).items;
     },
     async getNode(name, signal) {
-      return toNodeInfo(
-        await call(`get node ${name}`, signal, (o) => apis.core.readNode({ name }, o)),
-      );
+      const node = await call(`get node ${name}`, signal, (o) => apis.core.readNode({ name }, o));
+      return seen(toNodeInfo(node));
     },
     setUnschedulable(name, unschedulable, signal) {
       return patch(

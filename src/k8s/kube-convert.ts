@@ -15,6 +15,7 @@ import type {
 import { ErrorCode, HealError, errorMessage, isHealError } from '../core/errors.js';
 import type { NodeInfo, Taint } from '../core/types.js';
 import type { JobState, NodeEvent, PodInfo } from './cluster.js';
+import type { NodeWatchEvent } from './node-cache.js';
 
 /** Annotation the kubelet puts on mirror pods of static pods. */
 export const MIRROR_POD_ANNOTATION = 'kubernetes.io/config.mirror';
@@ -23,8 +24,30 @@ export const OPS_CONTAINER = 'ops';
 /** Component name on Events and field manager on writes. */
 export const AEGIS_COMPONENT = 'aegis';
 
-/** V1Node → NodeInfo. Ready comes from the Ready condition; a missing one is 'Unknown'. */
-export function toNodeInfo(node: V1Node): NodeInfo {
+/**
+ * The fields of a Node that toNodeInfo reads. Both a client model (V1Node, from list and read
+ * calls) and the plain JSON of a watch event fit it: none of them is a date, which the model has
+ * as a Date and the JSON as a string.
+ */
+export interface NodeFields {
+  readonly metadata?: {
+    readonly name?: string;
+    readonly resourceVersion?: string;
+    readonly labels?: Readonly<Record<string, string>>;
+    readonly annotations?: Readonly<Record<string, string>>;
+  };
+  readonly spec?: {
+    readonly unschedulable?: boolean;
+    readonly taints?: readonly Pick<V1Taint, 'key' | 'value' | 'effect'>[];
+  };
+  readonly status?: {
+    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
+    readonly nodeInfo?: { readonly bootID?: string };
+  };
+}
+
+/** V1Node (or a watch event's node JSON) → NodeInfo. Ready from the Ready condition; none is 'Unknown'. */
+export function toNodeInfo(node: V1Node | NodeFields): NodeInfo {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
   return {
     name: node.metadata?.name ?? '',
@@ -40,7 +63,7 @@ export function toNodeInfo(node: V1Node): NodeInfo {
   };
 }
 
-function toTaint(t: V1Taint): Taint[] {
+function toTaint(t: Pick<V1Taint, 'key' | 'value' | 'effect'>): Taint[] {
   if (t.effect !== 'NoSchedule' && t.effect !== 'PreferNoSchedule' && t.effect !== 'NoExecute') {
     return [];
   }
@@ -81,7 +104,7 @@ function toMs(value: Date | string): number {
 /** One page of a list call. */
 export interface Page<T> {
   readonly items: readonly T[];
-  readonly metadata?: { readonly _continue?: string };
+  readonly metadata?: { readonly _continue?: string; readonly resourceVersion?: string };
 }
 
 /**
@@ -91,14 +114,56 @@ export interface Page<T> {
 export async function collectPages<T>(
   fetch: (page: { _continue?: string }) => Promise<Page<T>>,
 ): Promise<T[]> {
+  return (await collectList(fetch)).items;
+}
+
+/**
+ * collectPages, plus the list's resourceVersion: every page of a paginated list is served from
+ * the snapshot of the first one, whose resourceVersion a watch resumes from.
+ */
+export async function collectList<T>(
+  fetch: (page: { _continue?: string }) => Promise<Page<T>>,
+): Promise<{ items: T[]; resourceVersion: string }> {
   const items: T[] = [];
+  let resourceVersion: string | undefined;
   let token: string | undefined;
   do {
     const page = await fetch(token === undefined ? {} : { _continue: token });
-    items.push(...page.items);
+    for (const item of page.items) items.push(item);
+    resourceVersion ??= page.metadata?.resourceVersion;
     token = page.metadata?._continue;
   } while (token !== undefined && token !== '');
-  return items;
+  return { items, resourceVersion: resourceVersion ?? '' };
+}
+
+/**
+ * One line of a node watch (type and the object as plain JSON) → our event; undefined for a type
+ * we do not know. ERROR carries a Status: its `code` (410 Gone: the resourceVersion is too old).
+ */
+export function toNodeWatchEvent(type: string, object: unknown): NodeWatchEvent | undefined {
+  const obj: Record<string, unknown> =
+    typeof object === 'object' && object !== null ? (object as Record<string, unknown>) : {};
+  switch (type) {
+    case 'ADDED':
+    case 'MODIFIED':
+    case 'DELETED':
+      return { type, node: toNodeInfo(obj) };
+    case 'BOOKMARK':
+      return {
+        type,
+        resourceVersion: (obj as NodeFields).metadata?.resourceVersion ?? '',
+      };
+    case 'ERROR': {
+      const { code, message } = obj;
+      return {
+        type,
+        ...(typeof code === 'number' ? { status: code } : {}),
+        message: typeof message === 'string' ? message : 'watch error',
+      };
+    }
+    default:
+      return undefined;
+  }
 }
 
 /** Phase of a Job from its terminal conditions (Complete / Failed) and active pods. */
