@@ -13,15 +13,13 @@
  * nodes as admin); (b) a burst of simultaneous faults: cordons per second from first to last.
  * Prints a table and one JSON document. A benchmark, not a test.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { KubernetesObjectApi, Watch, type V1Node } from '@kubernetes/client-node';
-import { stringify } from 'yaml';
+import { Watch, type V1Node } from '@kubernetes/client-node';
 import { CATALOGUE, metricNamesOf, SIGNAL_PRESENCE } from '../src/catalogue/index.js';
 import type { CatalogueEntry } from '../src/catalogue/types.js';
 import { summarize, type Summary } from '../src/bench/stats.js';
@@ -33,18 +31,30 @@ import { createPromClient } from '../src/prom/prom-client.js';
 import { startExporterServer, type ExporterServer } from '../src/sim/exporter-server.js';
 import type { SeriesStore } from '../src/sim/series-store.js';
 import { createSimWorld, type SimWorld } from '../src/sim/sim-world.js';
-import { freePorts, KWOK_NODE_LABEL } from '../test/helpers/k8s-harness.js';
+import { freePorts } from '../test/helpers/k8s-harness.js';
 import {
   simExporterTargets,
   startPrometheus,
   waitFor,
   type PrometheusServer,
 } from '../test/helpers/prometheus-harness.js';
-import { JOB_TEMPLATES_DIR, startTestCluster, type TestCluster } from '../test/k8s/setup.js';
+import { startTestCluster, type TestCluster } from '../test/k8s/setup.js';
+import {
+  buildDaemon,
+  createNodes,
+  daemonMetrics,
+  daemonReady,
+  isRuntime,
+  logger,
+  machine,
+  metricSum,
+  procStats,
+  readyNodes,
+  startDaemon,
+  stopDaemon,
+  type Runtime,
+} from './stack.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'src', 'cli', 'main.ts');
-const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const FAULT_TIMEOUT_MS = 60_000;
 /** XID faults of varied conditions: no `for:`, first SOP step Cordon, one exporter family. */
 const FAULTS: readonly CatalogueEntry[] = CATALOGUE.filter(
@@ -56,18 +66,13 @@ interface Options {
   readonly faults: number;
   readonly burst: number;
   readonly json: boolean;
-  /** How the daemon runs: the compiled build (as deployed) or TypeScript through tsx. */
-  readonly runtime: 'compiled' | 'tsx';
+  readonly runtime: Runtime;
 }
 
 /** When each node was first seen cordoned, and cordoned with a ticket (admin watch). */
 interface NodeTimes {
   cordonedMs?: number;
   doneMs?: number;
-}
-
-function isRuntime(v: string): v is Options['runtime'] {
-  return v === 'compiled' || v === 'tsx';
 }
 
 function parseOptions(): Options {
@@ -98,9 +103,7 @@ function parseOptions(): Options {
   return o;
 }
 
-const log = (msg: string): void => {
-  process.stderr.write(`[e2e ${new Date().toISOString().slice(11, 23)}] ${msg}\n`);
-};
+const log = logger('e2e');
 
 /**
  * The store as the exporter server sees it, limited to the families the presence checks and the
@@ -121,29 +124,6 @@ function servedFamilies(store: SeriesStore): SeriesStore {
   });
 }
 
-async function createNodes(cluster: TestCluster, world: SimWorld): Promise<void> {
-  const api = KubernetesObjectApi.makeApiClient(cluster.admin);
-  const nodes = world.fleet.nodes;
-  for (let i = 0; i < nodes.length; i += 25) {
-    await Promise.all(
-      nodes.slice(i, i + 25).map((n) =>
-        api.create({
-          apiVersion: 'v1',
-          kind: 'Node',
-          metadata: { name: n.name, labels: { ...n.labels, [KWOK_NODE_LABEL]: 'fake' } },
-        }),
-      ),
-    );
-  }
-}
-
-async function readyNodes(cluster: TestCluster): Promise<number> {
-  const list = await cluster.adminCore.listNode();
-  return list.items.filter((n) =>
-    (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True'),
-  ).length;
-}
-
 /** Watches every node as admin and records the first cordon and cordon+ticket of each. */
 async function watchNodes(
   cluster: TestCluster,
@@ -161,11 +141,39 @@ async function watchNodes(
     }
     times.set(name, t);
   };
-  const req = await watch.watch('/api/v1/nodes', {}, onEvent, (err: unknown) => {
-    if (err !== null && err !== undefined && !/aborted/i.test(errorMessage(err)))
-      log(`node watch ended: ${errorMessage(err)}`);
-  });
-  return req;
+  // The apiserver ends a watch now and then (timeouts, a slow reader): start it again, so no
+  // cordon goes unseen.
+  let stopped = false;
+  let req: { abort(): void } | undefined;
+  const start = async (): Promise<void> => {
+    req = await watch.watch('/api/v1/nodes', {}, onEvent, (err: unknown) => {
+      if (stopped) return;
+      log(
+        `node watch ended (${err === null || err === undefined ? 'closed' : errorMessage(err)}); watching again`,
+      );
+      void delay(200).then(start);
+    });
+  };
+  await start();
+  return {
+    abort() {
+      stopped = true;
+      req?.abort();
+    },
+  };
+}
+
+/**
+ * The rule's PromQL restricted to one node (`{node="…"}` on each selector of the fault's metrics):
+ * the same answer for that node, without the poll evaluating the rule over the whole fleet ten
+ * times a second beside the daemon.
+ */
+function nodeScoped(entry: CatalogueEntry, node: string): string {
+  let expr = entry.expr;
+  for (const metric of new Set(entry.fault.series.map((c) => c.metric))) {
+    expr = expr.replace(new RegExp(`\\b${metric}\\b(?!\\{)`, 'g'), `${metric}{node="${node}"}`);
+  }
+  return expr;
 }
 
 /** Polls the rule's PromQL on Prometheus every 100 ms until it names `node`; returns that time. */
@@ -174,7 +182,7 @@ async function visibleInPrometheus(
   entry: CatalogueEntry,
   node: string,
 ): Promise<number> {
-  const url = `${prom.url}/api/v1/query?query=${encodeURIComponent(entry.expr)}`;
+  const url = `${prom.url}/api/v1/query?query=${encodeURIComponent(nodeScoped(entry, node))}`;
   return waitFor(
     async () => {
       const body = (await (await fetch(url)).json()) as {
@@ -185,83 +193,6 @@ async function visibleInPrometheus(
     FAULT_TIMEOUT_MS,
     { what: `${entry.name} on ${node} in Prometheus`, intervalMs: 100 },
   );
-}
-
-/** Writes the daemon's config and starts `aegis run` as a separate process. */
-async function startDaemon(
-  dir: string,
-  cluster: TestCluster,
-  prom: PrometheusServer,
-  metricsPort: number,
-  runtime: 'compiled' | 'tsx',
-): Promise<ChildProcess> {
-  const tokenFile = join(dir, 'token');
-  const caFile = join(dir, 'ca.crt');
-  await writeFile(tokenFile, cluster.stack.controllerToken);
-  await writeFile(caFile, Buffer.from(cluster.stack.caData, 'base64'));
-  const config = {
-    clusterName: 'e2e-bench',
-    prometheus: { url: prom.url },
-    inspect: { intervalMs: '1s' },
-    metricsPort,
-    kubernetes: {
-      inCluster: false,
-      server: cluster.stack.server,
-      tokenFile,
-      caFile,
-      jobTemplatesDir: JOB_TEMPLATES_DIR,
-      opsImage: 'registry.local/aegis/ops:test',
-    },
-    safety: {
-      dryRun: false,
-      maxCordonedFraction: 1,
-      stormMaxNewFaultyNodes: 100_000,
-      stormMaxNewFaultyFraction: 1,
-      maxConcurrent: { total: 10_000 },
-    },
-  };
-  const file = join(dir, 'aegis.yaml');
-  await writeFile(file, stringify(config));
-  // The compiled build (npm run build) is how the daemon is deployed; tsx adds ~85 MB of RSS.
-  const entry =
-    runtime === 'compiled' ? [join(ROOT, 'dist', 'cli', 'main.js')] : ['--import', 'tsx', CLI];
-  const child = spawn(process.execPath, [...entry, 'run', '--config', file], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let warnings = 0;
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    for (const line of c.split('\n')) {
-      if (!/"level":"(error|warn)"/.test(line) || ++warnings > 20) continue;
-      log(`daemon: ${line.slice(0, 300)}`);
-    }
-  });
-  return child;
-}
-
-/** Sum of a metric's samples in the daemon's /metrics text. */
-function metricSum(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(name) || (line[name.length] !== ' ' && line[name.length] !== '{'))
-      continue;
-    sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
-async function daemonMetrics(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
-
-/** VmHWM / VmRSS (MB) and CPU seconds of a process, from /proc. */
-async function procStats(pid: number): Promise<{ hwmMb: number; rssMb: number; cpuS: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string): number =>
-    Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? NaN);
-  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
-  const ticks = Number(stat[11]) + Number(stat[12]);
-  return { hwmMb: kb('VmHWM') / 1024, rssMb: kb('VmRSS') / 1024, cpuS: ticks / 100 };
 }
 
 interface SequentialResult {
@@ -379,7 +310,9 @@ async function startStack(
   stack: Stack,
 ): Promise<{ world: SimWorld; prom: PrometheusServer }> {
   log(`starting kube-apiserver + kwok, ${o.nodes} nodes`);
-  const cluster = (stack.cluster = await startTestCluster({ kwok: true }));
+  // kwok renews each node's status every 60 s (a real kubelet: every 10 s to 5 min); at the
+  // harness default of 20 s, 1,000 nodes keep the apiserver busy on this 2-core machine.
+  const cluster = (stack.cluster = await startTestCluster({ kwok: true, nodeHeartbeatMs: 60_000 }));
   const world = createSimWorld({
     nodes: o.nodes,
     seed: 7,
@@ -400,22 +333,6 @@ async function startStack(
   }));
   log(`Prometheus ${prom.url} scraping ${exporters.url}`);
   return { world, prom };
-}
-
-/** Waits until the daemon has run a few cycles with every signal present on every node. */
-async function daemonReady(metricsPort: number): Promise<void> {
-  await waitFor(
-    async () => {
-      const m = await daemonMetrics(metricsPort);
-      return (
-        metricSum(m, 'aegis_inspect_cycle_seconds_count') >= 3 &&
-        metricSum(m, 'aegis_signal_stale_nodes') === 0 &&
-        metricSum(m, 'aegis_metrics_source_up') === 1
-      );
-    },
-    180_000,
-    { what: 'daemon cycling with every signal present', intervalMs: 1_000 },
-  );
 }
 
 /** Counters read at the start and end of a phase. */
@@ -522,12 +439,7 @@ async function queryCosts(
 
 async function stopAll(stack: Stack, dir: string): Promise<void> {
   stack.watch?.abort();
-  const daemon = stack.daemon;
-  if (daemon !== undefined && daemon.exitCode === null) {
-    const exited = new Promise((resolve) => daemon.once('exit', resolve));
-    daemon.kill('SIGTERM');
-    await Promise.race([exited, delay(10_000)]);
-  }
+  await stopDaemon(stack.daemon);
   await stack.prom?.stop();
   await stack.exporters?.close();
   await stack.cluster?.stop();
@@ -541,19 +453,21 @@ async function main(): Promise<void> {
   const stack: Stack = {};
   const dir = await mkdtemp(join(tmpdir(), 'aegis-e2e-'));
   try {
+    // Before anything else runs: the build blocks this process.
+    buildDaemon(o.runtime, log);
     const { world, prom } = await startStack(o, stack);
     const cluster = stack.cluster as TestCluster;
     const times = new Map<string, NodeTimes>();
     stack.watch = await watchNodes(cluster, times);
     const [metricsPort] = (await freePorts(1)) as [number];
-    if (o.runtime === 'compiled') {
-      log('building the daemon (npm run build)');
-      execFileSync(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json')], {
-        cwd: ROOT,
-        stdio: 'inherit',
-      });
-    }
-    const daemon = (stack.daemon = await startDaemon(dir, cluster, prom, metricsPort, o.runtime));
+    const daemon = (stack.daemon = await startDaemon(cluster, {
+      dir,
+      promUrl: prom.url,
+      metricsPort,
+      runtime: o.runtime,
+      clusterName: 'e2e-bench',
+      log,
+    }));
     const pid = daemon.pid ?? 0;
     await daemonReady(metricsPort);
     const spurious = [...times.keys()];
@@ -576,11 +490,7 @@ async function main(): Promise<void> {
     const report = {
       nodes: o.nodes,
       runtime: o.runtime,
-      machine: {
-        cpus: cpus().length,
-        memoryGb: Number((totalmem() / 2 ** 30).toFixed(1)),
-        node: process.version,
-      },
+      machine: machine(),
       load: [load0, loadavg()[0] ?? 0],
       daemon: {
         peakRssMb: Number(mem.hwmMb.toFixed(1)),

@@ -30,6 +30,7 @@ export async function loadPlugins(
   } catch (err) {
     return { plugins, problems: [`${dir}: cannot read plug-in directory: ${errorMessage(err)}`] };
   }
+  if (files.some((f) => f.endsWith('.ts'))) await typeScriptLoader();
   for (const f of files) {
     const path = resolve(join(dir, f));
     try {
@@ -48,6 +49,20 @@ export async function loadPlugins(
     }
   }
   return { plugins, problems };
+}
+
+let tsLoader: Promise<void> | undefined;
+
+/**
+ * Makes `.ts` plug-ins importable: the compiled daemon runs without tsx (it costs ~85 MB of
+ * memory), so tsx's loader is registered only once a TypeScript plug-in is there. Under tsx
+ * (bin/aegis.js, the tests) registering again is harmless.
+ */
+function typeScriptLoader(): Promise<void> {
+  tsLoader ??= import('tsx/esm/api').then(({ register }) => {
+    register();
+  });
+  return tsLoader;
 }
 
 /** Calls `onChange` (debounced) when files in `dir` change. Returns a closer. */

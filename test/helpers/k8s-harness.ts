@@ -36,6 +36,11 @@ export interface KubeStackOptions {
   readonly kwok?: boolean;
   /** Also run kube-controller-manager (job, disruption, GC, TTL, namespace controllers). */
   readonly kcm?: boolean;
+  /**
+   * How often kwok renews each node's status (default 20 s, plus up to 5 s of jitter). A real
+   * kubelet reports every 10 s to 5 min; benchmarks with thousands of nodes slow it down.
+   */
+  readonly nodeHeartbeatMs?: number;
 }
 
 /** A running stack. Tokens are static; `caData` is base64 PEM as KubeConfig expects. */
@@ -117,7 +122,11 @@ export async function startKubeStack(options: KubeStackOptions = {}): Promise<Ku
     if (options.kcm === true) procs.push(track(dir, startKcm(bin, dir, kubeconfig)));
     if (options.kwok === true) {
       await writeFile(podLogFile, '');
-      await writeFile(join(dir, 'kwok.yaml'), KWOK_STAGES + kwokLogs(podLogFile));
+      const stages = KWOK_STAGES.replace(
+        'durationMilliseconds: 20000,',
+        `durationMilliseconds: ${options.nodeHeartbeatMs ?? 20_000},`,
+      );
+      await writeFile(join(dir, 'kwok.yaml'), stages + kwokLogs(podLogFile));
       procs.push(track(dir, startKwok(bin, dir, kubeconfig, kwokPort)));
     }
     await delay(300);
