@@ -40,7 +40,7 @@ function row(s: SizeReport): string[] {
     String(s.nodes),
     String(e.cycles),
     pair(e.engineCpuMs),
-    q.min === q.max ? String(q.min) : `${q.min}-${q.max}`,
+    q.min === q.max ? String(q.min) : `${q.mean} (${q.min}-${q.max})`,
     pair(e.firstAction.visibleToActionMs),
     `${e.firstAction.acted}/${e.firstAction.faults}`,
     String(e.memory.peakRssMb),

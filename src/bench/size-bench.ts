@@ -11,11 +11,13 @@ import { getHeapStatistics } from 'node:v8';
 import { CATALOGUE } from '../catalogue/index.js';
 import { SIGNAL_PRESENCE } from '../catalogue/signals.js';
 import { defaultConfig, type Config } from '../config/schema.js';
-import { ManualClock } from '../core/clock.js';
+import { ManualClock, type Clock } from '../core/clock.js';
 import { createEngine, type Engine } from '../daemon.js';
-import { COMPAT_METRIC } from '../engine/inspector.js';
+import { inspectorOptions } from '../engine/controller.js';
+import { Inspector } from '../engine/inspector.js';
 import { silentLogger } from '../engine/logger.js';
 import { createMetrics } from '../metrics/metrics.js';
+import type { MetricsSource } from '../prom/metrics-source.js';
 import { defaultPriorityTable } from '../priority/priority-table.js';
 import { createSimWorld, type SimWorld } from '../sim/sim-world.js';
 import { benchConditions, planFaults } from './fault-plan.js';
@@ -78,7 +80,7 @@ export async function runSizeBench(options: SizeBenchOptions): Promise<SizeResul
   const engine = withEngine
     ? buildEngine(world, clock, source, config, priorityOf, tracker)
     : undefined;
-  const exprs = inspectorQueries(config);
+  const exprs = inspectorQueries(config, source, clock);
   const worldRssMb = rssMb();
   const ac = new AbortController();
   setMaxListeners(0, ac.signal);
@@ -171,13 +173,15 @@ function buildEngine(
   });
 }
 
-/** Every query the inspector issues in one cycle: presence, rules, compatibility. */
-function inspectorQueries(config: Config): string[] {
-  return [
-    ...Object.values(SIGNAL_PRESENCE).filter((e): e is string => e !== null && e !== ''),
-    ...CATALOGUE.filter((e) => e.expr !== '').map((e) => e.expr),
-    ...(config.inspect.compatibility ? [COMPAT_METRIC] : []),
-  ];
+/** Every query the inspector may issue: presence, shared selections, rules, compatibility. */
+function inspectorQueries(config: Config, source: MetricsSource, clock: Clock): string[] {
+  return new Inspector({
+    catalogue: CATALOGUE,
+    presence: SIGNAL_PRESENCE,
+    metrics: source,
+    clock,
+    options: inspectorOptions(config),
+  }).queries;
 }
 
 const IDLE_ENGINE = {

@@ -60,7 +60,8 @@ export interface CycleStats {
   /** CPU of the metrics source (the simulator's PromQL) per cycle. */
   readonly sourceCpuMs: Summary;
   readonly betweenCpuMs: Summary;
-  readonly queriesPerCycle: { readonly min: number; readonly max: number };
+  /** Slow rules are asked only when due, so the count varies from cycle to cycle. */
+  readonly queriesPerCycle: { readonly min: number; readonly max: number; readonly mean: number };
   readonly evaluatedPerCycle: { readonly min: number; readonly max: number };
   readonly started: number;
   readonly held: number;
@@ -105,9 +106,10 @@ export function cycleStats(samples: readonly CycleSample[], warmup: number): Cyc
   const direct = measured.filter((s) => s.direct);
   const of = (list: readonly CycleSample[], f: (s: CycleSample) => number): Summary =>
     summarize(list.map(f));
-  const range = (f: (s: CycleSample) => number): { min: number; max: number } => {
+  const range = (f: (s: CycleSample) => number): { min: number; max: number; mean: number } => {
     const v = measured.map(f);
-    return { min: Math.min(...v), max: Math.max(...v) };
+    const mean = v.reduce((a, x) => a + x, 0) / Math.max(1, v.length);
+    return { min: Math.min(...v), max: Math.max(...v), mean: Number(mean.toFixed(1)) };
   };
   return {
     measuredCycles: measured.length,

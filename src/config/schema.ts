@@ -52,6 +52,8 @@ export const ConfigSchema = z.strictObject({
       slowRuleMaxPeriodMs: durationMs.prefault('30s'),
       /** Slow rules' queries run beside the cycles instead of inside them. */
       backgroundSlowRules: z.boolean().default(true),
+      /** Rules reading one metric alone (the XIDs) share one filtered query of it. */
+      shareSelections: z.boolean().default(true),
     })
     .prefault({}),
   sop: z

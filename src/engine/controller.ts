@@ -24,7 +24,7 @@ import {
 } from '../ticket/ticket.js';
 import { readTicket, updateTicket } from '../ticket/ticket-store.js';
 import { ConditionTracker } from './condition-tracker.js';
-import { Inspector } from './inspector.js';
+import { Inspector, type InspectorOptions } from './inspector.js';
 import type { Logger } from './logger.js';
 import { runStep, type StepEvent } from './runner.js';
 import { fleetCounts, isHold, SafetyGates } from './safety.js';
@@ -112,14 +112,7 @@ export class Controller {
       presence: deps.presence,
       metrics: deps.metricsSource,
       clock: deps.clock,
-      options: {
-        concurrency: deps.config.inspect.concurrency,
-        queryTimeoutMs: deps.config.prometheus.timeoutMs,
-        compatibility: deps.config.inspect.compatibility,
-        slowRuleMaxPeriodMs: deps.config.inspect.slowRuleMaxPeriodMs,
-        intervalMs: deps.config.inspect.intervalMs,
-        backgroundSlowRules: deps.config.inspect.backgroundSlowRules,
-      },
+      options: inspectorOptions(deps.config),
     });
     this.#tracker = new ConditionTracker((c) => byName.get(c) ?? { forMs: 0, clearForMs: 0 });
     this.#gates = new SafetyGates(deps.config.safety);
@@ -144,6 +137,11 @@ export class Controller {
   /** Queries one cycle issues. */
   get queriesPerCycle(): number {
     return this.#inspector.queriesPerCycle;
+  }
+
+  /** Every query the inspection may issue. */
+  get queries(): string[] {
+    return this.#inspector.queries;
   }
 
   /** Steps running now. */
@@ -825,4 +823,18 @@ function nodesNamed(
   const wanted = new Set(statuses.map((s) => s.node));
   for (const n of nodes) if (wanted.has(n.name)) out.set(n.name, n);
   return out;
+}
+
+/** The inspector's settings from the configuration. */
+export function inspectorOptions(config: Config): InspectorOptions {
+  const i = config.inspect;
+  return {
+    concurrency: i.concurrency,
+    queryTimeoutMs: config.prometheus.timeoutMs,
+    compatibility: i.compatibility,
+    slowRuleMaxPeriodMs: i.slowRuleMaxPeriodMs,
+    intervalMs: i.intervalMs,
+    backgroundSlowRules: i.backgroundSlowRules,
+    shareSelections: i.shareSelections,
+  };
 }

@@ -7,6 +7,7 @@ import { ManualClock } from '../core/clock.js';
 import { ErrorCode, HealError } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
 import type { InstantSample, MetricsSource } from '../prom/metrics-source.js';
+import { compilePromQL, createMemorySeriesSource, type Series } from '../promql/index.js';
 import { aNode } from '../../test/helpers/builders.js';
 import { Inspector, longestRangeMs, rulePeriodMs, type InspectorOptions } from './inspector.js';
 
@@ -239,5 +240,49 @@ describe('inspector: slow rules', () => {
       assert.equal(r.queries, insp.queriesPerCycle);
       await clock.advance(SEC);
     }
+  });
+});
+
+describe('inspector: shared selections', () => {
+  it('asks the XID metric once and observes exactly what the separate rules observe', async () => {
+    const series: Series[] = [];
+    const codes = [0, 79, 13, 48, 31, 0, 94, 999, 74, 0, 63, 120];
+    for (let n = 0; n < 12; n++)
+      for (let g = 0; g < 8; g++)
+        series.push({
+          labels: {
+            __name__: 'DCGM_FI_DEV_XID_ERRORS',
+            node: `n${n}`,
+            gpu: String(g),
+            pci_bus_id: `0000:${g}`,
+          },
+          samples: [{ t: T0, v: g === n % 8 ? (codes[n] ?? 0) : 0 }],
+        });
+    const memory = createMemorySeriesSource(series);
+    const asked: string[] = [];
+    const source: MetricsSource = {
+      query: (expr, atMs) => {
+        asked.push(expr);
+        return Promise.resolve(compilePromQL(expr).evaluate(memory, atMs));
+      },
+    };
+    const nodes = Array.from({ length: 12 }, (_, n) => aNode({ name: `n${n}` }));
+    const run = async (shareSelections: boolean): Promise<string[]> => {
+      const insp = inspector(source, new ManualClock(T0), { shareSelections });
+      const r = await insp.inspect(nodes, signal);
+      assert.equal(r.complete, true);
+      return r.observations
+        .filter((o) => o.condition.startsWith('Xid') || o.condition.startsWith('XID'))
+        .map((o) => `${o.node}/${o.condition}/${o.id}/${o.value}`)
+        .sort();
+    };
+    const separate = await run(false);
+    const separateAsked = asked.splice(0).length;
+    const shared = await run(true);
+    assert.deepEqual(shared, separate);
+    assert.equal(separate.length, 9, separate.join(' '));
+    assert.equal(asked.filter((e) => e.includes('DCGM_FI_DEV_XID_ERRORS ==')).length, 0);
+    assert.equal(asked.filter((e) => e === 'DCGM_FI_DEV_XID_ERRORS != 0').length, 1);
+    assert.equal(separateAsked - asked.length, 11, 'twelve XID queries became one');
   });
 });

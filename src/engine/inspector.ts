@@ -6,6 +6,7 @@ import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import { toDomain, type NodeInfo } from '../core/types.js';
 import type { InstantSample, MetricsSource } from '../prom/metrics-source.js';
 import type { Observation } from './condition-tracker.js';
+import { answerGroup, planSharedSelections, type SharedGroup } from './shared-selection.js';
 
 /** The original's contract metric, read in compatibility mode. */
 export const COMPAT_METRIC = 'aegis_node_status_condition';
@@ -59,6 +60,11 @@ export interface InspectorOptions {
    * them waits for them (deterministic, for the simulator).
    */
   readonly backgroundSlowRules?: boolean;
+  /**
+   * Every-cycle rules that read one metric alone share one filtered query of it and are
+   * evaluated here (see shared-selection.ts).
+   */
+  readonly shareSelections?: boolean;
 }
 
 /**
@@ -107,6 +113,9 @@ export class Inspector {
   readonly #rules: readonly CatalogueEntry[];
   /** Slow rules by name (a subset of #rules). */
   readonly #slow = new Map<string, SlowRule>();
+  /** Every-cycle rules answered from a shared selection. */
+  readonly #shared: readonly SharedGroup[];
+  readonly #sharedNames: ReadonlySet<string>;
   /** Failures of background queries that settled since the last cycle. */
   #backgroundErrors: string[] = [];
   /** Background queries answered since the last cycle. */
@@ -159,11 +168,37 @@ export class Inspector {
         inflight: false,
       });
     });
+    this.#shared =
+      deps.options.shareSelections === true
+        ? planSharedSelections(this.#rules.filter((e) => !this.#slow.has(e.name)))
+        : [];
+    this.#sharedNames = new Set(this.#shared.flatMap((g) => g.rules.map((r) => r.entry.name)));
   }
 
   /** Number of queries a cycle issues when every rule is due (independent of the fleet size). */
   get queriesPerCycle(): number {
-    return this.#rules.length + this.#presence.length + (this.#opts.compatibility ? 1 : 0);
+    return (
+      this.#rules.length -
+      this.#sharedNames.size +
+      this.#shared.length +
+      this.#presence.length +
+      (this.#opts.compatibility ? 1 : 0)
+    );
+  }
+
+  /** Every query the inspector may issue (each once). */
+  get queries(): string[] {
+    return [
+      ...this.#presence.map(([, expr]) => expr),
+      ...this.#shared.map((g) => g.query),
+      ...this.#rules.filter((e) => !this.#sharedNames.has(e.name)).map((e) => e.expr),
+      ...(this.#opts.compatibility ? [COMPAT_METRIC] : []),
+    ];
+  }
+
+  /** Rules answered from a shared selection, by the query they share. */
+  get sharedSelections(): ReadonlyMap<string, readonly string[]> {
+    return new Map(this.#shared.map((g) => [g.query, g.rules.map((r) => r.entry.name)]));
   }
 
   /** Queries every cycle issues: presence, rules asked every cycle, compatibility. */
@@ -182,24 +217,32 @@ export class Inspector {
     type Job =
       | { kind: 'rule'; entry: CatalogueEntry }
       | { kind: 'presence'; signal: Signal; expr: string }
+      | { kind: 'shared'; group: SharedGroup }
       | { kind: 'compat' };
     const jobs: Job[] = [
       ...this.#presence.map(([s, expr]): Job => ({ kind: 'presence', signal: s, expr })),
+      ...this.#shared.map((group): Job => ({ kind: 'shared', group })),
       ...this.#rules
-        .filter((entry) => !this.#slow.has(entry.name))
+        .filter((entry) => !this.#slow.has(entry.name) && !this.#sharedNames.has(entry.name))
         .map((entry): Job => ({ kind: 'rule', entry })),
       ...(this.#opts.compatibility ? [{ kind: 'compat' } as Job] : []),
     ];
+    const exprOf = (job: Job): string => {
+      switch (job.kind) {
+        case 'rule':
+          return job.entry.expr;
+        case 'presence':
+          return job.expr;
+        case 'shared':
+          return job.group.query;
+        case 'compat':
+          return COMPAT_METRIC;
+      }
+    };
     const due = [...this.#slow.values()].filter((r) => !r.inflight && r.nextDueMs <= atMs);
     const slowRun = this.#askSlow(due, atMs, signal);
     const [results] = await Promise.all([
-      mapLimit(jobs, this.#opts.concurrency, (job) =>
-        this.#query(
-          job.kind === 'rule' ? job.entry.expr : job.kind === 'presence' ? job.expr : COMPAT_METRIC,
-          atMs,
-          signal,
-        ),
-      ),
+      mapLimit(jobs, this.#opts.concurrency, (job) => this.#query(exprOf(job), atMs, signal)),
       this.#opts.backgroundSlowRules === true ? undefined : slowRun,
     ]);
     const answers = new Map<string, readonly InstantSample[]>();
@@ -221,6 +264,8 @@ export class Inspector {
         errors.push(errorMessage(r.reason));
         if (job.kind === 'rule') failedRules.add(job.entry.name);
         else if (job.kind === 'presence') failedSignals.add(job.signal);
+        else if (job.kind === 'shared')
+          for (const m of job.group.rules) failedRules.add(m.entry.name);
         return;
       }
       answered++;
@@ -228,6 +273,9 @@ export class Inspector {
         present.set(job.signal, presenceMarks(r.value, index, nodes.length));
       } else if (job.kind === 'rule') {
         answers.set(job.entry.name, r.value);
+      } else if (job.kind === 'shared') {
+        for (const [name, samples] of answerGroup(job.group, r.value, atMs))
+          answers.set(name, samples);
       } else {
         for (const s of r.value) {
           const o = this.#fromCompat(s);

@@ -79,10 +79,13 @@ const HISTORY: Readonly<
  */
 const liveEntries = CATALOGUE.filter((e) => sourceExpr(e) !== '' && HISTORY[e.name] === undefined);
 const nodeName = (i: number): string => `gpu-node-${String(i + 1).padStart(4, '0')}`;
+// Every rule asked every cycle (the test bounds detection by scrape intervals); the XID rules
+// through their shared selection, as the daemon asks them.
 const inspectorOptions = (compatibility: boolean) => ({
   concurrency: 8,
   queryTimeoutMs: 10_000,
   compatibility,
+  shareSelections: true,
 });
 
 /** One expected detection and what was seen of it. */
