@@ -26,6 +26,7 @@ import { summarize, type Summary } from '../src/bench/stats.js';
 import { systemClock } from '../src/core/clock.js';
 import { errorMessage } from '../src/core/errors.js';
 import { TICKET_ANNOTATION } from '../src/core/types.js';
+import { parseTicket } from '../src/ticket/ticket.js';
 import { Inspector } from '../src/engine/inspector.js';
 import { createPromClient } from '../src/prom/prom-client.js';
 import { startExporterServer, type ExporterServer } from '../src/sim/exporter-server.js';
@@ -384,8 +385,9 @@ function phase(a: Snapshot, b: Snapshot): PhaseStats {
 }
 
 /**
- * What the daemon's adapters cost per cycle at this size, measured from this process: a LIST of
- * every node through the controller's client, and one inspection (every query) on Prometheus.
+ * What the daemon's adapters cost per cycle at this size, measured from this process: listNodes
+ * through the controller's client (the first call a LIST, then the watch-fed cache), and one
+ * inspection asking every query (as a first cycle does) on Prometheus.
  */
 async function adapterCosts(
   cluster: TestCluster,
@@ -405,7 +407,13 @@ async function adapterCosts(
     presence: SIGNAL_PRESENCE,
     metrics: createPromClient({ url: prom.url }),
     clock: systemClock,
-    options: { concurrency: 8, queryTimeoutMs: 10_000, compatibility: false },
+    // Every query the daemon's first cycle asks (slow rules included), shared as it shares them.
+    options: {
+      concurrency: 8,
+      queryTimeoutMs: 10_000,
+      compatibility: false,
+      shareSelections: true,
+    },
   });
   const nodes = await world.cluster.listNodes(signal);
   const inspect: number[] = [];
@@ -435,6 +443,27 @@ async function queryCosts(
   }
   costs.sort((x, y) => y.ms - x.ms);
   return { totalMs: costs.reduce((sum, c) => sum + c.ms, 0), slowest: costs.slice(0, 8) };
+}
+
+/**
+ * The first two steps in each faulted node's ticket, counted: every node must show one Cordon
+ * then the next rung of its ladder (a second Cordon would be a repeated step).
+ */
+async function firstSteps(cluster: TestCluster, world: SimWorld): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  const list = await cluster.adminCore.listNode();
+  const faulted = new Set(world.faults.active().map((f) => f.node));
+  for (const n of list.items) {
+    const name = n.metadata?.name ?? '';
+    const raw = n.metadata?.annotations?.[TICKET_ANNOTATION];
+    if (raw === undefined || !faulted.has(name)) continue;
+    const key = parseTicket(raw, name)
+      .workflows.slice(0, 2)
+      .map((w) => w.action)
+      .join(' → ');
+    counts[key] = (counts[key] ?? 0) + 1;
+  }
+  return counts;
 }
 
 async function stopAll(stack: Stack, dir: string): Promise<void> {
@@ -486,6 +515,8 @@ async function main(): Promise<void> {
     log(`phases: ${JSON.stringify(phases)}`);
     const mem = await procStats(pid);
     const queries = await queryCosts(prom);
+    const steps = await firstSteps(cluster, world);
+    log(`first steps of the faulted nodes: ${JSON.stringify(steps)}`);
     log(`queries one at a time after the run: ${queries.totalMs} ms`);
     const report = {
       nodes: o.nodes,
@@ -498,6 +529,7 @@ async function main(): Promise<void> {
         phases,
         adapters: { ...adapters, queriesAfterRun: queries },
         spuriousCordons: spurious.length,
+        firstSteps: steps,
       },
       sequential,
       burst,

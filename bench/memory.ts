@@ -54,6 +54,8 @@ interface Options {
   readonly minutes: number;
   readonly runtime: Runtime;
   readonly json: boolean;
+  /** NODE_OPTIONS of the daemon (`--node-options "--max-semi-space-size=4"`). */
+  readonly nodeOptions?: string;
 }
 
 function parseOptions(): Options {
@@ -63,6 +65,7 @@ function parseOptions(): Options {
       minutes: { type: 'string', default: '4' },
       runtime: { type: 'string', default: 'compiled' },
       json: { type: 'boolean', default: false },
+      'node-options': { type: 'string' },
     },
   });
   const num = (v: string, name: string): number => {
@@ -78,6 +81,7 @@ function parseOptions(): Options {
     minutes: num(values.minutes, 'minutes'),
     runtime,
     json: values.json,
+    ...(values['node-options'] === undefined ? {} : { nodeOptions: values['node-options'] }),
   };
 }
 
@@ -124,6 +128,7 @@ async function main(): Promise<void> {
       clusterName: 'memory-bench',
       // The simulator answers one query at a time, seconds per cycle at this size.
       prometheus: { timeoutMs: '120s' },
+      ...(o.nodeOptions === undefined ? {} : { nodeOptions: o.nodeOptions }),
       log,
     }));
     const pid = daemon.pid ?? 0;
@@ -155,6 +160,7 @@ async function main(): Promise<void> {
     const report = {
       nodes: o.nodes,
       runtime: o.runtime,
+      nodeOptions: o.nodeOptions ?? '',
       machine: machine(),
       load: [load0, loadavg()[0] ?? 0],
       daemon: {
@@ -163,8 +169,10 @@ async function main(): Promise<void> {
         cpuSeconds: stats.cpuS,
         cycles,
         cycleSeconds: Number((metricSum(m, 'aegis_inspect_cycle_seconds_sum') / cycles).toFixed(2)),
-        queries: metricSum(m, 'aegis_queries_total'),
+        queries: metricSum(m, 'aegis_inspect_queries_total'),
         faultsInjected: injected,
+        heapUsedMb: Number((metricSum(m, 'nodejs_heap_size_used_bytes') / 2 ** 20).toFixed(1)),
+        heapTotalMb: Number((metricSum(m, 'nodejs_heap_size_total_bytes') / 2 ** 20).toFixed(1)),
         cordons: m
           .split('\n')
           .filter((l) => /^aegis_sop_total\{.*action="Cordon",status="Succeeded"/.test(l))
@@ -184,6 +192,7 @@ async function main(): Promise<void> {
       ],
       ['cycles / mean cycle', `${d.cycles} / ${d.cycleSeconds} s`],
       ['faults injected / cordoned', `${d.faultsInjected} / ${d.cordons}`],
+      ['V8 heap at the end: used / total', `${d.heapUsedMb} / ${d.heapTotalMb} MB`],
       ['daemon CPU', `${d.cpuSeconds} s`],
     ];
     const w = Math.max(...rows.map(([k]) => k.length));

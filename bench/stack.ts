@@ -90,6 +90,8 @@ export interface DaemonOptions {
   readonly clusterName: string;
   /** Merged over the benchmark defaults (1 s interval, dry-run off, limits raised). */
   readonly prometheus?: Record<string, unknown>;
+  /** NODE_OPTIONS for the daemon process (V8 heap flags, say); none by default. */
+  readonly nodeOptions?: string;
   readonly log: (msg: string) => void;
 }
 
@@ -129,8 +131,12 @@ export async function startDaemon(cluster: TestCluster, o: DaemonOptions): Promi
   // The compiled build (npm run build) is how the daemon is deployed; tsx adds ~85 MB of RSS.
   const entry =
     o.runtime === 'compiled' ? [join(ROOT, 'dist', 'cli', 'main.js')] : ['--import', 'tsx', CLI];
+  const env = { ...process.env };
+  delete env['NODE_OPTIONS'];
+  if (o.nodeOptions !== undefined) env['NODE_OPTIONS'] = o.nodeOptions;
   const child = spawn(process.execPath, [...entry, 'run', '--config', file], {
     cwd: ROOT,
+    env,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let warnings = 0;

@@ -11,6 +11,7 @@ import type { PriorityOf } from './engine/scheduler.js';
 import { createKubeCluster } from './k8s/kube-cluster.js';
 import { startMetricsServer } from './metrics/http-server.js';
 import { createMetrics } from './metrics/metrics.js';
+import { collectDefaultMetrics } from 'prom-client';
 import { createPromClient } from './prom/prom-client.js';
 import { loadPlugins, watchPluginDir } from './sop/plugins.js';
 
@@ -28,6 +29,8 @@ export async function runDaemon(opts: {
   const { config } = opts;
   const log = opts.log ?? createJsonLogger();
   const metrics = createMetrics();
+  // The process itself: RSS, heap, GC, event-loop lag (process_*, nodejs_*).
+  collectDefaultMetrics({ register: metrics.registry });
   const k = config.kubernetes;
   const cluster = createKubeCluster({
     ...(k.inCluster

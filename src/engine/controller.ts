@@ -99,6 +99,9 @@ export class Controller {
   #prevFaulty = new Set<string>();
   /** When each node's last step (in this process) ended: older slow-rule answers wait. */
   readonly #stepEndedAt = new Map<string, number>();
+  /** Steps ended so far, and the count when each node's last step ended. */
+  #stepsEnded = 0;
+  readonly #endedAsNumber = new Map<string, number>();
   #stopping = false;
   #seeded = false;
 
@@ -165,6 +168,9 @@ export class Controller {
     const atMs = d.clock.now();
     const t0 = performance.now();
     let nodes: readonly NodeInfo[];
+    // Steps that end after this point may be missing from the node list (their ticket and cordon
+    // writes): their nodes wait for the next cycle rather than be decided on the old picture.
+    const listedAfter = this.#stepsEnded;
     try {
       nodes = await d.cluster.listNodes(signal);
     } catch (err) {
@@ -215,7 +221,7 @@ export class Controller {
     this.#gates.observeNewFaults(newlyFaulty, nodes.length, atMs);
     d.metrics.breakerOpen.set(this.#gates.breakerOpen(atMs) ? 1 : 0);
 
-    const candidates = this.#decide(statuses, byName, priorityOf, atMs);
+    const candidates = this.#decide(statuses, byName, priorityOf, atMs, listedAfter);
     candidates.sort((a, b) => a.key[0] - b.key[0] || a.key[1] - b.key[1] || a.key[2] - b.key[2]);
     // Counted only when a step may be admitted: a quiet cycle does no per-node work here.
     const counts =
@@ -285,6 +291,7 @@ export class Controller {
     byName: ReadonlyMap<string, NodeInfo>,
     priorityOf: PriorityOf,
     nowMs: number,
+    listedAfter: number,
   ): Candidate[] {
     const d = this.#d;
     const sops = d.sops();
@@ -296,6 +303,7 @@ export class Controller {
         continue;
       }
       if (this.#inflight.has(info.name) || isControlPlane(info) || isOptedOut(info)) continue;
+      if ((this.#endedAsNumber.get(info.name) ?? 0) > listedAfter) continue;
       let ticket: Ticket | null;
       try {
         ticket = this.#ticketOf(info);
@@ -398,6 +406,7 @@ export class Controller {
       .finally(() => {
         release();
         this.#stepEndedAt.set(c.info.name, d.clock.now());
+        this.#endedAsNumber.set(c.info.name, ++this.#stepsEnded);
         this.#inflight.delete(c.info.name);
         d.metrics.inflight.set(
           { action: c.step.action },
