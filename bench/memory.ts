@@ -54,7 +54,7 @@ interface Options {
   readonly minutes: number;
   readonly runtime: Runtime;
   readonly json: boolean;
-  /** NODE_OPTIONS of the daemon (`--node-options "--max-semi-space-size=4"`). */
+  /** NODE_OPTIONS of the daemon (`--node-options=--max-old-space-size=256`). */
   readonly nodeOptions?: string;
 }
 

@@ -68,15 +68,22 @@ export interface InspectorOptions {
 }
 
 /**
- * How often a rule needs asking. A rule that must hold for `for:` before it counts, or that reads
- * a long range window, changes its answer slowly: asking it every `for/10` (or `window/120`)
- * delays its detection by at most a tenth of its own delay. Capped at `maxPeriodMs`; 0 when
- * `maxPeriodMs` is 0 (every cycle).
+ * How often a rule needs asking. A rule that must hold for `for:` before it counts changes its
+ * verdict slowly: asking it every `for/10` adds at most a tenth of its own delay. A rule over a
+ * range of an hour or more (error counts per hour or per day) is the costliest to evaluate and is
+ * asked every `window/120`; a counter step shows in it at once, so its detection waits up to that
+ * period (30 s for the `[1h]`–`[1d]` rules at the default cap). Shorter windows are asked every
+ * cycle. Capped at `maxPeriodMs`; 0 when `maxPeriodMs` is 0 (every cycle).
  */
 export function rulePeriodMs(entry: CatalogueEntry, maxPeriodMs: number): number {
   if (maxPeriodMs <= 0) return 0;
-  return Math.min(maxPeriodMs, Math.max(entry.forMs / 10, longestRangeMs(entry.expr) / 120));
+  const windowMs = longestRangeMs(entry.expr);
+  const byWindow = windowMs >= LONG_WINDOW_MS ? windowMs / 120 : 0;
+  return Math.min(maxPeriodMs, Math.max(entry.forMs / 10, byWindow));
 }
+
+/** Ranges from which a rule is asked on its own period rather than every cycle. */
+const LONG_WINDOW_MS = 3_600_000;
 
 /** Longest range (`[1d]`, or a subquery's `[1h:1m]`) an expression reads; 0 when none. */
 export function longestRangeMs(expr: string): number {
