@@ -3,7 +3,7 @@
  * (so over racks and leaf switches) and over time, cycling through varied catalogue conditions.
  */
 import type { CatalogueEntry } from '../catalogue/types.js';
-import { longestRangeMs } from '../engine/inspector.js';
+import { LONG_WINDOW_MS, longestRangeMs } from '../engine/inspector.js';
 
 /** One planned fault. */
 export interface PlannedFault {
@@ -17,8 +17,8 @@ export interface PlannedFault {
 /**
  * Conditions a latency benchmark can use: a PromQL rule with no `for:` hold (so visible to
  * first action is the engine's latency, not a configured wait), an SOP, an actionable priority
- * (<= 99), no history older than the run (`offset`, `changes()` over hours), and no range of an
- * hour or more (those rules are asked every 30 s by design).
+ * (<= 99), no history older than the run (`offset`, `changes()` over hours), and no range of ten
+ * minutes or more (those rules are asked every 5–30 s by design).
  */
 export function benchConditions(
   catalogue: readonly CatalogueEntry[],
@@ -31,10 +31,10 @@ export function benchConditions(
       e.sop !== null &&
       priorityOf(e.name) <= 99 &&
       !/\boffset\b|\bchanges\(/.test(e.expr) &&
-      // Rules over an hour or a day of data are asked every 30 s by design (their detection
-      // waits up to that period; docs/prometheus.md): they would measure the period, not the
-      // engine.
-      longestRangeMs(e.expr) < 3_600_000,
+      // Rules over ten minutes to a day of data are asked every 5–30 s by design (their
+      // detection waits up to that period; docs/prometheus.md): they would measure the period,
+      // not the engine.
+      longestRangeMs(e.expr) < LONG_WINDOW_MS,
   );
 }
 

@@ -70,10 +70,11 @@ export interface InspectorOptions {
 /**
  * How often a rule needs asking. A rule that must hold for `for:` before it counts changes its
  * verdict slowly: asking it every `for/10` adds at most a tenth of its own delay. A rule over a
- * range of an hour or more (error counts per hour or per day) is the costliest to evaluate and is
- * asked every `window/120`; a counter step shows in it at once, so its detection waits up to that
- * period (30 s for the `[1h]`–`[1d]` rules at the default cap). Shorter windows are asked every
- * cycle. Capped at `maxPeriodMs`; 0 when `maxPeriodMs` is 0 (every cycle).
+ * range of ten minutes or more (error counts per 10 minutes, hour or day) reads hundreds to tens
+ * of thousands of samples per series and is asked every `window/120` (5 s for `[10m]`, 30 s for
+ * `[1h]`–`[1d]` at the default cap); a counter step shows in it at once, so its detection waits
+ * up to that period. Other rules are asked every cycle. Capped at `maxPeriodMs`; 0 when
+ * `maxPeriodMs` is 0 (every cycle).
  */
 export function rulePeriodMs(entry: CatalogueEntry, maxPeriodMs: number): number {
   if (maxPeriodMs <= 0) return 0;
@@ -83,7 +84,7 @@ export function rulePeriodMs(entry: CatalogueEntry, maxPeriodMs: number): number
 }
 
 /** Ranges from which a rule is asked on its own period rather than every cycle. */
-const LONG_WINDOW_MS = 3_600_000;
+export const LONG_WINDOW_MS = 600_000;
 
 /** Longest range (`[1d]`, or a subquery's `[1h:1m]`) an expression reads; 0 when none. */
 export function longestRangeMs(expr: string): number {
