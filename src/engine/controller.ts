@@ -14,7 +14,7 @@ import type { ClusterClient } from '../k8s/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { MetricsSource } from '../prom/metrics-source.js';
 import type { SopRegistry } from '../sop/registry.js';
-import type { NodeView, SopPolicy, Step } from '../sop/sop.js';
+import { Action, type NodeView, type SopPolicy, type Step } from '../sop/sop.js';
 import {
   AEGIS_SUPERVISOR,
   isAutomationOwned,
@@ -97,7 +97,10 @@ export class Controller {
   readonly #tickets = new Map<string, { raw: string; ticket: Ticket | null; error?: Error }>();
   #conditionLabels = new Set<string>();
   #prevFaulty = new Set<string>();
-  /** When each node's last step (in this process) ended: older slow-rule answers wait. */
+  /**
+   * When each node's last step that can fix a fault (in this process) ended: slow-rule answers
+   * evaluated before it start nothing.
+   */
   readonly #stepEndedAt = new Map<string, number>();
   /** Steps ended so far, and the count when each node's last step ended. */
   #stepsEnded = 0;
@@ -405,7 +408,7 @@ export class Controller {
       })
       .finally(() => {
         release();
-        this.#stepEndedAt.set(c.info.name, d.clock.now());
+        if (CAN_FIX.has(c.step.action)) this.#stepEndedAt.set(c.info.name, d.clock.now());
         this.#endedAsNumber.set(c.info.name, ++this.#stepsEnded);
         this.#inflight.delete(c.info.name);
         d.metrics.inflight.set(
@@ -833,6 +836,21 @@ function nodesNamed(
   for (const n of nodes) if (wanted.has(n.name)) out.set(n.name, n);
   return out;
 }
+
+/**
+ * Steps that can change what the rules see (a repair, a reboot, a restarted exporter). A cordon,
+ * a diagnosis or a health check leaves the faults as they were, so older answers still hold.
+ */
+const CAN_FIX: ReadonlySet<Action> = new Set<Action>([
+  Action.Drain,
+  Action.Remedy,
+  Action.RestartPod,
+  Action.Repair,
+  Action.Reboot,
+  Action.Shutdown,
+  Action.ForceDeletePods,
+  Action.Uncordon,
+]);
 
 /** The inspector's settings from the configuration. */
 export function inspectorOptions(config: Config): InspectorOptions {
