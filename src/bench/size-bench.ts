@@ -80,7 +80,11 @@ export async function runSizeBench(options: SizeBenchOptions): Promise<SizeResul
   const engine = withEngine
     ? buildEngine(world, clock, source, config, priorityOf, tracker)
     : undefined;
-  const exprs = inspectorQueries(config, source, clock);
+  // The inspector's queries, and each fault's own rule: XID rules are asked through their shared
+  // selection, but the latency tracker sees a fault by its rule's answer.
+  const exprs = [
+    ...new Set([...inspectorQueries(config, source, clock), ...faults.map((f) => f.expr)]),
+  ];
   const worldRssMb = rssMb();
   const ac = new AbortController();
   setMaxListeners(0, ac.signal);
