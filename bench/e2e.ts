@@ -53,14 +53,11 @@ import {
   readyNodes,
   startDaemon,
   stopDaemon,
+  XID_FAULTS,
   type Runtime,
 } from './stack.js';
 
 const FAULT_TIMEOUT_MS = 60_000;
-/** XID faults of varied conditions: no `for:`, first SOP step Cordon, one exporter family. */
-const FAULTS: readonly CatalogueEntry[] = CATALOGUE.filter(
-  (e) => /^Xid\d+/.test(e.name) && e.forMs === 0 && e.sop !== null && e.priority <= 99,
-);
 
 interface Options {
   readonly nodes: number;
@@ -114,7 +111,7 @@ const log = logger('e2e');
 function servedFamilies(store: SeriesStore): SeriesStore {
   const keep = new Set([
     ...Object.values(SIGNAL_PRESENCE).flatMap((e) => (e === null ? [] : metricNamesOf(e))),
-    ...FAULTS.flatMap((e) => e.fault.series.map((c) => c.metric)),
+    ...XID_FAULTS.flatMap((e) => e.fault.series.map((c) => c.metric)),
   ]);
   return new Proxy(store, {
     get(target, prop) {
@@ -218,7 +215,7 @@ async function runSequential(
   const names = world.fleet.nodes.map((n) => n.name);
   for (let i = 0; i < o.faults; i++) {
     const node = names[Math.floor(((i + 0.5) * names.length) / (o.faults + o.burst))] as string;
-    const entry = FAULTS[i % FAULTS.length] as CatalogueEntry;
+    const entry = XID_FAULTS[i % XID_FAULTS.length] as CatalogueEntry;
     const injectedMs = Date.now();
     world.faults.injectFault({ condition: entry.name, node, atMs: injectedMs });
     try {
@@ -271,7 +268,7 @@ async function runBurst(
   );
   const injectedMs = Date.now();
   nodes.forEach((node, i) => {
-    const entry = FAULTS[i % FAULTS.length] as CatalogueEntry;
+    const entry = XID_FAULTS[i % XID_FAULTS.length] as CatalogueEntry;
     world.faults.injectFault({ condition: entry.name, node, atMs: injectedMs });
   });
   log(`burst: ${o.burst} faults injected`);

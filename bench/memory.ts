@@ -40,14 +40,11 @@ import {
   readyNodes,
   startDaemon,
   stopDaemon,
+  XID_FAULTS,
   type Runtime,
 } from './stack.js';
 
 const log = logger('memory');
-/** XID faults: no `for:`, first SOP step Cordon. */
-const FAULTS = CATALOGUE.filter(
-  (e) => /^Xid\d+/.test(e.name) && e.forMs === 0 && e.sop !== null && e.priority <= 99,
-);
 
 interface Options {
   readonly nodes: number;
@@ -143,7 +140,7 @@ async function main(): Promise<void> {
       // Faults spread over the first half of the run.
       const due = Math.min(faults, Math.ceil((faults * atS) / (o.minutes * 30)));
       for (; injected < due; injected++) {
-        const entry = FAULTS[injected % FAULTS.length];
+        const entry = XID_FAULTS[injected % XID_FAULTS.length];
         const node = names[Math.floor(((injected + 0.5) * names.length) / faults)];
         if (entry === undefined || node === undefined) continue;
         world.faults.injectFault({ condition: entry.name, node, atMs: Date.now() });

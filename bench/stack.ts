@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KubernetesObjectApi } from '@kubernetes/client-node';
 import { stringify } from 'yaml';
+import { CATALOGUE } from '../src/catalogue/index.js';
+import type { CatalogueEntry } from '../src/catalogue/types.js';
 import type { SimWorld } from '../src/sim/sim-world.js';
 import { KWOK_NODE_LABEL } from '../test/helpers/k8s-harness.js';
 import { waitFor } from '../test/helpers/prometheus-harness.js';
@@ -18,6 +20,11 @@ import { JOB_TEMPLATES_DIR, type TestCluster } from '../test/k8s/setup.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+/** XID faults of varied conditions: no `for:`, first SOP step Cordon, one exporter family. */
+export const XID_FAULTS: readonly CatalogueEntry[] = CATALOGUE.filter(
+  (e) => /^Xid\d+/.test(e.name) && e.forMs === 0 && e.sop !== null && e.priority <= 99,
+);
 
 /** How the daemon runs: the compiled build (as deployed) or TypeScript through tsx. */
 export type Runtime = 'compiled' | 'tsx';
