@@ -97,14 +97,14 @@ export class Controller {
   readonly #tickets = new Map<string, { raw: string; ticket: Ticket | null; error?: Error }>();
   #conditionLabels = new Set<string>();
   #prevFaulty = new Set<string>();
-  /**
-   * When each node's last step that can fix a fault (in this process) ended: slow-rule answers
-   * evaluated before it start nothing.
-   */
-  readonly #stepEndedAt = new Map<string, number>();
-  /** Steps ended so far, and the count when each node's last step ended. */
+  /** Steps ended so far (in this process). */
   #stepsEnded = 0;
-  readonly #endedAsNumber = new Map<string, number>();
+  /**
+   * Each node's last ended step: its number in that count (a node list read before it misses its
+   * writes), and when the last step that can fix a fault ended (slow-rule answers evaluated
+   * before that start nothing).
+   */
+  readonly #lastEnded = new Map<string, { seq: number; fixedAtMs: number | undefined }>();
   #stopping = false;
   #seeded = false;
 
@@ -306,7 +306,7 @@ export class Controller {
         continue;
       }
       if (this.#inflight.has(info.name) || isControlPlane(info) || isOptedOut(info)) continue;
-      if ((this.#endedAsNumber.get(info.name) ?? 0) > listedAfter) continue;
+      if ((this.#lastEnded.get(info.name)?.seq ?? 0) > listedAfter) continue;
       let ticket: Ticket | null;
       try {
         ticket = this.#ticketOf(info);
@@ -408,8 +408,12 @@ export class Controller {
       })
       .finally(() => {
         release();
-        if (CAN_FIX.has(c.step.action)) this.#stepEndedAt.set(c.info.name, d.clock.now());
-        this.#endedAsNumber.set(c.info.name, ++this.#stepsEnded);
+        this.#lastEnded.set(c.info.name, {
+          seq: ++this.#stepsEnded,
+          fixedAtMs: CAN_FIX.has(c.step.action)
+            ? d.clock.now()
+            : this.#lastEnded.get(c.info.name)?.fixedAtMs,
+        });
         this.#inflight.delete(c.info.name);
         d.metrics.inflight.set(
           { action: c.step.action },
@@ -658,7 +662,7 @@ export class Controller {
     // A slow rule's answer from before the node's last step ended may describe the node as it
     // was before that step (a repair, a reboot): the next step waits for an answer after it.
     const answeredAt = insp.answeredAtMs.get(c.condition.condition);
-    const stepEnded = this.#stepEndedAt.get(node);
+    const stepEnded = this.#lastEnded.get(node)?.fixedAtMs;
     if (
       c.step.seq === undefined &&
       answeredAt !== undefined &&
