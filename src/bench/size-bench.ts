@@ -149,7 +149,7 @@ function benchConfig(intervalMs: number): Config {
       dryRun: false,
       maxConcurrent: { ...base.safety.maxConcurrent, total: BENCH_MAX_CONCURRENT_TOTAL },
     },
-    inspect: { ...base.inspect, intervalMs, backgroundSlowRules: false },
+    inspect: { ...base.inspect, intervalMs, backgroundSlowRules: false, backgroundPresence: false },
   };
 }
 

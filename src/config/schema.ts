@@ -54,6 +54,11 @@ export const ConfigSchema = z.strictObject({
       backgroundSlowRules: z.boolean().default(true),
       /** Rules reading one metric alone (the XIDs) share one filtered query of it. */
       shareSelections: z.boolean().default(true),
+      /**
+       * The presence queries run beside the cycles (the next cycle uses their answer) instead of
+       * inside them; a fault's absence then counts only once a later presence answer confirms it.
+       */
+      backgroundPresence: z.boolean().default(true),
     })
     .prefault({}),
   sop: z

@@ -64,6 +64,40 @@ describe('condition tracker', () => {
     assert.equal(t.active('n2').length, 0, 'not read as a fault');
   });
 
+  it('an absence counts towards the clear only once a presence answer at or after it confirms it', () => {
+    const t = new ConditionTracker(() => ({ forMs: 0, clearForMs: 0 }));
+    t.update([obs()], T0, never);
+    // Presence in the background: the answer in use is one cycle older than the rules.
+    assert.equal(t.update([], T0 + 1_000, never, T0).length, 0, 'silence not yet confirmed');
+    assert.equal(t.active('n1').length, 1);
+    const e = t.update([], T0 + 2_000, never, T0 + 1_000);
+    assert.equal(e[0]?.kind, 'cleared');
+    assert.equal(e[0].atMs, T0 + 2_000);
+  });
+
+  it('an exporter that fell silent between two presence answers never reads as a clear', () => {
+    const t = new ConditionTracker(() => ({ forMs: 0, clearForMs: 0 }));
+    t.update([obs()], T0, never);
+    // The fault's series vanish with the exporter at T0 + 0.5 s; presence at T0 still says present.
+    assert.equal(t.update([], T0 + 1_000, never, T0).length, 0);
+    // The answer from T0 + 1 s reports the exporter missing: frozen from then on.
+    const stale = (): boolean => true;
+    for (let s = 2; s < 10; s++)
+      assert.equal(t.update([], T0 + s * 1_000, stale, T0 + (s - 1) * 1_000).length, 0);
+    assert.equal(t.active('n1').length, 1, 'still active through the outage');
+  });
+
+  it('quiet time counts only on fresh data: a stale spell starts it again', () => {
+    const t = new ConditionTracker(timing);
+    t.update([obs()], T0, never);
+    t.update([], T0 + 10_000, never);
+    const stale = (): boolean => true;
+    t.update([], T0 + 20_000, stale);
+    assert.equal(t.update([], T0 + 30_000, never).length, 0, 'quiet again from 30 s');
+    assert.equal(t.update([], T0 + 45_000, never).length, 0, '40 s after the first quiet cycle');
+    assert.equal(t.update([], T0 + 60_000, never)[0]?.kind, 'cleared', '30 s of fresh quiet');
+  });
+
   it('damps flapping: after repeated raises, the clear delay grows', () => {
     const t = new ConditionTracker(timing);
     let now = T0;

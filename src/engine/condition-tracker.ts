@@ -55,11 +55,18 @@ export class ConditionTracker {
     this.#timing = timing;
   }
 
-  /** Folds one cycle's observations in; returns the edges it caused. */
+  /**
+   * Folds one cycle's observations in; returns the edges it caused. `confirmedAtMs` is the time
+   * the presence answers were evaluated at (the cycle's own time unless presence is asked in the
+   * background): a condition's absence counts towards its clear only once a presence answer at or
+   * after the cycle that first missed it says the node's exporter was reporting then. An exporter
+   * that fell silent between two presence answers thus never reads as a cleared fault.
+   */
   update(
     observations: Iterable<Observation>,
     nowMs: number,
     isStale: (node: string, condition: string) => boolean,
+    confirmedAtMs = nowMs,
   ): ConditionEdge[] {
     const edges: ConditionEdge[] = [];
     const seen = new Set<TrackState>();
@@ -88,14 +95,21 @@ export class ConditionTracker {
     for (const [node, perNode] of this.#state) {
       for (const [key, st] of perNode) {
         if (seen.has(st)) continue;
-        if (isStale(node, st.obs.condition)) continue;
+        if (isStale(node, st.obs.condition)) {
+          // Quiet time counts only on fresh data: after an outage it starts again.
+          delete st.quietSinceMs;
+          continue;
+        }
         if (st.activeSinceMs === undefined) {
           if (st.raises.length === 0) perNode.delete(key);
           else st.firstSeenMs = Number.POSITIVE_INFINITY;
           continue;
         }
         st.quietSinceMs ??= nowMs;
-        if (nowMs - st.quietSinceMs >= this.#clearDelay(st, nowMs)) {
+        if (
+          st.quietSinceMs <= confirmedAtMs &&
+          nowMs - st.quietSinceMs >= this.#clearDelay(st, nowMs)
+        ) {
           edges.push({ kind: 'cleared', instance: toInstance(st), atMs: nowMs });
           delete st.activeSinceMs;
           delete st.quietSinceMs;

@@ -202,7 +202,7 @@ export class Controller {
       return insp.failedSignals.has(sig) || (insp.staleByNode.get(node)?.has(sig) ?? false);
     };
     if (!this.#seeded) this.#seedFromTickets(nodes, atMs);
-    const edges = this.#tracker.update(insp.observations, atMs, isStale);
+    const edges = this.#tracker.update(insp.observations, atMs, isStale, insp.presenceAtMs);
     const staleOf = (node: string): string[] => [...(insp.staleByNode.get(node) ?? [])];
     const statuses = [
       ...this.#tracker.statuses(staleOf),
@@ -867,5 +867,6 @@ export function inspectorOptions(config: Config): InspectorOptions {
     intervalMs: i.intervalMs,
     backgroundSlowRules: i.backgroundSlowRules,
     shareSelections: i.shareSelections,
+    backgroundPresence: i.backgroundPresence,
   };
 }

@@ -27,6 +27,8 @@ class FakeSource implements MetricsSource {
   readonly failing = new Set<string>();
   /** Queries that stay unanswered until `release()`. */
   readonly holding = new Set<string>();
+  /** Presence query -> nodes it leaves out (their exporter is silent). */
+  readonly silent = new Map<string, Set<string>>();
   #held: (() => void)[] = [];
 
   async query(expr: string): Promise<readonly InstantSample[]> {
@@ -34,7 +36,10 @@ class FakeSource implements MetricsSource {
     if (this.holding.has(expr)) await new Promise<void>((r) => this.#held.push(r));
     if (this.failing.has(expr)) throw new HealError(ErrorCode.PromUnavailable, `down: ${expr}`);
     if (expr.startsWith('count by (node)') && !expr.includes('unless'))
-      return NODES.map((n) => ({ labels: { node: n.name }, value: 1 }));
+      return NODES.filter((n) => this.silent.get(expr)?.has(n.name) !== true).map((n) => ({
+        labels: { node: n.name },
+        value: 1,
+      }));
     return this.faults.get(expr) ?? [];
   }
 
@@ -285,5 +290,97 @@ describe('inspector: shared selections', () => {
     assert.equal(asked.filter((e) => e.includes('DCGM_FI_DEV_XID_ERRORS ==')).length, 0);
     assert.equal(asked.filter((e) => e === 'DCGM_FI_DEV_XID_ERRORS != 0').length, 1);
     assert.equal(separateAsked - asked.length, 11, 'twelve XID queries became one');
+  });
+});
+
+describe('inspector: presence in the background', () => {
+  const DCGM = SIGNAL_PRESENCE['dcgm-exporter'] as string;
+  const presenceExprs = new Set(Object.values(SIGNAL_PRESENCE).filter((e) => e !== null));
+
+  it('the first cycle asks presence itself; later ones use the previous answer, asked after their rules', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock, { backgroundPresence: true });
+    const first = await insp.inspect(NODES, signal);
+    assert.equal(first.presenceAtMs, T0);
+    assert.equal(first.complete, true);
+    await clock.advance(SEC);
+    source.asked.length = 0;
+    const second = await insp.inspect(NODES, signal);
+    assert.equal(second.presenceAtMs, T0, "the first cycle's answer");
+    assert.equal(second.complete, true);
+    assert.equal(second.staleByNode.size, 0);
+    assert.equal(
+      source.asked.filter((e) => presenceExprs.has(e)).length,
+      presenceExprs.size,
+      'presence still asked every cycle',
+    );
+    const firstPresence = source.asked.findIndex((e) => presenceExprs.has(e));
+    assert.ok(firstPresence > 0, 'asked');
+    assert.ok(
+      source.asked.slice(firstPresence).every((e) => presenceExprs.has(e)),
+      'every rule query before the first presence query',
+    );
+    await clock.advance(SEC);
+    const third = await insp.inspect(NODES, signal);
+    assert.equal(third.presenceAtMs, T0 + SEC, "the second cycle's answer");
+  });
+
+  it('an exporter that falls silent is stale from the cycle after the one that asked', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock, { backgroundPresence: true });
+    await insp.inspect(NODES, signal);
+    source.silent.set(DCGM, new Set(['n2']));
+    await clock.advance(SEC);
+    const asked = await insp.inspect(NODES, signal);
+    assert.equal(asked.staleByNode.size, 0, 'the answer in use predates the silence');
+    await clock.advance(SEC);
+    const after = await insp.inspect(NODES, signal);
+    assert.deepEqual([...(after.staleByNode.get('n2') ?? [])], ['dcgm-exporter']);
+    assert.equal(after.staleByNode.has('n1'), false);
+    assert.equal(after.presenceAtMs, T0 + SEC);
+  });
+
+  it('a failed presence query makes its signal stale in the next cycle, and is asked again', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock, { backgroundPresence: true });
+    await insp.inspect(NODES, signal);
+    source.failing.add(DCGM);
+    await clock.advance(SEC);
+    await insp.inspect(NODES, signal);
+    source.failing.delete(DCGM);
+    await clock.advance(SEC);
+    const failed = await insp.inspect(NODES, signal);
+    assert.ok(failed.failedSignals.has('dcgm-exporter'));
+    assert.equal(failed.complete, false);
+    assert.match(failed.errors.join('\n'), /down: count by \(node\) \(DCGM/);
+    await clock.advance(SEC);
+    const back = await insp.inspect(NODES, signal);
+    assert.equal(back.failedSignals.size, 0);
+    assert.equal(back.complete, true);
+  });
+
+  it('presence that stops answering makes every signal stale, never present', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock, { backgroundPresence: true, queryTimeoutMs: 60 * SEC });
+    await insp.inspect(NODES, signal);
+    for (const e of presenceExprs) source.holding.add(e);
+    const cycles = [];
+    for (let i = 0; i < 64; i++) {
+      await clock.advance(SEC);
+      cycles.push(await insp.inspect(NODES, signal));
+    }
+    assert.equal(cycles[0]?.failedSignals.size, 0, 'the last answer serves a while');
+    const expired = cycles.findIndex((c) => c.failedSignals.size > 0);
+    // The run asked at T0 + 1 s hits its 60 s deadline: the cycle at T0 + 61 s sees it fail.
+    assert.equal(expired, 60);
+    assert.match(cycles[60]?.errors.join('\n') ?? '', /timed out after 60000ms/);
+    assert.equal(cycles.at(-1)?.failedSignals.size, presenceExprs.size);
+    assert.equal(cycles.at(-1)?.complete, false);
+    for (const e of presenceExprs) source.holding.delete(e);
+    source.release();
   });
 });

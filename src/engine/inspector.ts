@@ -1,3 +1,4 @@
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import type { CatalogueEntry, Signal } from '../catalogue/types.js';
 import type { Clock } from '../core/clock.js';
 import { mapLimit } from '../core/concurrency.js';
@@ -30,6 +31,12 @@ export interface Inspection {
   readonly staleByNode: ReadonlyMap<string, ReadonlySet<Signal>>;
   /** Signals whose presence query failed: stale on every node. */
   readonly failedSignals: ReadonlySet<Signal>;
+  /**
+   * Time the presence answers used in this cycle were evaluated at: the cycle's own time, or an
+   * earlier cycle's when presence is asked in the background. A rule's silence about a node says
+   * "healthy" only as of this time (see ConditionTracker.update).
+   */
+  readonly presenceAtMs: number;
   /** Queries issued in this cycle (slow rules are issued only when due). */
   readonly queries: number;
   /** Queries answered since the previous cycle (background ones included). */
@@ -65,6 +72,12 @@ export interface InspectorOptions {
    * evaluated here (see shared-selection.ts).
    */
   readonly shareSelections?: boolean;
+  /**
+   * The presence queries (the costliest of a cycle: every series of an exporter's family) run
+   * after the cycle's rule queries, beside it, and the next cycle uses their answer; the first
+   * cycle waits for them. False: every cycle waits for its own (deterministic, for the simulator).
+   */
+  readonly backgroundPresence?: boolean;
 }
 
 /**
@@ -99,6 +112,13 @@ export function longestRangeMs(expr: string): number {
   return longest;
 }
 
+/** The newest answers of the presence queries, evaluated together at `atMs`. */
+interface PresenceAnswer {
+  readonly atMs: number;
+  readonly samples: ReadonlyMap<Signal, readonly InstantSample[]>;
+  readonly failed: ReadonlySet<Signal>;
+}
+
 /** A rule asked less often than every cycle, and its last answer. */
 interface SlowRule {
   readonly entry: CatalogueEntry;
@@ -130,6 +150,9 @@ export class Inspector {
   #backgroundAnswered = 0;
   /** Time of the previous cycle. */
   #prevCycleMs = Number.NEGATIVE_INFINITY;
+  /** Newest presence answers (background presence), and whether a run is asking now. */
+  #presenceAnswer: PresenceAnswer | undefined;
+  #presenceInflight = false;
   readonly #byName: ReadonlyMap<string, CatalogueEntry>;
   readonly #presence: readonly (readonly [Signal, string])[];
   readonly #metrics: MetricsSource;
@@ -222,13 +245,22 @@ export class Inspector {
   /** Runs one cycle over `nodes`. Never throws for query failures: they are reported as stale. */
   async inspect(nodes: readonly NodeInfo[], signal: AbortSignal): Promise<Inspection> {
     const atMs = this.#clock.now();
+    // Each query in flight listens on `signal`: this cycle's, the slow rules' and presence's.
+    const listeners = 3 * this.#opts.concurrency;
+    if (getMaxListeners(signal) < listeners) setMaxListeners(listeners, signal);
     type Job =
       | { kind: 'rule'; entry: CatalogueEntry }
       | { kind: 'presence'; signal: Signal; expr: string }
       | { kind: 'shared'; group: SharedGroup }
       | { kind: 'compat' };
+    // In the background, presence is asked after this cycle's rules and used by the next cycle;
+    // a cycle with no earlier answer (the first) asks it itself.
+    const presenceLater =
+      this.#opts.backgroundPresence === true && this.#presenceAnswer !== undefined;
     const jobs: Job[] = [
-      ...this.#presence.map(([s, expr]): Job => ({ kind: 'presence', signal: s, expr })),
+      ...(presenceLater
+        ? []
+        : this.#presence.map(([s, expr]): Job => ({ kind: 'presence', signal: s, expr }))),
       ...this.#shared.map((group): Job => ({ kind: 'shared', group })),
       ...this.#rules
         .filter((entry) => !this.#slow.has(entry.name) && !this.#sharedNames.has(entry.name))
@@ -253,11 +285,11 @@ export class Inspector {
       mapLimit(jobs, this.#opts.concurrency, (job) => this.#query(exprOf(job), atMs, signal)),
       this.#opts.backgroundSlowRules === true ? undefined : slowRun,
     ]);
+    if (presenceLater) void this.#askPresence(atMs, signal);
     const answers = new Map<string, readonly InstantSample[]>();
     const failedRules = new Set<string>();
-    const failedSignals = new Set<Signal>();
-    const present = new Map<Signal, Uint8Array>();
-    const index = this.#indexOf(nodes);
+    const presenceSamples = new Map<Signal, readonly InstantSample[]>();
+    const presenceFailed = new Set<Signal>();
     const errors = this.#backgroundErrors;
     this.#backgroundErrors = [];
     let failures = errors.length;
@@ -271,14 +303,14 @@ export class Inspector {
         failures++;
         errors.push(errorMessage(r.reason));
         if (job.kind === 'rule') failedRules.add(job.entry.name);
-        else if (job.kind === 'presence') failedSignals.add(job.signal);
+        else if (job.kind === 'presence') presenceFailed.add(job.signal);
         else if (job.kind === 'shared')
           for (const m of job.group.rules) failedRules.add(m.entry.name);
         return;
       }
       answered++;
       if (job.kind === 'presence') {
-        present.set(job.signal, presenceMarks(r.value, index, nodes.length));
+        presenceSamples.set(job.signal, r.value);
       } else if (job.kind === 'rule') {
         answers.set(job.entry.name, r.value);
       } else if (job.kind === 'shared') {
@@ -295,6 +327,10 @@ export class Inspector {
     const answeredAtMs = new Map<string, number>();
     const prevCycleMs = this.#prevCycleMs;
     this.#prevCycleMs = atMs;
+    if (!presenceLater && this.#presence.length > 0) {
+      this.#presenceAnswer = { atMs, samples: presenceSamples, failed: presenceFailed };
+    }
+    const { present, failedSignals, presenceAtMs } = this.#presenceNow(nodes, atMs, prevCycleMs);
     for (const r of this.#slow.values()) {
       // An answer is usable until two periods (plus a query's deadline) have passed without a
       // newer one, unless it is from the previous cycle (the newest a background query can
@@ -340,7 +376,8 @@ export class Inspector {
       complete: failures === 0 && failedRules.size === 0 && failedSignals.size === 0,
       staleByNode,
       failedSignals,
-      queries: jobs.length + due.length,
+      presenceAtMs,
+      queries: jobs.length + due.length + (presenceLater ? this.#presence.length : 0),
       answered,
       failures,
       unknownCompat: [...unknownCompat],
@@ -377,6 +414,65 @@ export class Inspector {
       r.answer = res.value;
       r.answeredAtMs = atMs;
     });
+  }
+
+  /**
+   * The presence to use now: the newest answer, unless it is older than two intervals plus a
+   * query's deadline and not from the previous cycle (presence that stopped answering makes
+   * every signal stale, never present).
+   */
+  #presenceNow(
+    nodes: readonly NodeInfo[],
+    atMs: number,
+    prevCycleMs: number,
+  ): { present: Map<Signal, Uint8Array>; failedSignals: Set<Signal>; presenceAtMs: number } {
+    const present = new Map<Signal, Uint8Array>();
+    const failedSignals = new Set<Signal>();
+    const answer = this.#presenceAnswer;
+    if (this.#presence.length === 0 || answer === undefined) {
+      for (const [sig] of this.#presence) failedSignals.add(sig);
+      return { present, failedSignals, presenceAtMs: atMs };
+    }
+    const maxAgeMs = 2 * (this.#opts.intervalMs ?? 0) + this.#opts.queryTimeoutMs;
+    const expired = atMs - answer.atMs > maxAgeMs && answer.atMs < prevCycleMs;
+    const index = this.#indexOf(nodes);
+    for (const [sig] of this.#presence) {
+      const samples = answer.samples.get(sig);
+      if (expired || answer.failed.has(sig) || samples === undefined) failedSignals.add(sig);
+      else present.set(sig, presenceMarks(samples, index, nodes.length));
+    }
+    return { present, failedSignals, presenceAtMs: answer.atMs };
+  }
+
+  /**
+   * Asks every presence query, evaluated at `atMs` (the rules' instant of the cycle that asks),
+   * and keeps the answers for the next cycle. One run at a time; never rejects.
+   */
+  async #askPresence(atMs: number, signal: AbortSignal): Promise<void> {
+    if (this.#presenceInflight) return;
+    this.#presenceInflight = true;
+    try {
+      const results = await mapLimit(this.#presence, this.#opts.concurrency, ([, expr]) =>
+        this.#query(expr, atMs, signal),
+      );
+      const samples = new Map<Signal, readonly InstantSample[]>();
+      const failed = new Set<Signal>();
+      results.forEach((res, i) => {
+        const [sig] = this.#presence[i] as readonly [Signal, string];
+        if (res.status === 'rejected') {
+          failed.add(sig);
+          this.#backgroundErrors.push(errorMessage(res.reason));
+          return;
+        }
+        this.#backgroundAnswered++;
+        samples.set(sig, res.value);
+      });
+      if (atMs > (this.#presenceAnswer?.atMs ?? Number.NEGATIVE_INFINITY)) {
+        this.#presenceAnswer = { atMs, samples, failed };
+      }
+    } finally {
+      this.#presenceInflight = false;
+    }
   }
 
   /**

@@ -112,6 +112,7 @@ export function createKubeCluster(
   options: KubeClusterOptions,
 ): KubeCluster & { close(): Promise<void> } {
   const kc = toKubeConfig(options);
+  shareOneAgent(kc);
   const apis: Apis = {
     core: kc.makeApiClient(k8s.CoreV1Api),
     batch: kc.makeApiClient(k8s.BatchV1Api),
@@ -163,6 +164,23 @@ function toKubeConfig(options: KubeClusterOptions): k8s.KubeConfig {
     currentContext: 'aegis',
   });
   return kc;
+}
+
+/**
+ * client-node builds a new https.Agent for every request (KubeConfig.createAgent, called from
+ * applySecurityAuthentication), so every call paid a TCP and TLS handshake with the apiserver:
+ * ~500 of them when a burst of faults starts 100 step flows. One keep-alive agent, made on the
+ * first request with the options client-node computed (CA, client certificate, skipTLSVerify,
+ * server name), serves every request instead; the bearer token stays a per-request header
+ * (test/k8s/nodes.test.ts counts the connections).
+ */
+function shareOneAgent(kc: k8s.KubeConfig): void {
+  type MakeAgent = (cluster: unknown, options: Record<string, unknown>) => unknown;
+  const target = kc as unknown as { createAgent: MakeAgent };
+  const make = target.createAgent.bind(kc);
+  let agent: unknown;
+  target.createAgent = (cluster, options) =>
+    (agent ??= make(cluster, { ...options, keepAlive: true }));
 }
 
 /** Runs one API call under the caller's signal plus a request deadline, mapping failures. */

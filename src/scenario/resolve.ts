@@ -149,7 +149,7 @@ function resolveConfig(
     sop: c.sop ?? {},
     // A cycle waits for its slow rules: in virtual time that costs nothing and keeps runs
     // reproducible.
-    inspect: { backgroundSlowRules: false, ...c.inspect, intervalMs },
+    inspect: { backgroundSlowRules: false, backgroundPresence: false, ...c.inspect, intervalMs },
   });
   if (!parsed.success) {
     const defaults = defaultConfig() as unknown as Record<string, Record<string, unknown>>;

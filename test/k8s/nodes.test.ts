@@ -5,6 +5,8 @@
  * and Events.
  */
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { ClientRequest } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode, isHealError } from '../../src/core/errors.js';
 import type { NodeClient } from '../../src/k8s/cluster.js';
@@ -199,6 +201,37 @@ describe('nodes', () => {
     await assert.rejects(hasty.listNodes(deadline()), (err: unknown) =>
       isHealError(err, ErrorCode.K8sUnavailable),
     );
+  });
+
+  it('its calls share one keep-alive connection instead of a TLS handshake each', async () => {
+    const { stack } = cluster;
+    const client = createKubeCluster({
+      kubeConfig: { server: stack.server, token: stack.controllerToken, caData: stack.caData },
+      leaseNamespace: 'monitoring',
+      jobTemplatesDir: JOB_TEMPLATES_DIR,
+      watchNodes: false,
+    });
+    const port = new URL(stack.server).port;
+    // Per request to the apiserver: did it go over a connection opened before (keep-alive)?
+    const reused: boolean[] = [];
+    const onResponse = (msg: unknown): void => {
+      const req = (msg as { request: ClientRequest }).request;
+      if (req.host === '127.0.0.1' && String(req.socket?.remotePort) === port)
+        reused.push(req.reusedSocket);
+    };
+    subscribe('http.client.response.finish', onResponse);
+    try {
+      for (let i = 0; i < 10; i++) {
+        await client.getNode('gpu-2', deadline());
+        await client.patchNodeLabels('gpu-2', { 'aegis.io/probe': String(i) }, deadline());
+      }
+    } finally {
+      unsubscribe('http.client.response.finish', onResponse);
+      await client.patchNodeLabels('gpu-2', { 'aegis.io/probe': null }, deadline());
+    }
+    assert.equal(reused.length, 20);
+    // The first request opens the connection; the other 19 go over it.
+    assert.equal(reused.filter((r) => !r).length, 1, `reused: ${reused.join(' ')}`);
   });
 
   it('an unreachable server is K8S_UNAVAILABLE', async () => {
