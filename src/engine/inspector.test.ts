@@ -108,6 +108,18 @@ describe('rule periods', () => {
     assert.ok(slow.size > 50, `${slow.size} slow rules`);
     assert.equal(insp.queriesEveryCycle, insp.queriesPerCycle - slow.size);
   });
+
+  it('lists the queries a cycle waits for: every-cycle rules (shared ones once), no presence', () => {
+    const insp = inspector(new FakeSource(), new ManualClock(T0), { shareSelections: true });
+    const cycle = insp.cycleQueries;
+    const presence = Object.values(SIGNAL_PRESENCE).filter((e) => e !== null);
+    assert.equal(cycle.length, insp.queriesEveryCycle - presence.length);
+    assert.equal(new Set(cycle).size, cycle.length);
+    assert.ok(cycle.every((q) => !presence.includes(q)));
+    assert.ok(cycle.includes('DCGM_FI_DEV_XID_ERRORS != 0'));
+    assert.ok(!cycle.includes(entry('Xid79GPULost').expr), 'asked through the shared query');
+    assert.ok(!cycle.includes(entry('GpuHung').expr), 'a slow rule');
+  });
 });
 
 describe('inspector: slow rules', () => {

@@ -227,6 +227,17 @@ export class Inspector {
     ];
   }
 
+  /** The queries a cycle waits for: rules asked every cycle (shared ones once), compatibility. */
+  get cycleQueries(): string[] {
+    return [
+      ...this.#shared.map((g) => g.query),
+      ...this.#rules
+        .filter((e) => !this.#slow.has(e.name) && !this.#sharedNames.has(e.name))
+        .map((e) => e.expr),
+      ...(this.#opts.compatibility ? [COMPAT_METRIC] : []),
+    ];
+  }
+
   /** Rules answered from a shared selection, by the query they share. */
   get sharedSelections(): ReadonlyMap<string, readonly string[]> {
     return new Map(this.#shared.map((g) => [g.query, g.rules.map((r) => r.entry.name)]));

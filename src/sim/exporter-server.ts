@@ -1,7 +1,8 @@
 /**
  * Serves the simulated fleet's exporters on loopback over node:http, one path per exporter
  * (`/metrics/dcgm`, `/metrics/node`, `/metrics/ksm`, `/metrics/ipmi`, `/metrics/gpfs`,
- * `/metrics/nodecheck`; `?node=<name>` for one node's series), streamed with back-pressure.
+ * `/metrics/nodecheck`; `?node=<name>` for one node's series, `?shard=<i>&shards=<n>` for every
+ * n-th node from the i-th), streamed with back-pressure.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -87,17 +88,32 @@ function handle(source: ExpositionSource, req: IncomingMessage, res: ServerRespo
     res.writeHead(404, { 'content-type': 'text/plain' }).end(`no node ${node}\n`);
     return;
   }
+  const shard = shardOf(url.searchParams);
+  if (typeof shard === 'string') {
+    res.writeHead(400, { 'content-type': 'text/plain' }).end(`${shard}\n`);
+    return;
+  }
   source.sync?.();
-  const chunks = exposition(
-    source.store,
-    exporter,
-    source.clock.now(),
-    node === undefined ? {} : { node },
-  );
+  const chunks = exposition(source.store, exporter, source.clock.now(), {
+    ...(node === undefined ? {} : { node }),
+    ...(shard === undefined ? {} : { shard }),
+  });
   res.writeHead(200, { 'content-type': CONTENT_TYPE });
   const stream = Readable.from(chunks);
   stream.on('error', (err) => {
     res.destroy(err);
   });
   stream.pipe(res);
+}
+
+/** `?shard=i&shards=n` (both or neither; 0 <= i < n), or what is wrong with them. */
+function shardOf(params: URLSearchParams): { index: number; of: number } | string | undefined {
+  const index = params.get('shard');
+  const of = params.get('shards');
+  if (index === null && of === null) return undefined;
+  const i = Number(index);
+  const n = Number(of);
+  if (!Number.isInteger(i) || !Number.isInteger(n) || n < 1 || i < 0 || i >= n)
+    return `shard=${String(index)}&shards=${String(of)}: want whole numbers 0 <= shard < shards`;
+  return { index: i, of: n };
 }

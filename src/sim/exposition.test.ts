@@ -118,4 +118,37 @@ describe('exposition', () => {
       await server.close();
     }
   });
+
+  it('splits the fleet over shards: every node in exactly one, every n-th from the i-th', async () => {
+    const clock = new ManualClock(T0);
+    const server = await startExporterServer({ fleet: { store, clock }, port: 0 });
+    try {
+      const nodesOf = async (query: string): Promise<string[]> => {
+        const doc = parseExposition(
+          await (await fetch(`${server.url}/metrics/dcgm?${query}`)).text(),
+        );
+        const names = (doc.get('DCGM_FI_DEV_XID_ERRORS')?.samples ?? []).map(
+          (l) => /node="([^"]+)"/.exec(l)?.[1] ?? '',
+        );
+        return [...new Set(names)];
+      };
+      const fleet = store.fleet.nodes.map((n) => n.name);
+      const shards = await Promise.all([0, 1].map((i) => nodesOf(`shard=${i}&shards=2`)));
+      assert.deepEqual(
+        shards[0],
+        fleet.filter((_, i) => i % 2 === 0),
+      );
+      assert.deepEqual(
+        shards[1],
+        fleet.filter((_, i) => i % 2 === 1),
+      );
+      for (const bad of ['shard=2&shards=2', 'shard=-1&shards=2', 'shard=0', 'shard=x&shards=3']) {
+        const res = await fetch(`${server.url}/metrics/dcgm?${bad}`);
+        assert.equal(res.status, 400, bad);
+        assert.match(await res.text(), /want whole numbers 0 <= shard < shards/);
+      }
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -11,6 +11,12 @@ import type { CurrentSeries, SeriesStore } from './series-store.js';
 export interface ExpositionOptions {
   /** Only this node's series (per-node scrape targets, `?node=`). */
   readonly node?: string;
+  /**
+   * Only the nodes at fleet positions `index`, `index + of`, … (`?shard=&shards=`): a fleet split
+   * over several scrape targets, each scraped at its own offset in the interval as per-node
+   * targets are in a real cluster.
+   */
+  readonly shard?: { readonly index: number; readonly of: number };
   /** Leave out `job` and `instance` (when the scrape config should set them). Default false. */
   readonly withoutTargetLabels?: boolean;
   /** Flush a chunk once it is this long (default 64 KiB). */
@@ -36,8 +42,13 @@ export function* exposition(
       buffer.push(`# HELP ${name} ${escapeHelp(family.help)}\n# TYPE ${name} ${type}\n`);
     }
     histogram = family.histogram;
+    const shard = options.shard;
     const nodes =
-      options.node === undefined ? store.fleet.nodes.map((n) => n.name) : [options.node];
+      options.node !== undefined
+        ? [options.node]
+        : store.fleet.nodes
+            .filter((_, i) => shard === undefined || i % shard.of === shard.index)
+            .map((n) => n.name);
     for (const node of nodes) {
       store.forEachAt(family.name, atMs, node, (s) => {
         const line = formatSample(family.name, s, options.withoutTargetLabels === true);

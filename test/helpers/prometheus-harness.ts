@@ -36,6 +36,8 @@ export interface ScrapeTarget {
   readonly urls: readonly string[];
   /** Metrics path (default `/metrics`). */
   readonly path?: string;
+  /** URL parameters of the scrape. */
+  readonly params?: Readonly<Record<string, string>>;
 }
 
 /** Options of `startPrometheus`. */
@@ -79,9 +81,22 @@ export interface PrometheusServer {
 /** The simulator's exporter paths (src/sim/exporter-server.ts); each becomes a scrape job. */
 export const SIM_EXPORTER_PATHS = ['dcgm', 'node', 'ksm', 'ipmi', 'gpfs', 'nodecheck'] as const;
 
-/** Scrape jobs for a running simulator exporter server: job `<exporter>`, path `/metrics/<exporter>`. */
-export function simExporterTargets(baseUrl: string): ScrapeTarget[] {
-  return SIM_EXPORTER_PATHS.map((e) => ({ job: e, urls: [baseUrl], path: `/metrics/${e}` }));
+/**
+ * Scrape jobs for a running simulator exporter server: job `<exporter>`, path `/metrics/<exporter>`.
+ * With `shards` > 1 each exporter's fleet is split over that many jobs (`<exporter>-<i>`), which
+ * Prometheus scrapes at different offsets in the interval, as it does per-node targets.
+ */
+export function simExporterTargets(baseUrl: string, shards = 1): ScrapeTarget[] {
+  return SIM_EXPORTER_PATHS.flatMap((e): ScrapeTarget[] =>
+    shards <= 1
+      ? [{ job: e, urls: [baseUrl], path: `/metrics/${e}` }]
+      : Array.from({ length: shards }, (_, i) => ({
+          job: `${e}-${String(i)}`,
+          urls: [baseUrl],
+          path: `/metrics/${e}`,
+          params: { shard: String(i), shards: String(shards) },
+        })),
+  );
 }
 
 /** Throws a clear error when the Debian binaries are missing. */
@@ -338,6 +353,9 @@ function configYaml(opts: PrometheusOptions): string {
       job_name: t.job,
       honor_labels: true,
       metrics_path: t.path ?? '/metrics',
+      ...(t.params === undefined
+        ? {}
+        : { params: Object.fromEntries(Object.entries(t.params).map(([k, v]) => [k, [v]])) }),
       static_configs: [{ targets: t.urls.map((u) => new URL(u).host) }],
     })),
   };
