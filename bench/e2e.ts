@@ -256,14 +256,47 @@ interface BurstResult {
   readonly ticketed: number;
   /** Cordons per second between the first and the last cordon. */
   readonly cordonsPerSecond: number;
+  /** Per node: visible in Prometheus → cordoned and ticketed. */
+  readonly visibleToDoneMs: Summary;
+  /** First and last node visible in Prometheus, after injection. */
+  readonly firstVisibleAfterInjectMs: number;
+  readonly lastVisibleAfterInjectMs: number;
   readonly firstCordonAfterInjectMs: number;
   readonly lastCordonAfterInjectMs: number;
   readonly lastTicketAfterInjectMs: number;
 }
 
+/**
+ * Polls every 100 ms which of `nodes` show a non-zero XID in Prometheus (one query for all of
+ * them); records the first time each does. Resolves when all have, or after `timeoutMs`.
+ */
+async function burstVisibility(
+  prom: PrometheusServer,
+  nodes: readonly string[],
+  timeoutMs: number,
+): Promise<Map<string, number>> {
+  const seen = new Map<string, number>();
+  const expr = `count by (node) (DCGM_FI_DEV_XID_ERRORS{node=~"${nodes.join('|')}"} != 0)`;
+  const url = `${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`;
+  const end = Date.now() + timeoutMs;
+  while (seen.size < nodes.length && Date.now() < end) {
+    const body = (await (await fetch(url)).json()) as {
+      data: { result: { metric: Record<string, string> }[] };
+    };
+    const now = Date.now();
+    for (const r of body.data.result) {
+      const node = r.metric['node'];
+      if (node !== undefined && !seen.has(node)) seen.set(node, now);
+    }
+    await delay(100);
+  }
+  return seen;
+}
+
 async function runBurst(
   o: Options,
   world: SimWorld,
+  prom: PrometheusServer,
   times: Map<string, NodeTimes>,
 ): Promise<BurstResult> {
   const names = world.fleet.nodes.map((n) => n.name);
@@ -278,6 +311,7 @@ async function runBurst(
     world.faults.injectFault({ condition: entry.name, node, atMs: injectedMs });
   });
   log(`burst: ${o.burst} faults injected`);
+  const visible = await burstVisibility(prom, nodes, 30_000);
   await waitFor(() => nodes.every((n) => times.get(n)?.doneMs !== undefined), 120_000, {
     what: 'every burst node cordoned and ticketed',
     intervalMs: 50,
@@ -288,11 +322,20 @@ async function runBurst(
   const tickets = nodes.flatMap((n) => times.get(n)?.doneMs ?? []);
   const first = cordons[0] ?? Number.NaN;
   const last = cordons.at(-1) ?? Number.NaN;
+  const visibleAt = [...visible.values()];
+  const toDone = nodes.flatMap((n) => {
+    const v = visible.get(n);
+    const d = times.get(n)?.doneMs;
+    return v === undefined || d === undefined ? [] : [Math.max(0, d - v)];
+  });
   return {
     faults: o.burst,
     cordoned: cordons.length,
     ticketed: tickets.length,
     cordonsPerSecond: Number(((cordons.length - 1) / ((last - first) / 1000)).toFixed(1)),
+    visibleToDoneMs: summarize(toDone, 0),
+    firstVisibleAfterInjectMs: Math.min(...visibleAt) - injectedMs,
+    lastVisibleAfterInjectMs: Math.max(...visibleAt) - injectedMs,
     firstCordonAfterInjectMs: first - injectedMs,
     lastCordonAfterInjectMs: last - injectedMs,
     lastTicketAfterInjectMs: Math.max(...tickets) - injectedMs,
@@ -540,7 +583,7 @@ async function main(): Promise<void> {
     const s1 = await snap();
     const sequential = await runSequential(o, world, prom, times);
     const s2 = await snap();
-    const burst = await runBurst(o, world, times);
+    const burst = await runBurst(o, world, prom, times);
     const s3 = await snap();
     const phases = { idle: phase(s0, s1), sequential: phase(s1, s2), burst: phase(s2, s3) };
     log(`phases: ${JSON.stringify(phases)}`);
@@ -602,8 +645,16 @@ function table(r: {
     ],
     [`burst of ${b.faults}: cordons per second (first → last cordon)`, `${b.cordonsPerSecond} /s`],
     [
+      'burst: first / last visible in Prometheus after injection',
+      `${b.firstVisibleAfterInjectMs} / ${b.lastVisibleAfterInjectMs} ms`,
+    ],
+    [
       'burst: first / last cordon after injection',
       `${b.firstCordonAfterInjectMs} / ${b.lastCordonAfterInjectMs} ms`,
+    ],
+    [
+      'burst: visible → cordoned + ticketed, p50 / p99',
+      `${b.visibleToDoneMs.p50} / ${b.visibleToDoneMs.p99} ms`,
     ],
     ['burst: cordoned / ticketed', `${b.cordoned} / ${b.ticketed}`],
     ['daemon peak RSS (VmHWM)', `${r.daemon.peakRssMb} MB`],

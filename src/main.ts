@@ -48,6 +48,16 @@ export async function runDaemon(opts: {
     leaseNamespace: k.namespace,
     jobTemplatesDir: k.jobTemplatesDir,
     ...(k.opsImage === undefined ? {} : { opsImage: k.opsImage }),
+    onNodeWatchError: (err, inARow) => {
+      metrics.errors.inc({ where: 'node-watch' });
+      // The first failure, then every 2^n-th: a watch down for long is still heard of.
+      if ((inARow & (inARow - 1)) === 0) {
+        log.warn('node watch failed; nodes are listed every cycle until it is back', {
+          err: errorMessage(err),
+          failuresInARow: inARow,
+        });
+      }
+    },
   });
   const p = config.prometheus;
   const metricsSource = createPromClient({

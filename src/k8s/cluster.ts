@@ -19,6 +19,13 @@ export interface NodeClient {
   listNodes(signal: AbortSignal): Promise<readonly NodeInfo[]>;
   /** Throws K8S_NOT_FOUND when the node does not exist. */
   getNode(name: string, signal: AbortSignal): Promise<NodeInfo>;
+  /**
+   * The node as a watch-fed cache holds it, without a request; undefined when there is no such
+   * cache, it is not in step with the apiserver, or it lacks the node. It may trail the apiserver
+   * by a watch event: use it only as the base of a write under its resourceVersion (a stale one
+   * is a 409, and the writer re-reads with getNode).
+   */
+  peekNode?(name: string): NodeInfo | undefined;
   /** Sets spec.unschedulable (cordon / uncordon). */
   setUnschedulable(name: string, unschedulable: boolean, signal: AbortSignal): Promise<NodeInfo>;
   /**

@@ -93,6 +93,11 @@ export interface KubeClusterOptions {
    * The watch starts with the first listNodes and stops with close().
    */
   readonly watchNodes?: boolean;
+  /**
+   * Told of each failed node LIST/WATCH of the cache, with the failures in a row (while they last,
+   * listNodes lists directly every call).
+   */
+  readonly onNodeWatchError?: (err: unknown, failuresInARow: number) => void;
 }
 
 /** Both ports in one object. */
@@ -129,7 +134,10 @@ export function createKubeCluster(
   const informer =
     options.watchNodes === false
       ? undefined
-      : new NodeInformer(nodeSource(kc, ctx), { clock: backgroundClock });
+      : new NodeInformer(nodeSource(kc, ctx), {
+          clock: backgroundClock,
+          ...(options.onNodeWatchError === undefined ? {} : { onError: options.onNodeWatchError }),
+        });
   return {
     ...nodeMethods(ctx, informer),
     ...podMethods(ctx),
@@ -238,7 +246,12 @@ interface Context {
 const MERGE = k8s.PatchStrategy.MergePatch;
 
 type NodeMethods =
-  'listNodes' | 'getNode' | 'setUnschedulable' | 'patchNodeAnnotations' | 'patchNodeLabels';
+  | 'listNodes'
+  | 'getNode'
+  | 'peekNode'
+  | 'setUnschedulable'
+  | 'patchNodeAnnotations'
+  | 'patchNodeLabels';
 
 /** Every node, one paginated LIST. */
 async function listAllNodes(
@@ -307,6 +320,9 @@ function nodeMethods(
     async getNode(name, signal) {
       const node = await call(`get node ${name}`, signal, (o) => apis.core.readNode({ name }, o));
       return seen(toNodeInfo(node));
+    },
+    peekNode(name) {
+      return informer?.synced === true ? informer.cache.get(name) : undefined;
     },
     setUnschedulable(name, unschedulable, signal) {
       return patch(

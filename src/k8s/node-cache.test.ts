@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../core/clock.js';
-import { ErrorCode, HealError } from '../core/errors.js';
+import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
 import { collectList, toNodeInfo, toNodeWatchEvent } from './kube-convert.js';
 import {
+  HEALTHY_WATCH_MS,
   MAX_BACKOFF_MS,
   MIN_BACKOFF_MS,
   NodeCache,
@@ -476,6 +477,36 @@ describe('NodeInformer', () => {
     assert.equal(informer.synced, true);
     assert.equal(source.watches.at(-1), '102');
     await informer.close();
+  });
+
+  it('tells of each failure with the count in a row; a healthy watch starts the count again', async () => {
+    const source = new FakeSource();
+    source.set('gpu-1');
+    const clock = new ManualClock();
+    const told: [string, number][] = [];
+    const informer = new NodeInformer(source, {
+      clock,
+      onError: (err, n) => told.push([errorMessage(err), n]),
+    });
+    await informer.list(signal());
+    await clock.advance(0);
+    source.watchError = new Error('connect ECONNREFUSED');
+    source.end(new Error('socket hang up'));
+    await clock.advance(MIN_BACKOFF_MS);
+    assert.deepEqual(told, [
+      ['socket hang up', 1],
+      ['connect ECONNREFUSED', 2],
+    ]);
+    source.watchError = undefined;
+    await clock.advance(MAX_BACKOFF_MS);
+    assert.equal(informer.synced, true);
+    await clock.advance(HEALTHY_WATCH_MS);
+    const before = told.length;
+    source.end(new Error('stream reset'));
+    await clock.advance(0);
+    assert.deepEqual(told.slice(before), [['stream reset', 1]]);
+    await informer.close();
+    assert.equal(told.length, before + 1, 'closing is not a failure');
   });
 
   it('the first list failing starts the loop, which lists by itself', async () => {

@@ -244,6 +244,11 @@ export interface NodeInformerOptions {
    * restarted from its resourceVersion. The apiserver sends a bookmark about once a minute.
    */
   readonly idleTimeoutMs?: number;
+  /**
+   * Told of every failed list or watch start and every watch that ended with an error, with the
+   * number of failures in a row: while they last, listNodes lists directly (one LIST a cycle).
+   */
+  readonly onError?: (err: unknown, failuresInARow: number) => void;
 }
 
 /** Default of `idleTimeoutMs`. */
@@ -258,6 +263,8 @@ export class NodeInformer {
   readonly #source: NodeSource;
   readonly #clock: Clock;
   readonly #idleMs: number;
+  readonly #onError: ((err: unknown, failuresInARow: number) => void) | undefined;
+  #failuresInARow = 0;
   readonly #closed = new AbortController();
   #wake = new AbortController();
   #loop: Promise<void> | undefined;
@@ -266,6 +273,7 @@ export class NodeInformer {
     this.#source = source;
     this.#clock = options.clock;
     this.#idleMs = options.idleTimeoutMs ?? WATCH_IDLE_TIMEOUT_MS;
+    this.#onError = options.onError;
   }
 
   /** True when `list` answers from the cache. */
@@ -323,8 +331,9 @@ export class NodeInformer {
           if (this.cache.resumeRv() === '') throw new Error('list nodes: no resourceVersion');
         }
         delayMs = await this.#watchOnce(this.cache.resumeRv());
-      } catch {
+      } catch (err) {
         if (isClosed()) break;
+        this.#report(err);
         delayMs = this.cache.attemptFailed();
       }
       const wake = this.#wake.signal;
@@ -374,7 +383,19 @@ export class NodeInformer {
     watchdog.abort();
     closed.removeEventListener('abort', onClose);
     stop();
-    return cache.watchClosed(err, this.#clock.now() - openedAt);
+    const lastedMs = this.#clock.now() - openedAt;
+    if (lastedMs >= HEALTHY_WATCH_MS) this.#failuresInARow = 0;
+    if (err !== undefined && !closed.aborted) this.#report(err);
+    return cache.watchClosed(err, lastedMs);
+  }
+
+  #report(err: unknown): void {
+    this.#failuresInARow++;
+    try {
+      this.#onError?.(err, this.#failuresInARow);
+    } catch {
+      // A reporting hook never stops the loop.
+    }
   }
 
   /** Ends the watch when it has been silent for longer than the idle timeout. */

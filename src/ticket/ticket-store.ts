@@ -22,6 +22,11 @@ export function readTicket(node: NodeInfo): Ticket | null {
  * re-applies `change` on a conflict, with bounded jittered backoff, so a concurrent writer's
  * data (another annotation, a human's supervisor edit) is never lost. `change` returning
  * undefined means "no write". Returns the node as written (or as read when nothing changed).
+ *
+ * The first try works on the watch-fed cache's copy of the node when the client has one
+ * (`peekNode`, no GET): it is written only if it is still the node's current version, else the
+ * apiserver answers 409 and the loop reads the node. A decision not to write is never taken on
+ * the cached copy: that needs a fresh read.
  */
 export async function updateTicket(
   deps: { cluster: NodeClient; clock: Clock },
@@ -29,19 +34,34 @@ export async function updateTicket(
   change: (ticket: Ticket | null, node: NodeInfo) => Ticket | undefined,
   signal: AbortSignal,
 ): Promise<{ node: NodeInfo; ticket: Ticket | null }> {
+  const write = async (
+    base: NodeInfo,
+    next: Ticket,
+  ): Promise<{ node: NodeInfo; ticket: Ticket }> => ({
+    node: await deps.cluster.patchNodeAnnotations(
+      nodeName,
+      { [TICKET_ANNOTATION]: serializeTicket(next) },
+      base.resourceVersion,
+      signal,
+    ),
+    ticket: next,
+  });
+  const cached = deps.cluster.peekNode?.(nodeName);
+  const optimistic = cached === undefined ? undefined : change(readTicket(cached), cached);
+  if (cached !== undefined && optimistic !== undefined) {
+    try {
+      return await write(cached, optimistic);
+    } catch (err) {
+      if (!isHealError(err, ErrorCode.K8sConflict)) throw err;
+    }
+  }
   for (let attempt = 1; ; attempt++) {
     const node = await deps.cluster.getNode(nodeName, signal);
     const current = readTicket(node);
     const next = change(current, node);
     if (next === undefined) return { node, ticket: current };
     try {
-      const written = await deps.cluster.patchNodeAnnotations(
-        nodeName,
-        { [TICKET_ANNOTATION]: serializeTicket(next) },
-        node.resourceVersion,
-        signal,
-      );
-      return { node: written, ticket: next };
+      return await write(node, next);
     } catch (err) {
       if (!isHealError(err, ErrorCode.K8sConflict) || attempt === MAX_ATTEMPTS) {
         if (isHealError(err, ErrorCode.K8sConflict)) {

@@ -216,8 +216,9 @@ describe('nodes', () => {
     const reused: boolean[] = [];
     const onResponse = (msg: unknown): void => {
       const req = (msg as { request: ClientRequest }).request;
-      if (req.host === '127.0.0.1' && String(req.socket?.remotePort) === port)
-        reused.push(req.reusedSocket);
+      // Only this test's calls (other clients of earlier tests may still be watching).
+      const ours = req.path.startsWith('/api/v1/nodes/gpu-2');
+      if (ours && String(req.socket?.remotePort) === port) reused.push(req.reusedSocket);
     };
     subscribe('http.client.response.finish', onResponse);
     try {
