@@ -14,7 +14,8 @@
  * Prints a table and one JSON document. A benchmark, not a test.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { get as httpsGet } from 'node:https';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -388,13 +389,15 @@ async function startStack(
 /** Counters read at the start and end of a phase. */
 interface Snapshot {
   readonly atMs: number;
-  readonly daemonCpuS: number;
-  readonly promCpuS: number;
+  /** CPU seconds by process: the daemon, Prometheus, etcd, kube-apiserver, kwok, this driver. */
+  readonly cpuS: Readonly<Record<string, number>>;
   readonly cycles: number;
   readonly cycleSeconds: number;
+  /** The apiserver's requests on nodes, by `VERB code` (its apiserver_request_total). */
+  readonly nodeRequests: Readonly<Record<string, number>>;
 }
 
-/** How the daemon (and Prometheus) spent one phase of the run. */
+/** How the daemon (and the rest of the stack) spent one phase of the run. */
 interface PhaseStats {
   readonly seconds: number;
   readonly cycles: number;
@@ -403,20 +406,77 @@ interface PhaseStats {
   /** CPU of the daemon process and of Prometheus, in % of one core. */
   readonly daemonCpuPercent: number;
   readonly prometheusCpuPercent: number;
+  /** Every process of the stack, in % of one core (the machine has `machine.cpus` cores). */
+  readonly cpuPercent: Readonly<Record<string, number>>;
+  /** Requests the apiserver served on nodes during the phase, by `VERB code`. */
+  readonly nodeRequests: Readonly<Record<string, number>>;
+}
+
+/** The processes of the stack to account CPU to, by name. */
+async function stackPids(
+  cluster: TestCluster,
+  daemonPid: number,
+  promPid: number,
+): Promise<Record<string, number>> {
+  const pids: Record<string, number> = { daemon: daemonPid, prometheus: promPid };
+  const listed = await readFile(join(cluster.stack.dir, 'pids'), 'utf8').catch(() => '');
+  for (const pid of listed
+    .split('\n')
+    .map(Number)
+    .filter((n) => n > 0)) {
+    const comm = (await readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')).trim();
+    if (comm !== '') pids[comm] = pid;
+  }
+  return pids;
+}
+
+/** apiserver_request_total on nodes, summed by `VERB code`. */
+async function nodeRequests(cluster: TestCluster): Promise<Record<string, number>> {
+  const text = await new Promise<string>((resolve, reject) => {
+    const req = httpsGet(
+      `${cluster.stack.server}/metrics`,
+      {
+        headers: { authorization: `Bearer ${cluster.stack.adminToken}` },
+        ca: Buffer.from(cluster.stack.caData, 'base64'),
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => (body += c));
+        res.on('end', () => {
+          resolve(body);
+        });
+      },
+    );
+    req.on('error', reject);
+  });
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{') || !line.includes('resource="nodes"'))
+      continue;
+    const verb = /verb="([A-Z]+)"/.exec(line)?.[1] ?? '?';
+    const code = /code="(\d+)"/.exec(line)?.[1] ?? '?';
+    const key = `${verb} ${code}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
 }
 
 async function snapshot(
-  daemonPid: number,
-  promPid: number,
+  cluster: TestCluster,
+  pids: Readonly<Record<string, number>>,
   metricsPort: number,
 ): Promise<Snapshot> {
   const m = await daemonMetrics(metricsPort);
+  const cpuS: Record<string, number> = {};
+  for (const [name, pid] of Object.entries(pids)) cpuS[name] = (await procStats(pid)).cpuS;
+  const self = process.cpuUsage();
+  cpuS['driver'] = (self.user + self.system) / 1e6;
   return {
     atMs: Date.now(),
-    daemonCpuS: (await procStats(daemonPid)).cpuS,
-    promCpuS: (await procStats(promPid)).cpuS,
+    cpuS,
     cycles: metricSum(m, 'aegis_inspect_cycle_seconds_count'),
     cycleSeconds: metricSum(m, 'aegis_inspect_cycle_seconds_sum'),
+    nodeRequests: await nodeRequests(cluster),
   };
 }
 
@@ -424,12 +484,22 @@ function phase(a: Snapshot, b: Snapshot): PhaseStats {
   const seconds = (b.atMs - a.atMs) / 1000;
   const cycles = b.cycles - a.cycles;
   const pct = (cpu: number): number => Number(((cpu / seconds) * 100).toFixed(1));
+  const cpuPercent: Record<string, number> = {};
+  for (const [name, cpu] of Object.entries(b.cpuS))
+    cpuPercent[name] = pct(cpu - (a.cpuS[name] ?? 0));
+  const requests: Record<string, number> = {};
+  for (const [key, n] of Object.entries(b.nodeRequests)) {
+    const d = n - (a.nodeRequests[key] ?? 0);
+    if (d > 0) requests[key] = d;
+  }
   return {
     seconds: Math.round(seconds),
     cycles,
     cycleMs: Math.round(((b.cycleSeconds - a.cycleSeconds) / Math.max(1, cycles)) * 1000),
-    daemonCpuPercent: pct(b.daemonCpuS - a.daemonCpuS),
-    prometheusCpuPercent: pct(b.promCpuS - a.promCpuS),
+    daemonCpuPercent: cpuPercent['daemon'] ?? 0,
+    prometheusCpuPercent: cpuPercent['prometheus'] ?? 0,
+    cpuPercent,
+    nodeRequests: requests,
   };
 }
 
@@ -577,7 +647,8 @@ async function main(): Promise<void> {
     if (spurious.length > 0) log(`nodes cordoned before any fault: ${spurious.join(', ')}`);
     const adapters = await adapterCosts(cluster, prom, world);
     log(`adapters: ${JSON.stringify(adapters)}`);
-    const snap = (): Promise<Snapshot> => snapshot(pid, prom.pid, metricsPort);
+    const pids = await stackPids(cluster, pid, prom.pid);
+    const snap = (): Promise<Snapshot> => snapshot(cluster, pids, metricsPort);
     const s0 = await snap();
     await delay(10_000);
     const s1 = await snap();
@@ -665,6 +736,18 @@ function table(r: {
         `${p.cycleMs} ms, ${p.daemonCpuPercent} % / ${p.prometheusCpuPercent} %`,
       ];
     }),
+    ...(['sequential', 'burst'] as const).map((k): [string, string] => [
+      `${k}: CPU by process, % of one core`,
+      Object.entries(r.daemon.phases[k].cpuPercent)
+        .map(([name, pct]) => `${name} ${pct}`)
+        .join(', '),
+    ]),
+    ...(['sequential', 'burst'] as const).map((k): [string, string] => [
+      `${k}: apiserver requests on nodes`,
+      Object.entries(r.daemon.phases[k].nodeRequests)
+        .map(([key, n]) => `${key}: ${n}`)
+        .join(', '),
+    ]),
   ];
   const w = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');

@@ -122,9 +122,12 @@ export async function startKubeStack(options: KubeStackOptions = {}): Promise<Ku
     if (options.kcm === true) procs.push(track(dir, startKcm(bin, dir, kubeconfig)));
     if (options.kwok === true) {
       await writeFile(podLogFile, '');
+      // kwok's jitterDurationMilliseconds is the delay's upper bound, not an addition to it (a
+      // bound below the duration replaces it): 5 s of jitter above the heartbeat.
+      const heartbeatMs = options.nodeHeartbeatMs ?? 20_000;
       const stages = KWOK_STAGES.replace(
-        'durationMilliseconds: 20000,',
-        `durationMilliseconds: ${options.nodeHeartbeatMs ?? 20_000},`,
+        'delay: {durationMilliseconds: HEARTBEAT_MS, jitterDurationMilliseconds: HEARTBEAT_MAX_MS}',
+        `delay: {durationMilliseconds: ${heartbeatMs}, jitterDurationMilliseconds: ${heartbeatMs + 5_000}}`,
       );
       await writeFile(join(dir, 'kwok.yaml'), stages + kwokLogs(podLogFile));
       procs.push(track(dir, startKwok(bin, dir, kubeconfig, kwokPort)));
@@ -434,7 +437,7 @@ spec:
     - key: '.status.conditions.[] | select( .type == "Ready" ) | .status'
       operator: In
       values: ['True']
-  delay: {durationMilliseconds: 20000, jitterDurationMilliseconds: 5000}
+  delay: {durationMilliseconds: HEARTBEAT_MS, jitterDurationMilliseconds: HEARTBEAT_MAX_MS}
   next:
     statusTemplate: |
       {{ $now := Now }}
