@@ -114,7 +114,30 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
   };
 }
 
-function post(
+/**
+ * One POST. A keep-alive connection the server closed just as it was reused fails with
+ * ECONNRESET before any answer: the query (a read) is sent once more, on a new connection.
+ */
+async function post(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  signal: AbortSignal,
+  isHttps: boolean,
+  agent: Agent | undefined,
+): Promise<{ status: number; text: string }> {
+  try {
+    return await postOnce(url, body, headers, signal, isHttps, agent);
+  } catch (err) {
+    if (!(err instanceof ReusedSocketReset)) throw err;
+    return postOnce(url, body, headers, signal, isHttps, agent);
+  }
+}
+
+/** A reused keep-alive connection was reset before the answer (safe to send again). */
+class ReusedSocketReset extends HealError {}
+
+function postOnce(
   url: URL,
   body: string,
   headers: Record<string, string>,
@@ -144,15 +167,18 @@ function post(
       },
     );
     req.on('error', (err) => {
-      if (signal.aborted) reject(err);
-      else
-        reject(
-          new HealError(
-            ErrorCode.PromUnavailable,
-            `Prometheus at ${url.origin} unreachable: ${errorMessage(err)}`,
-            { cause: err },
-          ),
-        );
+      if (signal.aborted) {
+        reject(err);
+        return;
+      }
+      const reset = req.reusedSocket && (err as NodeJS.ErrnoException).code === 'ECONNRESET';
+      reject(
+        new (reset ? ReusedSocketReset : HealError)(
+          ErrorCode.PromUnavailable,
+          `Prometheus at ${url.origin} unreachable: ${errorMessage(err)}`,
+          { cause: err },
+        ),
+      );
     });
     req.end(body);
   });
