@@ -64,7 +64,7 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
       };
       const t = token();
       if (t !== undefined) headers['authorization'] = `Bearer ${t}`;
-      const { status, text } = await post(url, body, headers, signal, isHttps, agent);
+      const { status, text } = await post({ url, body, headers, signal, isHttps, agent });
       if (status >= 500)
         throw new HealError(
           ErrorCode.PromUnavailable,
@@ -114,37 +114,40 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
   };
 }
 
+/** One query's HTTP request. */
+interface Post {
+  readonly url: URL;
+  readonly body: string;
+  readonly headers: Record<string, string>;
+  readonly signal: AbortSignal;
+  readonly isHttps: boolean;
+  readonly agent: Agent | undefined;
+}
+
 /**
  * One POST. A keep-alive connection the server closed just as it was reused fails with
  * ECONNRESET before any answer: the query (a read) is sent once more, on a new connection.
  */
-async function post(
-  url: URL,
-  body: string,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-  isHttps: boolean,
-  agent: Agent | undefined,
-): Promise<{ status: number; text: string }> {
+async function post(p: Post): Promise<{ status: number; text: string }> {
   try {
-    return await postOnce(url, body, headers, signal, isHttps, agent);
+    return await postOnce(p);
   } catch (err) {
     if (!(err instanceof ReusedSocketReset)) throw err;
-    return postOnce(url, body, headers, signal, isHttps, agent);
+    return postOnce(p);
   }
 }
 
 /** A reused keep-alive connection was reset before the answer (safe to send again). */
 class ReusedSocketReset extends HealError {}
 
-function postOnce(
-  url: URL,
-  body: string,
-  headers: Record<string, string>,
-  signal: AbortSignal,
-  isHttps: boolean,
-  agent: Agent | undefined,
-): Promise<{ status: number; text: string }> {
+function postOnce({
+  url,
+  body,
+  headers,
+  signal,
+  isHttps,
+  agent,
+}: Post): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const req = (isHttps ? httpsRequest : httpRequest)(
       url,
