@@ -70,6 +70,8 @@ interface Options {
   readonly runtime: Runtime;
   /** Scrape targets per exporter the fleet is split over (their scrapes land at different offsets). */
   readonly shards: number;
+  /** Where the daemon writes a CPU profile (`--cpu-prof-dir`): node's `--cpu-prof`, on exit. */
+  readonly cpuProfDir?: string;
 }
 
 /** When each node was first seen cordoned, and cordoned with a ticket (admin watch). */
@@ -87,6 +89,7 @@ function parseOptions(): Options {
       json: { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'compiled' },
       shards: { type: 'string', default: '10' },
+      'cpu-prof-dir': { type: 'string' },
     },
   });
   const runtime = values.runtime;
@@ -103,6 +106,7 @@ function parseOptions(): Options {
     json: values.json,
     runtime,
     shards: int(values.shards, 'shards'),
+    ...(values['cpu-prof-dir'] === undefined ? {} : { cpuProfDir: values['cpu-prof-dir'] }),
   };
   if (o.faults + o.burst > o.nodes) throw new Error('--faults + --burst must not exceed --nodes');
   return o;
@@ -639,10 +643,13 @@ async function main(): Promise<void> {
       metricsPort,
       runtime: o.runtime,
       clusterName: 'e2e-bench',
+      ...(o.cpuProfDir === undefined
+        ? {}
+        : { execArgv: ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`] }),
       log,
     }));
     const pid = daemon.pid ?? 0;
-    await daemonReady(metricsPort);
+    await daemonReady(metricsPort, daemon);
     const spurious = [...times.keys()];
     if (spurious.length > 0) log(`nodes cordoned before any fault: ${spurious.join(', ')}`);
     const adapters = await adapterCosts(cluster, prom, world);

@@ -99,6 +99,8 @@ export interface DaemonOptions {
   readonly prometheus?: Record<string, unknown>;
   /** NODE_OPTIONS for the daemon process (V8 heap flags, say); none by default. */
   readonly nodeOptions?: string;
+  /** Node flags that NODE_OPTIONS does not take (`--cpu-prof`), put before the entry point. */
+  readonly execArgv?: readonly string[];
   readonly log: (msg: string) => void;
 }
 
@@ -141,11 +143,15 @@ export async function startDaemon(cluster: TestCluster, o: DaemonOptions): Promi
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   if (o.nodeOptions !== undefined) env['NODE_OPTIONS'] = o.nodeOptions;
-  const child = spawn(process.execPath, [...entry, 'run', '--config', file], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(o.execArgv ?? []), ...entry, 'run', '--config', file],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let warnings = 0;
   child.stderr.setEncoding('utf8').on('data', (c: string) => {
     for (const line of c.split('\n')) {
@@ -179,20 +185,46 @@ export async function daemonMetrics(port: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
 }
 
-/** Waits until the daemon has run a few cycles with every signal present on every node. */
-export async function daemonReady(metricsPort: number, timeoutMs = 180_000): Promise<void> {
-  await waitFor(
-    async () => {
-      const m = await daemonMetrics(metricsPort);
-      return (
-        metricSum(m, 'aegis_inspect_cycle_seconds_count') >= 3 &&
-        metricSum(m, 'aegis_signal_stale_nodes') === 0 &&
-        metricSum(m, 'aegis_metrics_source_up') === 1
+/**
+ * Waits until the daemon has run a few cycles with every signal present on every node; fails at
+ * once, with the exit code, if the daemon process ends first.
+ */
+export async function daemonReady(
+  metricsPort: number,
+  daemon: ChildProcess,
+  timeoutMs = 180_000,
+): Promise<void> {
+  let onExit = (): void => undefined;
+  const exited = new Promise<never>((_resolve, reject) => {
+    onExit = () => {
+      reject(
+        new Error(
+          `the daemon exited before it was ready (${String(daemon.exitCode ?? daemon.signalCode)})`,
+        ),
       );
-    },
-    timeoutMs,
-    { what: 'daemon cycling with every signal present', intervalMs: 1_000 },
-  );
+    };
+    if (daemon.exitCode !== null || daemon.signalCode !== null) onExit();
+    else daemon.once('exit', onExit);
+  });
+  try {
+    await Promise.race([
+      exited,
+      waitFor(
+        async () => {
+          const m = await daemonMetrics(metricsPort);
+          return (
+            metricSum(m, 'aegis_inspect_cycle_seconds_count') >= 3 &&
+            metricSum(m, 'aegis_signal_stale_nodes') === 0 &&
+            metricSum(m, 'aegis_metrics_source_up') === 1
+          );
+        },
+        timeoutMs,
+        { what: 'daemon cycling with every signal present', intervalMs: 1_000 },
+      ),
+    ]);
+  } finally {
+    daemon.off('exit', onExit);
+  }
 }
 
 /** VmHWM / VmRSS (MB) and CPU seconds of a process, from /proc. */

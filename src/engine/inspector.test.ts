@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getMaxListeners, setMaxListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { CATALOGUE } from '../catalogue/index.js';
 import { SIGNAL_PRESENCE } from '../catalogue/signals.js';
@@ -302,6 +303,19 @@ describe('inspector: shared selections', () => {
     assert.equal(asked.filter((e) => e.includes('DCGM_FI_DEV_XID_ERRORS ==')).length, 0);
     assert.equal(asked.filter((e) => e === 'DCGM_FI_DEV_XID_ERRORS != 0').length, 1);
     assert.equal(separateAsked - asked.length, 11, 'twelve XID queries became one');
+  });
+});
+
+describe('inspector: the caller signal', () => {
+  it('accepts a signal with no listener limit, and raises a low one to fit its queries', async () => {
+    const unlimited = new AbortController().signal;
+    setMaxListeners(0, unlimited);
+    const insp = inspector(new FakeSource(), new ManualClock(T0), { concurrency: 4 });
+    assert.equal((await insp.inspect(NODES, unlimited)).complete, true);
+    const low = new AbortController().signal;
+    setMaxListeners(2, low);
+    await insp.inspect(NODES, low);
+    assert.equal(getMaxListeners(low), 12);
   });
 });
 

@@ -258,7 +258,8 @@ export class Inspector {
     const atMs = this.#clock.now();
     // Each query in flight listens on `signal`: this cycle's, the slow rules' and presence's.
     const listeners = 3 * this.#opts.concurrency;
-    if (getMaxListeners(signal) < listeners) setMaxListeners(listeners, signal);
+    const max = maxListenersOf(signal);
+    if (max !== 0 && max < listeners) setMaxListeners(listeners, signal);
     type Job =
       | { kind: 'rule'; entry: CatalogueEntry }
       | { kind: 'presence'; signal: Signal; expr: string }
@@ -549,6 +550,18 @@ export class Inspector {
       msg: s.labels['msg'] ?? '',
       value: Number.isInteger(code) ? code : s.value,
     };
+  }
+}
+
+/**
+ * The signal's listener limit; 0 when unlimited (node's getMaxListeners throws for an EventTarget
+ * whose limit was set to 0, as if it were not one).
+ */
+function maxListenersOf(signal: AbortSignal): number {
+  try {
+    return getMaxListeners(signal);
+  } catch {
+    return 0;
   }
 }
 

@@ -20,6 +20,19 @@ describe('renderTemplate', () => {
     assert.deepEqual(out, { a: 5, b: 'x-5-s', c: ['s'] });
   });
 
+  it('renders one template text many times with different values, each its own tree', () => {
+    const text = 'metadata: {name: "{{N}}"}\nspec: {args: ["x-{{N}}"]}\n';
+    const a = renderTemplate(text, { N: 'a' }, 't') as { spec: { args: string[] } };
+    const b = renderTemplate(text, { N: 'b' }, 't');
+    assert.deepEqual(a, { metadata: { name: 'a' }, spec: { args: ['x-a'] } });
+    assert.deepEqual(b, { metadata: { name: 'b' }, spec: { args: ['x-b'] } });
+    a.spec.args.push('changed');
+    assert.deepEqual(renderTemplate(text, { N: 'c' }, 't'), {
+      metadata: { name: 'c' },
+      spec: { args: ['x-c'] },
+    });
+  });
+
   it('cannot add structure: a value stays inside its scalar', () => {
     const out = renderTemplate('args: ["{{V}}"]\n', { V: 'a"]\nevil: [1' }, 't');
     assert.deepEqual(out, { args: ['a"]\nevil: [1'] });

@@ -34,6 +34,27 @@ describe('ticket codec', () => {
     assert.deepEqual(parseTicket(serializeTicket(t), 'n1'), t);
   });
 
+  it('parses a text once: the same frozen ticket for every reader; corrupt text is never kept', () => {
+    const raw = serializeTicket(withSteps(2));
+    const a = parseTicket(raw, 'n1');
+    assert.equal(parseTicket(raw, 'n2'), a, 'the same object');
+    assert.ok(
+      Object.isFrozen(a) && Object.isFrozen(a.workflows) && Object.isFrozen(a.workflows[0]),
+    );
+    assert.throws(() => {
+      (a.workflows as unknown[]).push({});
+    }, TypeError);
+    const copy: Ticket = { ...a, workflows: [...a.workflows, ...withSteps(1).workflows] };
+    assert.equal(copy.workflows.length, 3, 'copies change freely');
+    for (const node of ['n1', 'n2']) {
+      assert.throws(
+        () => parseTicket('condition: [', node),
+        (err: unknown) =>
+          isHealError(err, ErrorCode.TicketCorrupt) && err.message.includes(`node ${node}:`),
+      );
+    }
+  });
+
   it('reads the original format (no timestamps, seed example)', () => {
     const raw = [
       'condition: GPUCheckFailed',
