@@ -515,12 +515,8 @@ export class Controller {
           .some((c) => c.condition !== 'NodeCordon' && this.#d.priorityOf()(c.condition) <= 99)
       )
         continue;
-      let t: Ticket | null;
-      try {
-        t = this.#ticketOf(n);
-      } catch {
-        continue;
-      }
+      const t = this.#readableTicket(n);
+      if (t === undefined) continue;
       if (
         t === null ||
         !isOpen(t) ||
@@ -574,12 +570,8 @@ export class Controller {
     this.#seeded = true;
     for (const n of nodes) {
       if (!(TICKET_ANNOTATION in n.annotations)) continue;
-      let t: Ticket | null;
-      try {
-        t = this.#ticketOf(n);
-      } catch {
-        continue;
-      }
+      const t = this.#readableTicket(n);
+      if (t === undefined) continue;
       if (t === null || !isOpen(t) || !isAutomationOwned(t)) continue;
       for (const key of t.conditions) {
         const slash = key.indexOf('/');
@@ -612,12 +604,8 @@ export class Controller {
     for (const n of nodes) {
       if (!(TICKET_ANNOTATION in n.annotations) || this.#inflight.has(n.name)) continue;
       if (this.#tracker.active(n.name).length > 0) continue;
-      let t: Ticket | null;
-      try {
-        t = this.#ticketOf(n);
-      } catch {
-        continue;
-      }
+      const t = this.#readableTicket(n);
+      if (t === undefined) continue;
       const last = t?.workflows.at(-1);
       if (t === null || !isOpen(t) || last?.status !== 'Running' || last.condition === undefined)
         continue;
@@ -675,11 +663,19 @@ export class Controller {
 
   /** True when the node's open ticket says Aegis cordoned it. */
   #cordonedByAegis(n: NodeInfo): boolean {
+    const t = this.#readableTicket(n);
+    return t !== undefined && t !== null && isOpen(t) && t.cordonedByAegis;
+  }
+
+  /**
+   * The node's ticket; null when it has none, undefined when its annotation is unreadable (the
+   * bookkeeping loops skip such a node; the decision loop reports it).
+   */
+  #readableTicket(n: NodeInfo): Ticket | null | undefined {
     try {
-      const t = this.#ticketOf(n);
-      return t !== null && isOpen(t) && t.cordonedByAegis;
+      return this.#ticketOf(n);
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -773,12 +769,7 @@ export class Controller {
         if (n.unschedulable) byOther++;
         continue;
       }
-      let t: Ticket | null;
-      try {
-        t = this.#ticketOf(n);
-      } catch {
-        t = null;
-      }
+      const t = this.#readableTicket(n) ?? null;
       if (t !== null) byStatus.set(t.status, (byStatus.get(t.status) ?? 0) + 1);
       if (n.unschedulable) {
         if (t !== null && isOpen(t) && t.cordonedByAegis) byAegis++;
