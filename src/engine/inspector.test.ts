@@ -395,11 +395,18 @@ describe('inspector: presence in the background', () => {
     await insp.inspect(NODES, signal);
     for (const e of presenceExprs) source.holding.add(e);
     const cycles = [];
+    const asked: number[] = [];
     for (let i = 0; i < 64; i++) {
       await clock.advance(SEC);
       cycles.push(await insp.inspect(NODES, signal));
+      asked.push(source.countOf(DCGM));
     }
     assert.equal(cycles[0]?.failedSignals.size, 0, 'the last answer serves a while');
+    assert.deepEqual(
+      asked.slice(0, 60),
+      Array.from({ length: 60 }, () => 2),
+      'asked by the first cycle and the run still out, no other run meanwhile',
+    );
     const expired = cycles.findIndex((c) => c.failedSignals.size > 0);
     // The run asked at T0 + 1 s hits its 60 s deadline: the cycle at T0 + 61 s sees it fail.
     assert.equal(expired, 60);

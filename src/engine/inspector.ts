@@ -297,7 +297,9 @@ export class Inspector {
       mapLimit(jobs, this.#opts.concurrency, (job) => this.#query(exprOf(job), atMs, signal)),
       this.#opts.backgroundSlowRules === true ? undefined : slowRun,
     ]);
-    if (presenceLater) void this.#askPresence(atMs, signal);
+    // One presence run at a time: while the last one is still out, this cycle asks none.
+    const presenceAsked = presenceLater && !this.#presenceInflight;
+    if (presenceAsked) void this.#askPresence(atMs, signal);
     const answers = new Map<string, readonly InstantSample[]>();
     const failedRules = new Set<string>();
     const presenceSamples = new Map<Signal, readonly InstantSample[]>();
@@ -389,7 +391,7 @@ export class Inspector {
       staleByNode,
       failedSignals,
       presenceAtMs,
-      queries: jobs.length + due.length + (presenceLater ? this.#presence.length : 0),
+      queries: jobs.length + due.length + (presenceAsked ? this.#presence.length : 0),
       answered,
       failures,
       unknownCompat: [...unknownCompat],
@@ -458,10 +460,9 @@ export class Inspector {
 
   /**
    * Asks every presence query, evaluated at `atMs` (the rules' instant of the cycle that asks),
-   * and keeps the answers for the next cycle. One run at a time; never rejects.
+   * and keeps the answers for the next cycle. Called when no run is out; never rejects.
    */
   async #askPresence(atMs: number, signal: AbortSignal): Promise<void> {
-    if (this.#presenceInflight) return;
     this.#presenceInflight = true;
     try {
       const results = await mapLimit(this.#presence, this.#opts.concurrency, ([, expr]) =>
