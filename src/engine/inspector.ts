@@ -144,6 +144,8 @@ export class Inspector {
   /** Every-cycle rules answered from a shared selection. */
   readonly #shared: readonly SharedGroup[];
   readonly #sharedNames: ReadonlySet<string>;
+  /** Rules asked every cycle on their own (neither slow nor in a shared selection). */
+  readonly #cycleRules: readonly CatalogueEntry[];
   /** Failures of background queries that settled since the last cycle. */
   #backgroundErrors: string[] = [];
   /** Background queries answered since the last cycle. */
@@ -204,6 +206,9 @@ export class Inspector {
         ? planSharedSelections(this.#rules.filter((e) => !this.#slow.has(e.name)))
         : [];
     this.#sharedNames = new Set(this.#shared.flatMap((g) => g.rules.map((r) => r.entry.name)));
+    this.#cycleRules = this.#rules.filter(
+      (e) => !this.#slow.has(e.name) && !this.#sharedNames.has(e.name),
+    );
   }
 
   /** Number of queries a cycle issues when every rule is due (independent of the fleet size). */
@@ -231,9 +236,7 @@ export class Inspector {
   get cycleQueries(): string[] {
     return [
       ...this.#shared.map((g) => g.query),
-      ...this.#rules
-        .filter((e) => !this.#slow.has(e.name) && !this.#sharedNames.has(e.name))
-        .map((e) => e.expr),
+      ...this.#cycleRules.map((e) => e.expr),
       ...(this.#opts.compatibility ? [COMPAT_METRIC] : []),
     ];
   }
@@ -274,9 +277,7 @@ export class Inspector {
         ? []
         : this.#presence.map(([s, expr]): Job => ({ kind: 'presence', signal: s, expr }))),
       ...this.#shared.map((group): Job => ({ kind: 'shared', group })),
-      ...this.#rules
-        .filter((entry) => !this.#slow.has(entry.name) && !this.#sharedNames.has(entry.name))
-        .map((entry): Job => ({ kind: 'rule', entry })),
+      ...this.#cycleRules.map((entry): Job => ({ kind: 'rule', entry })),
       ...(this.#opts.compatibility ? [{ kind: 'compat' } as Job] : []),
     ];
     const exprOf = (job: Job): string => {

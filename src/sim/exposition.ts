@@ -34,6 +34,13 @@ export function* exposition(
   let buffer: string[] = [];
   let size = 0;
   let histogram: string | undefined;
+  const shard = options.shard;
+  const nodes =
+    options.node !== undefined
+      ? [options.node]
+      : store.fleet.nodes
+          .filter((_, i) => shard === undefined || i % shard.of === shard.index)
+          .map((n) => n.name);
   for (const family of store.families()) {
     if (family.exporter !== exporter) continue;
     if (family.histogram === undefined || family.histogram !== histogram) {
@@ -42,13 +49,6 @@ export function* exposition(
       buffer.push(`# HELP ${name} ${escapeHelp(family.help)}\n# TYPE ${name} ${type}\n`);
     }
     histogram = family.histogram;
-    const shard = options.shard;
-    const nodes =
-      options.node !== undefined
-        ? [options.node]
-        : store.fleet.nodes
-            .filter((_, i) => shard === undefined || i % shard.of === shard.index)
-            .map((n) => n.name);
     for (const node of nodes) {
       store.forEachAt(family.name, atMs, node, (s) => {
         const line = formatSample(family.name, s, options.withoutTargetLabels === true);
