@@ -15,7 +15,12 @@ import type { CatalogueEntry } from '../src/catalogue/types.js';
 import type { SimWorld } from '../src/sim/sim-world.js';
 import { KWOK_NODE_LABEL } from '../test/helpers/k8s-harness.js';
 import { waitFor } from '../test/helpers/prometheus-harness.js';
-import { JOB_TEMPLATES_DIR, type TestCluster } from '../test/k8s/setup.js';
+import {
+  JOB_TEMPLATES_DIR,
+  OPS_IMAGE,
+  OPS_NAMESPACE,
+  type TestCluster,
+} from '../test/k8s/setup.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli', 'main.ts');
@@ -125,7 +130,9 @@ export async function startDaemon(cluster: TestCluster, o: DaemonOptions): Promi
       tokenFile,
       caFile,
       jobTemplatesDir: JOB_TEMPLATES_DIR,
-      opsImage: 'registry.local/aegis/ops:test',
+      // The shipped ops namespace and image: the only ones the shipped RBAC and policy allow.
+      jobNamespace: OPS_NAMESPACE,
+      opsImage: OPS_IMAGE,
     },
     safety: {
       dryRun: false,

@@ -36,6 +36,8 @@ describe('condition overrides in config', () => {
 });
 
 describe('external plug-ins', () => {
+  // Both take conditions over from built-in ladders, which needs sop.pluginOverrides.
+  const OVERRIDES = { sop: { pluginOverrides: ['example.restart-dcgm-exporter', 'x.evalthrows'] } };
   const dir = mkdtempSync(join(tmpdir(), 'aegis-plugins-'));
   cpSync('plugins/examples/restart-nvidia-exporter.ts', join(dir, 'good.ts'));
   writeFileSync(join(dir, 'syntax.mjs'), 'export const sop = {;\n');
@@ -54,7 +56,7 @@ describe('external plug-ins', () => {
     const { plugins, problems } = await loadPlugins(dir);
     assert.ok(problems.some((p) => p.includes('syntax.mjs')));
     assert.ok(problems.some((p) => p.includes('throws.mjs') && p.includes('boom at import')));
-    const h = await createSimHarness({ plugins });
+    const h = await createSimHarness({ plugins, config: OVERRIDES });
     const reg = h.engine.registry();
     assert.ok(reg.get('example.restart-dcgm-exporter'));
     assert.ok(reg.problems.some((p) => p.includes('shape.mjs')));
@@ -64,7 +66,7 @@ describe('external plug-ins', () => {
 
   it('a plug-in whose evaluate throws never stops the daemon: the node is still served', async () => {
     const { plugins } = await loadPlugins(dir);
-    const h = await createSimHarness({ plugins });
+    const h = await createSimHarness({ plugins, config: OVERRIDES });
     const n = h.node(1);
     h.world.faults.injectFault({
       condition: 'Xid79GPULost',
@@ -82,7 +84,7 @@ describe('external plug-ins', () => {
   });
 
   it('reload picks up a changed plug-in; a broken reload keeps the previous set', async () => {
-    const h = await createSimHarness();
+    const h = await createSimHarness({ config: OVERRIDES });
     assert.equal(h.engine.registry().get('example.restart-dcgm-exporter'), undefined);
     const { plugins } = await loadPlugins(dir);
     const problems = h.engine.reloadPlugins(plugins);

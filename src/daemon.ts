@@ -1,9 +1,11 @@
+import { scopePodConditions } from './catalogue/node.js';
 import type { CatalogueEntry, Signal } from './catalogue/types.js';
 import type { Config } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import { ErrorCode, HealError, errorMessage } from './core/errors.js';
 import { createApiBridge, DEFAULT_BRIDGE_OPTIONS, type BridgeOptions } from './engine/bridge.js';
 import { Controller, type CycleReport } from './engine/controller.js';
+import { fencedCluster, LeaseFence, UNFENCED, type Fence } from './engine/fence.js';
 import type { Logger } from './engine/logger.js';
 import type { StepEvent } from './engine/runner.js';
 import type { PriorityOf } from './engine/scheduler.js';
@@ -29,6 +31,11 @@ export interface EngineInput {
   readonly extraSops?: readonly Sop[];
   readonly bridgeOptions?: BridgeOptions;
   readonly onStep?: (e: StepEvent) => void;
+  /**
+   * The leader lease's fence: every write the engine makes is checked against it, and steps are
+   * written into tickets with its epoch. Default: unfenced (one replica, the simulator).
+   */
+  readonly fence?: Fence;
 }
 
 /** A built engine: the controller and the SOP registry (swappable on plug-in reload). */
@@ -41,11 +48,18 @@ export interface Engine {
 
 /** Composes the engine from its ports. Start-up errors (bad catalogue, bad built-in SOP) throw. */
 export function createEngine(input: EngineInput): Engine {
-  const catalogue = applyConditionOverrides(input.catalogue, input.config.conditions);
+  // Pod-derived conditions read only the system namespaces (a tenant's pod never speaks for a node).
+  const catalogue = applyConditionOverrides(
+    scopePodConditions(input.catalogue, input.config.systemNamespaces),
+    input.config.conditions,
+  );
+  const fence = input.fence ?? UNFENCED;
+  const cluster = fencedCluster(input.cluster, fence);
   const bridge = createApiBridge({
-    cluster: input.cluster,
+    cluster,
     clock: input.clock,
     options: input.bridgeOptions ?? DEFAULT_BRIDGE_OPTIONS,
+    systemNamespaces: input.config.systemNamespaces,
   });
   const known = new Set(catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])]));
   const build = (plugins: readonly { sop: unknown; origin: string }[]): SopRegistry =>
@@ -56,6 +70,7 @@ export function createEngine(input: EngineInput): Engine {
       bridge,
       disabled: input.config.sop.disabled,
       knownConditions: known,
+      pluginOverrides: input.config.sop.pluginOverrides,
     });
   let registry = build(input.plugins ?? []);
   for (const p of registry.problems) {
@@ -63,7 +78,8 @@ export function createEngine(input: EngineInput): Engine {
     input.log.warn('plug-in skipped', { problem: p });
   }
   const controller = new Controller({
-    cluster: input.cluster,
+    cluster,
+    fence,
     metricsSource: input.metricsSource,
     clock: input.clock,
     config: input.config,
@@ -129,9 +145,12 @@ export function applyConditionOverrides(
 }
 
 /**
- * The daemon loop: while this replica holds the lease, run a cycle every interval. Losing the
- * lease aborts in-flight steps; they stay `Running` in their tickets and the next leader resumes
- * them (following their Jobs by name), so nothing is repeated.
+ * The daemon loop: while this replica holds the lease, run a cycle every interval. Leadership is
+ * judged by the fence (a renewal granted less than a lease duration ago, minus a margin), not by
+ * the last renewal's answer alone, so a replica paused past its lease stops acting the instant it
+ * resumes, before any renewal is tried. Losing the lease aborts in-flight steps; they stay
+ * `Running` in their tickets and the next leader resumes them (following their Jobs by name), so
+ * nothing is repeated. Regaining it starts the controller afresh from what the cluster says.
  */
 export async function runLoop(opts: {
   engine: Engine;
@@ -144,64 +163,110 @@ export async function runLoop(opts: {
     durationSeconds: number;
     /** How often to renew, on its own timer (default: a third of the lease). */
     renewIntervalMs?: number;
+    /**
+     * The fence the engine's writes are checked against (the one given to createEngine). Without
+     * it only the loop is gated by the lease, not each write.
+     */
+    fence?: LeaseFence;
+    /** Margin of a fence made here (default: a fifth of the lease). */
+    fenceMarginMs?: number;
   };
   metrics: Metrics;
   log: Logger;
   signal: AbortSignal;
   onCycle?: (r: CycleReport) => void;
+  /** Called at every turn of the loop, leader or not (readiness: the process is alive). */
+  onTick?: () => void;
 }): Promise<void> {
   let stepAbort = new AbortController();
-  let leading = opts.lease === undefined;
-  const lease = opts.lease;
+  const lease =
+    opts.lease === undefined
+      ? undefined
+      : {
+          ...opts.lease,
+          fence:
+            opts.lease.fence ??
+            new LeaseFence({
+              clock: opts.clock,
+              durationMs: opts.lease.durationSeconds * 1000,
+              marginMs: opts.lease.fenceMarginMs ?? opts.lease.durationSeconds * 200,
+            }),
+        };
+  let leading = lease === undefined;
+  /** Leadership as this replica last knew it; a gain after a loss re-reads the cluster. */
+  let everLed = false;
+  const demote = async (why: string): Promise<void> => {
+    if (!leading) return;
+    opts.log.warn(`${why}; stopping in-flight steps`, {});
+    leading = false;
+    lease?.fence.lost();
+    opts.metrics.leader.set(0);
+    stepAbort.abort(new Error('leadership lost'));
+    await opts.engine.controller.idle();
+    stepAbort = new AbortController();
+  };
   let renewer: Promise<void> = Promise.resolve();
   if (lease !== undefined) {
     const durationMs = lease.durationSeconds * 1000;
-    // Renewal failures are tolerated until this deadline; past it leadership is given up even
-    // though the API could not be asked, since another replica may already have taken over.
-    const renewDeadlineMs = (durationMs * 2) / 3;
-    let lastRenewedMs = Number.NEGATIVE_INFINITY;
+    const renewEveryMs = lease.renewIntervalMs ?? durationMs / 3;
     const renewOnce = async (): Promise<void> => {
-      let holds = leading;
+      const sentAtMs = opts.clock.now();
+      let epoch: number | null;
       try {
-        holds = await lease.client.acquireOrRenew(
+        // The call's deadline is the renew interval: an answer later than that could grant a
+        // lease that another replica already counts as expired.
+        epoch = await lease.client.acquireOrRenew(
           lease.name,
           lease.holder,
           lease.durationSeconds,
-          opts.signal,
+          AbortSignal.any([opts.signal, AbortSignal.timeout(renewEveryMs)]),
         );
-        if (holds) lastRenewedMs = opts.clock.now();
       } catch (err) {
+        if (opts.signal.aborted) return;
         opts.log.warn('lease renewal failed', { err: errorMessage(err) });
-        if (opts.clock.now() - lastRenewedMs > renewDeadlineMs) holds = false;
+        // Not demoted yet: the fence keeps this replica leading until its margin before the
+        // lease's end, and refuses every write past it.
+        if (leading && lease.fence.remainingMs() <= 0) await demote('the leader lease ran out');
+        return;
       }
-      if (leading && !holds) {
-        opts.log.warn('lost the leader lease; stopping in-flight steps', {});
-        leading = false;
-        stepAbort.abort(new Error('leadership lost'));
-        await opts.engine.controller.idle();
-        stepAbort = new AbortController();
+      if (epoch === null) {
+        await demote('lost the leader lease');
+        return;
       }
-      if (!leading && holds) opts.log.info('became leader', { holder: lease.holder });
-      leading = holds;
-      opts.metrics.leader.set(leading ? 1 : 0);
+      const changed = epoch !== lease.fence.epoch();
+      if (leading && changed) await demote('the leader lease changed hands in between');
+      lease.fence.granted(epoch, sentAtMs);
+      if (!leading) {
+        opts.log.info('became leader', { holder: lease.holder, epoch });
+        if (everLed) opts.engine.controller.reset();
+        leading = true;
+        everLed = true;
+        opts.metrics.leader.set(1);
+      }
     };
     await renewOnce();
     // The lease is renewed on its own timer, so a long cycle (a slow Prometheus) never lets it lapse.
     renewer = (async () => {
       for (;;) {
         try {
-          await opts.clock.sleep(lease.renewIntervalMs ?? durationMs / 3, opts.signal);
+          await opts.clock.sleep(renewEveryMs, opts.signal);
         } catch {
           return;
         }
         await renewOnce();
       }
     })();
+  } else {
+    opts.metrics.leader.set(1);
   }
   while (!opts.signal.aborted) {
     // Cycles start every interval (a cycle's own time is not added to the wait), so a fault
     // waits at most one interval for the cycle that sees it.
     const startedMs = opts.clock.now();
+    opts.onTick?.();
+    // A replica that was paused past its lease learns it here, before it decides anything.
+    if (leading && lease !== undefined && lease.fence.remainingMs() <= 0)
+      await demote('the leader lease ran out before this cycle');
     if (leading) {
       try {
         const report = await opts.engine.controller.cycle(
@@ -228,6 +293,7 @@ export async function runLoop(opts: {
   await opts.engine.controller.idle();
   await renewer;
   if (lease !== undefined) {
+    lease.fence.lost();
     await lease.client
       .release(lease.name, lease.holder, new AbortController().signal)
       .catch(() => undefined);

@@ -6,14 +6,18 @@ import type { Config } from './config/schema.js';
 import { systemClock } from './core/clock.js';
 import { errorMessage } from './core/errors.js';
 import { createEngine, runLoop } from './daemon.js';
+import { LeaseFence } from './engine/fence.js';
 import { createJsonLogger, type Logger } from './engine/logger.js';
 import type { PriorityOf } from './engine/scheduler.js';
 import { createKubeCluster } from './k8s/kube-cluster.js';
 import { startMetricsServer } from './metrics/http-server.js';
 import { createMetrics } from './metrics/metrics.js';
 import { collectDefaultMetrics } from 'prom-client';
-import { createPromClient } from './prom/prom-client.js';
+import { createPromClient, refuseTokenOverHttp } from './prom/prom-client.js';
 import { loadPlugins, watchPluginDir } from './sop/plugins.js';
+
+/** `kubernetes.server` when not in-cluster and not set. */
+const DEFAULT_KUBE_SERVER = 'https://127.0.0.1:6443';
 
 /**
  * The daemon's composition root (`aegis run`): real adapters, metrics server, priority table
@@ -28,6 +32,7 @@ export async function runDaemon(opts: {
 }): Promise<void> {
   const { config } = opts;
   const log = opts.log ?? createJsonLogger();
+  checkEndpoints(config);
   const metrics = createMetrics();
   // The process itself: RSS, heap, GC, event-loop lag (process_*, nodejs_*).
   collectDefaultMetrics({ register: metrics.registry });
@@ -37,7 +42,7 @@ export async function runDaemon(opts: {
       ? { inCluster: true }
       : {
           kubeConfig: {
-            server: k.server ?? 'https://127.0.0.1:6443',
+            server: k.server ?? DEFAULT_KUBE_SERVER,
             token: k.tokenFile === undefined ? '' : readFileSync(k.tokenFile, 'utf8').trim(),
             ...(k.caFile === undefined
               ? {}
@@ -47,6 +52,7 @@ export async function runDaemon(opts: {
         }),
     leaseNamespace: k.namespace,
     jobTemplatesDir: k.jobTemplatesDir,
+    jobNamespace: k.jobNamespace,
     ...(k.opsImage === undefined ? {} : { opsImage: k.opsImage }),
     onNodeWatchError: (err, inARow) => {
       metrics.errors.inc({ where: 'node-watch' });
@@ -65,12 +71,29 @@ export async function runDaemon(opts: {
     ...(p.bearerTokenFile === undefined ? {} : { bearerTokenFile: p.bearerTokenFile }),
     ...(p.caFile === undefined ? {} : { caFile: p.caFile }),
     insecureSkipVerify: p.insecureSkipVerify,
+    allowInsecureBearerToken: p.allowInsecureBearerToken,
+    maxResponseBytes: p.maxResponseBytes,
+    onClockCorrection: (correctionMs) => {
+      // Prometheus's clock minus ours, as query times now allow for (0: the clocks agree).
+      log.warn("query times corrected to Prometheus's clock", { correctionMs });
+    },
   });
   const pluginDir = config.sop.pluginDir;
   const initial =
-    pluginDir === undefined ? { plugins: [], problems: [] } : await loadPlugins(pluginDir);
+    pluginDir === undefined
+      ? { plugins: [], problems: [] }
+      : await loadPlugins(pluginDir, { maxModuleVersions: config.sop.pluginMaxVersions });
   for (const problem of initial.problems) log.warn('plug-in skipped', { problem });
+  const le = config.leaderElection;
+  const fence = le.enabled
+    ? new LeaseFence({
+        clock: systemClock,
+        durationMs: le.leaseDurationSeconds * 1000,
+        marginMs: le.fenceMarginMs,
+      })
+    : undefined;
   const engine = createEngine({
+    ...(fence === undefined ? {} : { fence }),
     cluster,
     metricsSource,
     clock: systemClock,
@@ -86,7 +109,7 @@ export async function runDaemon(opts: {
     pluginDir === undefined
       ? undefined
       : watchPluginDir(pluginDir, () => {
-          loadPlugins(pluginDir)
+          loadPlugins(pluginDir, { maxModuleVersions: config.sop.pluginMaxVersions })
             .then(({ plugins, problems }) => {
               for (const problem of [...problems, ...engine.reloadPlugins(plugins)])
                 log.warn('plug-in skipped', { problem });
@@ -96,11 +119,15 @@ export async function runDaemon(opts: {
               log.error('plug-in reload failed', { err: errorMessage(err) });
             });
         });
-  let cycles = 0;
+  // Ready = a healthy process: its loop turns (leader or standby). Leadership is separate (the
+  // aegis_leader metric): a standby must be Ready, or a rollout under the PDB never completes and
+  // the old leader keeps acting.
+  let lastTickMs = Number.NEGATIVE_INFINITY;
+  const staleAfterMs = Math.max(30_000, 3 * config.inspect.intervalMs + 2 * p.timeoutMs);
   const server = await startMetricsServer({
     metrics,
     port: config.metricsPort,
-    ready: () => cycles > 0,
+    ready: () => systemClock.now() - lastTickMs < staleAfterMs,
   });
   log.info('aegis started', {
     metrics: server.url,
@@ -112,22 +139,23 @@ export async function runDaemon(opts: {
       engine,
       clock: systemClock,
       intervalMs: config.inspect.intervalMs,
-      ...(config.leaderElection.enabled
-        ? {
+      ...(fence === undefined
+        ? {}
+        : {
             lease: {
               client: cluster,
-              name: config.leaderElection.leaseName,
+              name: le.leaseName,
               holder: `${hostname()}-${process.pid}`,
-              durationSeconds: config.leaderElection.leaseDurationSeconds,
-              renewIntervalMs: config.leaderElection.renewIntervalMs,
+              durationSeconds: le.leaseDurationSeconds,
+              renewIntervalMs: le.renewIntervalMs,
+              fence,
             },
-          }
-        : {}),
+          }),
       metrics,
       log,
       signal: opts.signal,
-      onCycle: () => {
-        cycles++;
+      onTick: () => {
+        lastTickMs = systemClock.now();
       },
     });
   } finally {
@@ -137,4 +165,34 @@ export async function runDaemon(opts: {
     await server.close();
     log.info('aegis stopped', {});
   }
+}
+
+/**
+ * Start-up checks of the endpoints the daemon sends a bearer token to: never over plain http
+ * unless the config says so (the in-cluster ServiceAccount is always https).
+ */
+export function checkEndpoints(config: Config): void {
+  const p = config.prometheus;
+  refuseTokenOverHttp({
+    url: p.url,
+    hasToken: p.bearerTokenFile !== undefined,
+    allowed: p.allowInsecureBearerToken,
+    fields: {
+      url: 'prometheus.url',
+      token: 'prometheus.bearerTokenFile',
+      allow: 'prometheus.allowInsecureBearerToken',
+    },
+  });
+  const k = config.kubernetes;
+  if (k.inCluster) return;
+  refuseTokenOverHttp({
+    url: k.server ?? DEFAULT_KUBE_SERVER,
+    hasToken: k.tokenFile !== undefined,
+    allowed: k.allowInsecureBearerToken,
+    fields: {
+      url: 'kubernetes.server',
+      token: 'kubernetes.tokenFile',
+      allow: 'kubernetes.allowInsecureBearerToken',
+    },
+  });
 }

@@ -3,8 +3,9 @@
  * config; the daemon imports it at start-up and again whenever the directory changes.
  *
  * It serves GpuMetricsHang (dcgm-exporter stopped reporting) by restarting the exporter pod on
- * the node, at most twice per ticket, then hands the ticket to a human. It overrides the
- * built-in `gpu.exporter-restart` ladder for that condition because plug-in `handles` win.
+ * the node, at most twice per ticket, then hands the ticket to a human. It takes that condition
+ * over from the built-in `gpu.exporter-restart` ladder, which a plug-in may do only when its id is
+ * listed in the config: `sop.pluginOverrides: [example.restart-dcgm-exporter]`.
  *
  * A plug-in module exports `sop` (or `sops`). It may import only `src/sop/sop.ts`-level types;
  * at run time it receives everything it needs through the bridge.

@@ -139,7 +139,7 @@ export async function runSizeBench(options: SizeBenchOptions): Promise<SizeResul
  */
 export const BENCH_MAX_CONCURRENT_TOTAL = 100_000;
 
-/** Product defaults with dry-run off, the benchmark's interval and the concurrency cap raised. */
+/** Product defaults with dry-run off, the benchmark's interval, the concurrency cap and storm limits raised. */
 function benchConfig(intervalMs: number): Config {
   const base = defaultConfig();
   return {
@@ -147,6 +147,9 @@ function benchConfig(intervalMs: number): Config {
     safety: {
       ...base.safety,
       dryRun: false,
+      // A throughput benchmark: its bursts of faults must not read as a storm.
+      stormMaxNewFaultyNodes: BENCH_MAX_CONCURRENT_TOTAL,
+      stormMaxNewFaultyFraction: 1,
       maxConcurrent: { ...base.safety.maxConcurrent, total: BENCH_MAX_CONCURRENT_TOTAL },
     },
     inspect: { ...base.inspect, intervalMs, backgroundSlowRules: false, backgroundPresence: false },

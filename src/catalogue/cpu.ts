@@ -2,6 +2,15 @@ import type { CatalogueEntry } from './types.js';
 
 const MIN = 60_000;
 
+/**
+ * Nodes whose every GPU is at work: dcgm-exporter reports each GPU's utilisation above 0 %. The
+ * original skipped CPU and memory pressure when every GPU had a pod (it read the pod labels of
+ * dcgm-exporter, which a scrape config names `pod` or `exported_pod`); utilisation is the signal
+ * every dcgm-exporter has. A node without GPU series (dcgm-exporter silent) is not "busy", so
+ * pressure there is acted on, as in the original.
+ */
+export const ALL_GPUS_BUSY = 'min by (node) (DCGM_FI_DEV_GPU_UTIL) > 0';
+
 /** Host CPU conditions: saturation from node-exporter, processor health from the BMC. */
 export const CPU_CONDITIONS: readonly CatalogueEntry[] = [
   {
@@ -9,9 +18,12 @@ export const CPU_CONDITIONS: readonly CatalogueEntry[] = [
     domain: 'CPU',
     description:
       'CPU saturated: the 5-minute load average is at least 90 % of the core count; value = load per core in %. ' +
-      'A gauge, so the condition holds exactly as long as the saturation.',
+      'A gauge, so the condition holds exactly as long as the saturation. A node whose every GPU is at work ' +
+      '(DCGM_FI_DEV_GPU_UTIL > 0 on each) is busy with its own jobs, not faulty: left alone, as in the original.',
     signal: 'node-exporter',
-    expr: 'max by (node) (node_load5) / max by (node) (kube_node_status_capacity{resource="cpu"}) * 100 > 90',
+    expr:
+      '(max by (node) (node_load5) / max by (node) (kube_node_status_capacity{resource="cpu"}) * 100 > 90) ' +
+      `unless on(node) (${ALL_GPUS_BUSY})`,
     deviceLabel: '',
     forMs: 10 * MIN,
     clearForMs: 5 * MIN,

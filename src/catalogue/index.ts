@@ -8,6 +8,7 @@ import { IB_CONDITIONS } from './ib.js';
 import { MEMORY_CONDITIONS } from './memory.js';
 import { NETWORK_CONDITIONS } from './network.js';
 import { NODE_CONDITIONS } from './node.js';
+import { NPD_CONDITIONS } from './npd.js';
 import { PEERMEM_CONDITIONS } from './peermem.js';
 import { PROCESS_CONDITIONS } from './process.js';
 import { ROCE_CONDITIONS } from './roce.js';
@@ -43,6 +44,8 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   ...SYSTEM_CONDITIONS,
   ...PROCESS_CONDITIONS,
   ...PEERMEM_CONDITIONS,
+  // node-problem-detector's inputs, across domains (npd.ts)
+  ...NPD_CONDITIONS,
 ];
 
 /** Builds the lookup of names and aliases; throws CATALOGUE_INVALID on a duplicate. */

@@ -1,3 +1,4 @@
+import { ALL_GPUS_BUSY } from './cpu.js';
 import type { CatalogueEntry } from './types.js';
 
 const MIN = 60_000;
@@ -8,9 +9,13 @@ export const MEMORY_CONDITIONS: readonly CatalogueEntry[] = [
     name: 'MemoryPressure',
     domain: 'Memory',
     description:
-      'More than 90 % of the node memory is in use (MemAvailable / MemTotal); value = % used.',
+      'More than 90 % of the node memory is in use (MemAvailable / MemTotal); value = % used. A node whose ' +
+      'every GPU is at work (DCGM_FI_DEV_GPU_UTIL > 0 on each) is busy with its own jobs: left alone, as in ' +
+      'the original.',
     signal: 'node-exporter',
-    expr: '(1 - max by (node) (node_memory_MemAvailable_bytes) / max by (node) (node_memory_MemTotal_bytes)) * 100 > 90',
+    expr:
+      '((1 - max by (node) (node_memory_MemAvailable_bytes) / max by (node) (node_memory_MemTotal_bytes)) * 100 > 90) ' +
+      `unless on(node) (${ALL_GPUS_BUSY})`,
     deviceLabel: '',
     forMs: 5 * MIN,
     clearForMs: 5 * MIN,

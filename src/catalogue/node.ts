@@ -1,6 +1,73 @@
+import { DEFAULT_SYSTEM_NAMESPACES, namespaceMatcher } from './namespaces.js';
 import type { CatalogueEntry } from './types.js';
 
 const MIN = 60_000;
+
+/** The owner of a pod as kube-state-metrics labels `kube_pod_info`. */
+const OWNER = 'namespace, created_by_kind, created_by_name';
+/** An owner whose pods fail on this many nodes is a broken rollout, not a broken node. */
+export const BROKEN_OWNER_MIN_NODES = 3;
+/** A terminating pod this long past its grace period (its deletionTimestamp) is stuck. */
+export const STUCK_PAST_GRACE_S = 1800;
+
+/**
+ * KubeletFailedCreatePodContainer over the given system namespaces. Per node: the owners whose
+ * pods there last failed with StartError, leaving out owners failing on
+ * BROKEN_OWNER_MIN_NODES nodes or more; fires with 2 owners, or 1 when it is a DaemonSet (its
+ * pods work elsewhere, so this node is the odd one). Value = those owners.
+ */
+export function startErrorExpr(namespaces: readonly string[]): string {
+  const ns = namespaceMatcher(namespaces);
+  const failing =
+    `max by (namespace, pod) (kube_pod_container_status_terminated_reason{reason="StartError",${ns}}) ` +
+    `* on(namespace, pod) group_left(node, created_by_kind, created_by_name) ` +
+    `max by (namespace, pod, node, created_by_kind, created_by_name) (kube_pod_info{${ns}})`;
+  const broken = `count by (${OWNER}) (count by (${OWNER}, node) (${failing})) >= ${BROKEN_OWNER_MIN_NODES}`;
+  const local = `(${failing}) unless on(${OWNER}) (${broken})`;
+  const daemonSet = `kube_pod_info{created_by_kind="DaemonSet",${ns}}`;
+  return (
+    `count by (node) (count by (node, ${OWNER}) (${local})) >= 2 or ` +
+    `count by (node) (count by (node, ${OWNER}) ((${local}) and on(namespace, pod) ${daemonSet}))`
+  );
+}
+
+/**
+ * NodeHasTerminatingPod over the given system namespaces: system pods more than
+ * STUCK_PAST_GRACE_S past their deletionTimestamp, on nodes with two of them or with one whose
+ * container the kubelet still reports running. Value = stuck system pods.
+ */
+export function terminatingPodExpr(namespaces: readonly string[]): string {
+  const ns = namespaceMatcher(namespaces);
+  const stuck =
+    `(time() - max by (namespace, pod) (kube_pod_deletion_timestamp{${ns}}) > ${STUCK_PAST_GRACE_S}) ` +
+    `* on(namespace, pod) group_left(node) max by (namespace, pod, node) (kube_pod_info{${ns}})`;
+  const running = `max by (namespace, pod) (kube_pod_container_status_running{${ns}}) > 0`;
+  return (
+    `count by (node) (${stuck}) >= 2 or ` +
+    `count by (node) ((${stuck}) and on(namespace, pod) (${running}))`
+  );
+}
+
+/** The conditions read from pods, whose expressions the system namespaces scope. */
+export const POD_CONDITIONS: Readonly<Record<string, (namespaces: readonly string[]) => string>> = {
+  KubeletFailedCreatePodContainer: startErrorExpr,
+  NodeHasTerminatingPod: terminatingPodExpr,
+};
+
+/**
+ * The catalogue with its pod-derived conditions scoped to `namespaces` (config
+ * `systemNamespaces`); other entries are returned as they are. Throws INVALID_INPUT on a bad
+ * pattern.
+ */
+export function scopePodConditions(
+  catalogue: readonly CatalogueEntry[],
+  namespaces: readonly string[],
+): CatalogueEntry[] {
+  return catalogue.map((e) => {
+    const build = POD_CONDITIONS[e.name];
+    return build === undefined ? e : { ...e, expr: build(namespaces) };
+  });
+}
 
 /** Kubernetes-level node conditions (the original's `default` type). */
 export const NODE_CONDITIONS: readonly CatalogueEntry[] = [
@@ -119,15 +186,18 @@ export const NODE_CONDITIONS: readonly CatalogueEntry[] = [
     name: 'KubeletFailedCreatePodContainer',
     domain: 'Node',
     description:
-      'A container on the node last terminated with reason StartError (the runtime could not create it).',
+      'The container runtime could not create containers (StartError) on the node, with node-level ' +
+      "evidence, in the system namespaces only (config `systemNamespaces`): a system DaemonSet's pod " +
+      'fails here, or pods of two system owners fail here. An owner whose pods fail on 3 or more nodes is ' +
+      "a broken rollout, not a broken node, and does not count; a tenant's broken pod never raises it. " +
+      'Value = system owners failing on the node.',
     signal: 'kube-state-metrics',
-    expr:
-      'sum by (node) (kube_pod_container_status_terminated_reason{reason="StartError"} ' +
-      '* on(namespace, pod) group_left(node) max by (namespace, pod, node) (kube_pod_info)) > 0',
+    expr: startErrorExpr(DEFAULT_SYSTEM_NAMESPACES),
     deviceLabel: '',
     forMs: 2 * MIN,
     clearForMs: 10 * MIN,
-    clear: 'No container on the node is left in StartError.',
+    clear:
+      'No system pod on the node is left in StartError (or the evidence is no longer node-level).',
     priority: 50,
     affectsLoad: false,
     deviceIdMode: 'none',
@@ -136,15 +206,21 @@ export const NODE_CONDITIONS: readonly CatalogueEntry[] = [
       series: [
         {
           metric: 'kube_pod_info',
-          labels: { namespace: 'default', pod: 'startfail-{node}', node: '{node}' },
+          labels: {
+            namespace: 'gpu-operator',
+            pod: 'nvidia-device-plugin-daemonset-{node}',
+            node: '{node}',
+            created_by_kind: 'DaemonSet',
+            created_by_name: 'nvidia-device-plugin-daemonset',
+          },
           value: 1,
         },
         {
           metric: 'kube_pod_container_status_terminated_reason',
           labels: {
-            namespace: 'default',
-            pod: 'startfail-{node}',
-            container: 'main',
+            namespace: 'gpu-operator',
+            pod: 'nvidia-device-plugin-daemonset-{node}',
+            container: 'nvidia-device-plugin',
             reason: 'StartError',
           },
           value: 1,
@@ -156,15 +232,16 @@ export const NODE_CONDITIONS: readonly CatalogueEntry[] = [
     name: 'NodeHasTerminatingPod',
     domain: 'Node',
     description:
-      'Pods on the node have been terminating for more than 30 minutes; value = number of stuck pods.',
+      'System pods on the node are stuck terminating more than 30 minutes past their grace period, with ' +
+      'node-level evidence: the kubelet still reports a container of one of them running (it has not ' +
+      "stopped it), or two or more are stuck. System namespaces only (config `systemNamespaces`): a tenant's " +
+      'pod held by its finalizer never raises it. Value = stuck system pods.',
     signal: 'kube-state-metrics',
-    expr:
-      'count by (node) ((time() - kube_pod_deletion_timestamp > 1800) ' +
-      '* on(namespace, pod) group_left(node) max by (namespace, pod, node) (kube_pod_info))',
+    expr: terminatingPodExpr(DEFAULT_SYSTEM_NAMESPACES),
     deviceLabel: '',
     forMs: 0,
     clearForMs: 5 * MIN,
-    clear: 'No pod on the node has been terminating for more than 30 minutes.',
+    clear: 'No system pod on the node is stuck terminating with node-level evidence.',
     priority: 50,
     affectsLoad: false,
     deviceIdMode: 'none',
@@ -173,13 +250,28 @@ export const NODE_CONDITIONS: readonly CatalogueEntry[] = [
       series: [
         {
           metric: 'kube_pod_info',
-          labels: { namespace: 'default', pod: 'stuck-{node}', node: '{node}' },
+          labels: {
+            namespace: 'gpu-operator',
+            pod: 'nvidia-dcgm-exporter-{node}',
+            node: '{node}',
+            created_by_kind: 'DaemonSet',
+            created_by_name: 'nvidia-dcgm-exporter',
+          },
           value: 1,
         },
         {
           metric: 'kube_pod_deletion_timestamp',
-          labels: { namespace: 'default', pod: 'stuck-{node}' },
+          labels: { namespace: 'gpu-operator', pod: 'nvidia-dcgm-exporter-{node}' },
           value: 1_700_000_000,
+        },
+        {
+          metric: 'kube_pod_container_status_running',
+          labels: {
+            namespace: 'gpu-operator',
+            pod: 'nvidia-dcgm-exporter-{node}',
+            container: 'nvidia-dcgm-exporter',
+          },
+          value: 1,
         },
       ],
     },

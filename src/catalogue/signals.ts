@@ -11,26 +11,49 @@ export const SIGNALS: readonly Signal[] = [
   'gpfs-exporter',
   'sichek',
   'aegis-nodecheck',
+  'node-problem-detector',
   'prometheus',
 ];
 
 /**
+ * Series Prometheus makes itself for every scrape target (not exporter metrics, so not in METRICS):
+ * `up` is 0 while the target's last scrape failed (unreachable, timed out, an HTTP error, or an
+ * answer Prometheus could not parse), and `scrape_samples_scraped` counts the samples it read
+ * (more than 0 with `up` 0: the exporter answered, but with text Prometheus cannot parse).
+ */
+export const PROMETHEUS_SERIES: readonly string[] = ['up', 'scrape_samples_scraped'];
+
+/**
+ * Keeps the series of `families` whose scrape target's last scrape succeeded. A target whose
+ * scrape fails (`up` 0) keeps its last samples visible for the 5-minute lookback (a parse error
+ * writes no staleness markers; Prometheus 2.42, test/prometheus/real-exporters.test.ts): without
+ * this, a silent exporter would read as present, its last values as current, for 5 minutes.
+ * Every scraped series carries its target's `job` and `instance`, so the match needs no job names.
+ */
+export function scraped(families: string): string {
+  return `(${families}) unless on(job, instance) (up == 0)`;
+}
+
+/**
  * Per signal, PromQL returning one series per node whose exporter is reporting now (null: always
- * present). The inspector marks a node's rules of that signal stale when the node is missing here,
- * so a silent exporter never reads as healthy nor as a fault. dcgm-exporter is present when any of
- * three families is: vGPU exports no temperature, sampled exports no XID.
+ * present): the node has series of the exporter's families and the target that served them is
+ * scraped successfully (see `scraped`). The inspector marks a node's rules that read that signal
+ * stale when the node is missing here, so a silent or unparsable exporter never reads as healthy
+ * nor as a fault. dcgm-exporter is present when any of three families is: vGPU exports no
+ * temperature, sampled exports no XID.
  */
 export const SIGNAL_PRESENCE: Readonly<Record<Signal, string | null>> = {
   kubernetes: null,
   prometheus: null,
-  'kube-state-metrics': 'count by (node) (kube_node_info)',
-  'node-exporter': 'count by (node) (node_boot_time_seconds)',
-  'dcgm-exporter':
-    'count by (node) (DCGM_FI_DEV_GPU_TEMP or DCGM_FI_DEV_SM_CLOCK or DCGM_FI_DEV_XID_ERRORS)',
-  'ipmi-exporter': 'count by (node) (ipmi_sensor_state)',
-  'gpfs-exporter': 'count by (node) (gpfs_state)',
-  sichek: 'count by (node) (sichek_nvidia_device_count or sichek_infiniband_hca_num)',
-  'aegis-nodecheck': 'count by (node) (aegis_nodecheck_up)',
+  'kube-state-metrics': `count by (node) (${scraped('kube_node_info')})`,
+  'node-exporter': `count by (node) (${scraped('node_boot_time_seconds')})`,
+  'dcgm-exporter': `count by (node) (${scraped(
+    'DCGM_FI_DEV_GPU_TEMP or DCGM_FI_DEV_SM_CLOCK or DCGM_FI_DEV_XID_ERRORS',
+  )})`,
+  'ipmi-exporter': `count by (node) (${scraped('ipmi_sensor_state')})`,
+  'gpfs-exporter': `count by (node) (${scraped('gpfs_state')})`,
+  sichek: `count by (node) (${scraped('sichek_nvidia_device_count or sichek_infiniband_hca_num')})`,
+  'aegis-nodecheck': `count by (node) (${scraped('aegis_nodecheck_up')})`,
 };
 
 /** Who produces a signal and what a site must enable for the catalogue to see it. */
@@ -56,8 +79,13 @@ export const SIGNAL_SOURCES: Readonly<Record<Signal, string>> = {
   'aegis-nodecheck':
     "Aegis's node-check exporter (a DaemonSet; any checker that exports these names works, e.g. an NPD " +
     'plug-in or a textfile collector).',
+  'node-problem-detector':
+    'kubernetes/node-problem-detector with its Prometheus exporter reachable (`--prometheus-address=0.0.0.0`, ' +
+    'port 20257); its Node conditions are read from the node watch as well (src/catalogue/npd.ts).',
   prometheus:
-    'Prometheus itself: rules that compare an exporter against its own history (exporter-down rules).',
+    'Prometheus itself: `up` and `scrape_samples_scraped` of every scrape target (a target whose scrape ' +
+    'fails makes its exporter stale for the nodes it serves; one that answers unparsable text raises ' +
+    'ExporterUnparsable), and rules that compare an exporter against its own history (exporter-down rules).',
 };
 
 /** One metric the catalogue reads: the contract between a site's exporters and Aegis. */
@@ -164,9 +192,9 @@ export const METRICS: readonly MetricSpec[] = [
     name: 'kube_pod_info',
     signal: 'kube-state-metrics',
     kind: 'gauge',
-    labels: ['namespace', 'pod'],
+    labels: ['namespace', 'pod', 'created_by_kind', 'created_by_name'],
     healthy: 1,
-    help: 'Pod to node mapping (its `node` label is the pod node).',
+    help: 'Pod to node mapping (its `node` label is the pod node) and the pod owner (`created_by_kind`, `created_by_name`).',
   },
   {
     name: 'kube_pod_container_status_terminated_reason',
@@ -182,7 +210,15 @@ export const METRICS: readonly MetricSpec[] = [
     kind: 'gauge',
     labels: ['namespace', 'pod'],
     healthy: null,
-    help: 'Unix time the pod deletion was requested (present only while terminating).',
+    help: 'The pod deletionTimestamp, Unix time: deletion request plus grace period (present only while terminating).',
+  },
+  {
+    name: 'kube_pod_container_status_running',
+    signal: 'kube-state-metrics',
+    kind: 'gauge',
+    labels: ['namespace', 'pod', 'container'],
+    healthy: null,
+    help: 'Whether the kubelet reports the container running; 1 on a pod long past its deletionTimestamp means the kubelet has not stopped it.',
   },
   // node-exporter
   nodeExp('node_boot_time_seconds', 'gauge', [], null, 'Boot time; a change is a reboot.'),
@@ -597,6 +633,23 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['module'],
     healthy: 1,
     help: '1 when the module is listed in /etc/modules-load.d.',
+  },
+  // node-problem-detector (pkg/problemmetrics/problem_metrics.go)
+  {
+    name: 'problem_gauge',
+    signal: 'node-problem-detector',
+    kind: 'gauge',
+    labels: ['type', 'reason'],
+    healthy: 0,
+    help: 'Whether a specific type of problem is affecting the node or not (1 while an NPD permanent problem holds).',
+  },
+  {
+    name: 'problem_counter',
+    signal: 'node-problem-detector',
+    kind: 'counter',
+    labels: ['reason'],
+    healthy: 0,
+    help: 'Number of times a specific type of problem have occurred (NPD temporary problems).',
   },
 ];
 

@@ -20,6 +20,7 @@ export type Signal =
   | 'gpfs-exporter'
   | 'sichek'
   | 'aegis-nodecheck'
+  | 'node-problem-detector'
   | 'prometheus'
   | 'kubernetes';
 

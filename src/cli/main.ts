@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from '@commander-js/extra-typings';
 
 import { ErrorCode, errorMessage, isHealError, type ErrorCode as Code } from '../core/errors.js';
+import { registerAgentCommand } from './commands/agent.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerConditionsCommand } from './commands/conditions.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -34,6 +35,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerSimCommand,
   registerDemoCommand,
   registerBenchCommand,
+  registerAgentCommand,
 ];
 
 /** Error codes that mean "fix your input or configuration": exit status 2. */

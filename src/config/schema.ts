@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_SYSTEM_NAMESPACES, isNamespacePattern } from '../catalogue/namespaces.js';
 import { parseDurationMs } from '../core/duration.js';
 
 /** A duration: `"30s"`-style string or milliseconds; finite and not negative. */
@@ -24,6 +25,13 @@ const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 /** A duration that must be positive (intervals, timeouts). */
 const positiveMs = durationMs.refine((ms) => ms > 0, 'must be greater than zero');
+/** One `key=value` label selector term (a label key with an optional DNS prefix, a label value). */
+const labelSelector = z
+  .string()
+  .regex(
+    /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?=[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+    'must be one key=value label selector, e.g. app=nvidia-device-plugin-daemonset',
+  );
 
 /**
  * The configuration, as one zod schema: type, defaults and validation. Unknown keys are
@@ -38,6 +46,16 @@ export const ConfigSchema = z.strictObject({
       caFile: z.string().optional(),
       insecureSkipVerify: z.boolean().default(false),
       timeoutMs: positiveMs.prefault('10s'),
+      /**
+       * An http:// url with a bearer token is refused at start-up (the token would cross the
+       * network in clear) unless this is true (a loopback proxy, a lab).
+       */
+      allowInsecureBearerToken: z.boolean().default(false),
+      /** Largest answer read from Prometheus; a larger one is an error (stale), never parsed. */
+      maxResponseBytes: z
+        .int()
+        .positive()
+        .default(16 * 1024 * 1024),
     })
     .prefault({}),
   inspect: z
@@ -71,6 +89,41 @@ export const ConfigSchema = z.strictObject({
       uncordonManualCordons: z.boolean().default(false),
       disabled: z.array(z.string()).default([]),
       pluginDir: z.string().optional(),
+      /**
+       * Pods the RestartPod rungs delete (`key=value` label selectors). The GPU device plugin's
+       * default is the label of the NVIDIA GPU Operator's `nvidia-device-plugin-daemonset`; a
+       * plain k8s-device-plugin install uses `name=nvidia-device-plugin-ds`.
+       */
+      podSelectors: z
+        .strictObject({
+          gpuDevicePlugin: labelSelector.default('app=nvidia-device-plugin-daemonset'),
+          rdmaDevicePlugin: labelSelector.default('name=rdma-shared-dp-ds'),
+          sriovDevicePlugin: labelSelector.default('app=sriovdp'),
+          dcgmExporter: labelSelector.default('app.kubernetes.io/name=dcgm-exporter'),
+        })
+        .prefault({}),
+      /**
+       * A reboot or shutdown whose drain is blocked (a PodDisruptionBudget refuses evictions) is
+       * retried at most `maxAttempts` times, `retryMs` apart, and never past `maxMs` after the
+       * first attempt; then the ticket goes to a human saying which pods blocked it.
+       */
+      blockedDrain: z
+        .strictObject({
+          maxAttempts: z.int().positive().default(3),
+          retryMs: durationMs.prefault('10m'),
+          maxMs: positiveMs.prefault('1h'),
+        })
+        .prefault({}),
+      /**
+       * Plug-in SOP ids allowed to replace a built-in: reuse a built-in's id, or take over a
+       * condition a built-in serves. Any other plug-in doing so is refused.
+       */
+      pluginOverrides: z.array(z.string()).default([]),
+      /**
+       * Most plug-in module versions imported over the process's life (each changed plug-in
+       * costs one module instance that Node never frees); past it a change waits for a restart.
+       */
+      pluginMaxVersions: z.int().positive().default(64),
     })
     .prefault({}),
   safety: z
@@ -82,6 +135,8 @@ export const ConfigSchema = z.strictObject({
       /** Storm breaker: new faulty nodes within `stormWindowMs` that pause remediation. */
       stormMaxNewFaultyNodes: z.int().positive().default(20),
       stormMaxNewFaultyFraction: z.number().min(0).max(1).default(0.05),
+      /** The breaker never trips for this many new faulty nodes or fewer (a small fleet's floor). */
+      stormMinNewFaultyNodes: z.int().nonnegative().default(3),
       stormWindowMs: positiveMs.prefault('10m'),
       stormCooldownMs: positiveMs.prefault('30m'),
       maxConcurrent: z
@@ -108,7 +163,17 @@ export const ConfigSchema = z.strictObject({
       tokenFile: z.string().optional(),
       caFile: z.string().optional(),
       insecureSkipVerify: z.boolean().default(false),
+      /** An http:// `server` with a `tokenFile` is refused at start-up unless this is true. */
+      allowInsecureBearerToken: z.boolean().default(false),
       namespace: z.string().default('monitoring'),
+      /**
+       * Namespace of the ops Jobs (privileged, host-PID pods). The shipped manifests use a
+       * namespace of their own, `aegis-ops` (deploy/README.md); the default is the original's.
+       */
+      jobNamespace: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a namespace name (DNS-1123 label)')
+        .default('monitoring'),
       jobTemplatesDir: z.string().default('/etc/aegis/jobs'),
       opsImage: z.string().optional(),
     })
@@ -124,6 +189,23 @@ export const ConfigSchema = z.strictObject({
       }),
     )
     .default({}),
+  /**
+   * Namespaces of the node-level system pods (operators, CNI, exporters): pod-derived conditions
+   * (KubeletFailedCreatePodContainer, NodeHasTerminatingPod) read only these, and only their pods
+   * are ever force-deleted. A name, or a prefix ending in `*`. Defaults and why:
+   * src/catalogue/namespaces.ts.
+   */
+  systemNamespaces: z
+    .array(
+      z
+        .string()
+        .refine(
+          isNamespacePattern,
+          'must be a namespace name or a prefix ending in * (e.g. kube-system, calico-*)',
+        ),
+    )
+    .min(1, 'needs at least one namespace')
+    .default([...DEFAULT_SYSTEM_NAMESPACES]),
   priorityFile: z.string().optional(),
   metricsPort: z.int().min(0).max(65535).default(9400),
   leaderElection: z
@@ -132,6 +214,20 @@ export const ConfigSchema = z.strictObject({
       leaseName: z.string().default('aegis-controller'),
       leaseDurationSeconds: z.int().positive().default(15),
       renewIntervalMs: positiveMs.prefault('5s'),
+      /**
+       * A replica stops writing this long before its lease could pass to another replica (clock
+       * drift, a write on the wire). Must be shorter than the lease.
+       */
+      fenceMarginMs: positiveMs.prefault('3s'),
+    })
+    .refine((le) => le.fenceMarginMs < le.leaseDurationSeconds * 1000, {
+      error: 'fenceMarginMs must be shorter than leaseDurationSeconds',
+      path: ['fenceMarginMs'],
+    })
+    .refine((le) => le.renewIntervalMs + le.fenceMarginMs < le.leaseDurationSeconds * 1000, {
+      error:
+        'renewIntervalMs + fenceMarginMs must be shorter than leaseDurationSeconds (or the fence lapses between renewals)',
+      path: ['renewIntervalMs'],
     })
     .prefault({}),
 });

@@ -13,6 +13,7 @@ export const ErrorCode = {
   PluginLoadFailed: 'PLUGIN_LOAD_FAILED',
   PromUnavailable: 'PROM_UNAVAILABLE',
   PromBadResponse: 'PROM_BAD_RESPONSE',
+  PromResponseTooLarge: 'PROM_RESPONSE_TOO_LARGE',
   PromQLUnsupported: 'PROMQL_UNSUPPORTED',
   K8sConflict: 'K8S_CONFLICT',
   K8sNotFound: 'K8S_NOT_FOUND',
@@ -21,6 +22,7 @@ export const ErrorCode = {
   DrainBlocked: 'DRAIN_BLOCKED',
   JobFailed: 'JOB_FAILED',
   InvalidInput: 'INVALID_INPUT',
+  NotLeader: 'NOT_LEADER',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

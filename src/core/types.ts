@@ -80,6 +80,25 @@ export interface NodeInfo {
   readonly taints: readonly Taint[];
   /** status.nodeInfo.bootID: changes on every boot (how a reboot is verified). */
   readonly bootId?: string;
+  /**
+   * Status conditions other than the kubelet's own (Ready, MemoryPressure, DiskPressure,
+   * PIDPressure, NetworkUnavailable): node-problem-detector's, the Aegis agent's `aegis.io/…`.
+   * Absent when the node has none. Read by src/engine/node-conditions.ts.
+   */
+  readonly conditions?: readonly NodeConditionInfo[];
+}
+
+/** One Node status condition set by a node-side detector (see NodeInfo.conditions). */
+export interface NodeConditionInfo {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  /** The condition's message, kept only while its status is True. */
+  readonly message?: string;
+  /** lastTransitionTime (ms since epoch), when set. */
+  readonly sinceMs?: number;
+  /** lastHeartbeatTime (ms since epoch), when set: when the detector last wrote it. */
+  readonly heartbeatMs?: number;
 }
 
 /** Well-known label, annotation and taint keys. */

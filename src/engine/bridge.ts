@@ -1,6 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { errorMessage, isHealError, ErrorCode } from '../core/errors.js';
-import type { ClusterClient, JobState } from '../k8s/cluster.js';
+import { DEFAULT_SYSTEM_NAMESPACES, namespacePredicate } from '../catalogue/namespaces.js';
+import type { ClusterClient, JobState, PodInfo } from '../k8s/cluster.js';
 import { jobName } from '../jobs/job-name.js';
 import { assertNodeName, validateJobParams } from '../jobs/params.js';
 import type { ApiBridge, Outcome } from '../sop/sop.js';
@@ -59,14 +60,34 @@ export function parseDiagnosis(
   return out.slice(0, 10);
 }
 
+/**
+ * Why a terminating pod is not force-deleted, or undefined when it may be: only a pod of a system
+ * namespace, past its grace period, without finalizers. A tenant's pod is its owner's to delete,
+ * and removing a finalizer (or cutting a grace period short) is a human's decision.
+ */
+export function whyNotForceDelete(
+  pod: PodInfo,
+  nowMs: number,
+  isSystem: (namespace: string) => boolean,
+): string | undefined {
+  if (!isSystem(pod.namespace)) return 'tenant namespace';
+  if ((pod.finalizers?.length ?? 0) > 0) return 'finalizers';
+  if (pod.deletionTimestampMs !== undefined && pod.deletionTimestampMs > nowMs)
+    return 'within its grace period';
+  return undefined;
+}
+
 /** The real ApiBridge over a ClusterClient: every write an SOP may make, and nothing else. */
 export function createApiBridge(deps: {
   cluster: ClusterClient;
   clock: Clock;
   options?: BridgeOptions;
+  /** Namespaces whose pods may be force-deleted (config `systemNamespaces`). */
+  systemNamespaces?: readonly string[];
 }): ApiBridge {
   const { cluster, clock } = deps;
   const opts = deps.options ?? DEFAULT_BRIDGE_OPTIONS;
+  const isSystem = namespacePredicate(deps.systemNamespaces ?? DEFAULT_SYSTEM_NAMESPACES);
 
   const waitJob = async (
     name: string,
@@ -192,17 +213,36 @@ export function createApiBridge(deps: {
       return { status: 'Succeeded', message: `restarted ${pods.map((p) => p.name).join(', ')}` };
     },
     async forceDeleteTerminatingPods(node, signal) {
-      const stuck = (await cluster.listPodsOnNode(node, signal)).filter(
-        (p) => p.deletionTimestampMs !== undefined,
-      );
-      for (const p of stuck) {
+      const now = clock.now();
+      const deleted: string[] = [];
+      const left: string[] = [];
+      for (const p of await cluster.listPodsOnNode(node, signal)) {
+        if (p.deletionTimestampMs === undefined) continue;
+        const why = whyNotForceDelete(p, now, isSystem);
+        if (why !== undefined) {
+          left.push(`${p.namespace}/${p.name} (${why})`);
+          continue;
+        }
         try {
           await cluster.deletePod(p.namespace, p.name, 0, signal);
         } catch (err) {
           if (!isHealError(err, ErrorCode.K8sNotFound)) throw err;
         }
+        deleted.push(`${p.namespace}/${p.name}`);
       }
-      return { status: 'Succeeded', message: `force-deleted ${stuck.length} pods` };
+      return {
+        status: 'Succeeded',
+        message:
+          `force-deleted ${deleted.length} system pods past their grace period` +
+          (left.length === 0
+            ? ''
+            : `; left ${left.length} to their owners: ${left.slice(0, 3).join(', ')}` +
+              (left.length > 3 ? ', …' : '')),
+      };
+    },
+    async nodeState(node, signal) {
+      const n = await cluster.getNode(node, signal);
+      return n.bootId === undefined ? { ready: n.ready } : { ready: n.ready, bootId: n.bootId };
     },
   };
 }

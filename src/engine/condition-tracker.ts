@@ -164,6 +164,11 @@ export class ConditionTracker {
     return out;
   }
 
+  /** Forgets every node (leadership regained: what was learnt before may be out of date). */
+  clear(): void {
+    this.#state.clear();
+  }
+
   /** Forgets a node (deleted from the cluster). */
   forget(node: string): void {
     this.#state.delete(node);

@@ -24,6 +24,7 @@ import {
 } from '../ticket/ticket.js';
 import { readTicket, updateTicket } from '../ticket/ticket-store.js';
 import { ConditionTracker } from './condition-tracker.js';
+import { UNFENCED, type Fence } from './fence.js';
 import { Inspector, type InspectorOptions } from './inspector.js';
 import type { Logger } from './logger.js';
 import { runStep, type StepEvent } from './runner.js';
@@ -51,6 +52,8 @@ export interface ControllerDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly onStep?: (e: StepEvent) => void;
+  /** The leader lease's fence (its epoch goes into every step this replica begins). */
+  readonly fence?: Fence;
 }
 
 /** What one cycle did (for the simulator, tests and benchmarks). */
@@ -107,6 +110,9 @@ export class Controller {
   readonly #lastEnded = new Map<string, { seq: number; fixedAtMs: number | undefined }>();
   #stopping = false;
   #seeded = false;
+  /** The node list the per-node maps were last pruned against. */
+  #prunedFor: readonly NodeInfo[] | undefined;
+  #prunedAtMs = Number.NEGATIVE_INFINITY;
 
   constructor(deps: ControllerDeps) {
     this.#d = deps;
@@ -131,6 +137,8 @@ export class Controller {
       humanSupervisor: s.humanSupervisor,
       uncordonManualCordons: s.uncordonManualCordons,
       maxTicketAgeMs: s.maxTicketAgeMs,
+      podSelectors: s.podSelectors,
+      blockedDrain: s.blockedDrain,
     };
     this.#zeroMetrics();
   }
@@ -165,6 +173,22 @@ export class Controller {
     this.#stopping = true;
   }
 
+  /**
+   * Forgets everything learnt while leading before (leadership was lost and is now regained):
+   * another replica may have moved every ladder meanwhile, so the next cycle starts as a fresh
+   * process would, seeding conditions from the tickets as they are now.
+   */
+  reset(): void {
+    this.#seeded = false;
+    this.#tracker.clear();
+    this.#tickets.clear();
+    this.#raisedAt.clear();
+    this.#dryRunSeen.clear();
+    this.#holdSeen.clear();
+    this.#lastEnded.clear();
+    this.#prevFaulty = new Set();
+  }
+
   /** Runs one inspection cycle. Errors are isolated per node and per query; this never throws for them. */
   async cycle(signal: AbortSignal): Promise<CycleReport> {
     const d = this.#d;
@@ -192,6 +216,7 @@ export class Controller {
       };
     }
     const t1 = performance.now();
+    this.#pruneGoneNodes(nodes);
     const insp = await this.#inspector.inspect(nodes, signal);
     const t2 = performance.now();
     const allHealthy = insp.complete;
@@ -310,12 +335,8 @@ export class Controller {
       let ticket: Ticket | null;
       try {
         ticket = this.#ticketOf(info);
-      } catch (err) {
-        d.metrics.ticketCorrupt.inc();
-        d.log.warn('ticket annotation unreadable; node skipped and annotation left as is', {
-          node: info.name,
-          err: errorMessage(err),
-        });
+      } catch {
+        // Counted and logged once per corrupt text (in #ticketOf), not once per cycle.
         continue;
       }
       if (!isAutomationOwned(ticket)) continue;
@@ -347,6 +368,15 @@ export class Controller {
           continue;
         }
         if (verdict.kind !== 'act') continue;
+        // A node that is not Ready runs no Job and restarts no pod: a new such step of any
+        // condition but NotReady's own waits until the node is back (NotReady is served first).
+        if (
+          info.ready !== true &&
+          verdict.step.seq === undefined &&
+          NEEDS_A_RUNNING_NODE.has(verdict.step.action) &&
+          bucketOfPriority(priorityOf(cond.condition)) !== Bucket.NotReady
+        )
+          continue;
         out.push({
           info,
           status,
@@ -378,6 +408,7 @@ export class Controller {
         metrics: d.metrics,
         log: d.log,
         humanSupervisor: this.#policy.humanSupervisor,
+        fence: d.fence ?? UNFENCED,
         repeatOffender: {
           max: d.config.safety.repeatOffenderMax,
           windowMs: d.config.safety.repeatOffenderWindowMs,
@@ -561,10 +592,13 @@ export class Controller {
   }
 
   /**
-   * On the first cycle after a start, the conditions recorded in open tickets are taken as still
-   * active (their clear delay counting from now): a restarted daemon must not read "only
-   * NodeCordon left" while the real conditions wait out their `for` time again, and so never
-   * runs the recovery loop (a healthcheck and another reboot) on a node mid-ladder.
+   * On the first cycle after a start (or after leadership is regained), the conditions recorded
+   * in open tickets are taken as still active (their clear delay counting from now): a restarted
+   * daemon must not read "only NodeCordon left" while the real conditions wait out their `for`
+   * time again, and so never runs the recovery loop (a healthcheck and another reboot) on a node
+   * mid-ladder. The conditions of a ticket a human closed are seeded too, active since the ticket
+   * was opened: while they keep being reported they are the occurrence the human decided on, and
+   * never re-open a ticket (the decision lives in the ticket, not in this process's memory).
    */
   #seedFromTickets(nodes: readonly NodeInfo[], atMs: number): void {
     this.#seeded = true;
@@ -572,7 +606,8 @@ export class Controller {
       if (!(TICKET_ANNOTATION in n.annotations)) continue;
       const t = this.#readableTicket(n);
       if (t === undefined) continue;
-      if (t === null || !isOpen(t) || !isAutomationOwned(t)) continue;
+      if (t === null) continue;
+      if (!(isOpen(t) && isAutomationOwned(t)) && acknowledgedUntil(t) === undefined) continue;
       for (const key of t.conditions) {
         const slash = key.indexOf('/');
         const name = slash === -1 ? key : key.slice(0, slash);
@@ -629,6 +664,28 @@ export class Controller {
       });
     }
     return out;
+  }
+
+  /**
+   * Forgets what is kept per node for nodes that left the cluster. The node list is the same
+   * array while nothing changed, so a quiet fleet costs one comparison here.
+   */
+  #pruneGoneNodes(nodes: readonly NodeInfo[]): void {
+    const nowMs = this.#d.clock.now();
+    if (nodes === this.#prunedFor || nowMs - this.#prunedAtMs < PRUNE_EVERY_MS) return;
+    this.#prunedFor = nodes;
+    this.#prunedAtMs = nowMs;
+    const names = new Set(nodes.map((n) => n.name));
+    for (const map of [
+      this.#tickets,
+      this.#raisedAt,
+      this.#dryRunSeen,
+      this.#holdSeen,
+      this.#lastEnded,
+    ] as Map<string, unknown>[]) {
+      for (const name of map.keys()) if (!names.has(name)) map.delete(name);
+    }
+    for (const name of [...this.#tracker.nodes()]) if (!names.has(name)) this.#tracker.forget(name);
   }
 
   /** Why the step would act on stale data (undefined: the data is fresh). */
@@ -698,14 +755,25 @@ export class Controller {
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.#tickets.set(info.name, { raw, ticket: null, error });
+      // One corruption, one count: the same text read again next cycle is not a new one.
+      this.#d.metrics.ticketCorrupt.inc();
+      this.#d.log.warn('ticket annotation unreadable; node skipped and annotation left as is', {
+        node: info.name,
+        err: error.message,
+      });
       throw error;
     }
   }
 
+  /**
+   * One observation per incident: the step that opens the node's ticket. A later condition on a
+   * node whose ticket is open is the same incident, and its first step is not a first action.
+   */
   #observeFirstAction(c: Candidate, nowMs: number): void {
     const raised = this.#raisedAt.get(c.info.name);
     if (raised === undefined) return;
     this.#raisedAt.delete(c.info.name);
+    if (c.view.ticket !== null && isOpen(c.view.ticket)) return;
     this.#d.metrics.firstActionSeconds.observe((nowMs - raised) / 1000);
   }
 
@@ -831,6 +899,20 @@ function nodesNamed(
   for (const n of nodes) if (wanted.has(n.name)) out.set(n.name, n);
   return out;
 }
+
+/** Steps that need the node's kubelet: a Job scheduled on it, or pods restarted there. */
+const NEEDS_A_RUNNING_NODE: ReadonlySet<Action> = new Set<Action>([
+  Action.Diagnose,
+  Action.Remedy,
+  Action.RestartPod,
+  Action.Repair,
+  Action.Reboot,
+  Action.Shutdown,
+  Action.Healthcheck,
+]);
+
+/** Per-node maps are pruned of departed nodes at most this often. */
+const PRUNE_EVERY_MS = 60_000;
 
 /**
  * Steps that can change what the rules see (a repair, a reboot, a restarted exporter). A cordon,

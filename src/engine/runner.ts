@@ -1,7 +1,8 @@
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, errorMessage, isHealError } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
-import type { EventClient, NodeClient } from '../k8s/cluster.js';
+import { JobKind, type EventClient, type NodeClient, type NodeEvent } from '../k8s/cluster.js';
+import { jobName } from '../jobs/job-name.js';
 import type { Metrics } from '../metrics/metrics.js';
 import {
   Action,
@@ -20,6 +21,7 @@ import {
   type Ticket,
 } from '../ticket/ticket.js';
 import { updateTicket } from '../ticket/ticket-store.js';
+import { UNFENCED, type Fence } from './fence.js';
 import type { Logger } from './logger.js';
 
 /** What the runner needs. */
@@ -29,6 +31,8 @@ export interface RunnerDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly humanSupervisor: string;
+  /** The leader lease's fence: steps are begun under its epoch (the ticket is the lock). */
+  readonly fence: Fence;
   readonly repeatOffender: { readonly max: number; readonly windowMs: number };
   /** Called for every recorded step (the simulator's action log, tests). */
   readonly onStep?: (e: StepEvent) => void;
@@ -75,6 +79,12 @@ export async function runStep(
     // A human took the ticket between the decision and the write: nothing runs.
     return { status: 'Canceled', message: `ticket taken over by ${begun.takenOverBy}` };
   }
+  if (begun.refused !== undefined) {
+    // The ticket is the lock: a newer leader wrote it, or another step is running on the node.
+    deps.metrics.held.inc({ gate: 'ticket-lock' });
+    deps.log.warn('step not begun', { node, action: step.action, reason: begun.refused });
+    return { status: 'Canceled', message: begun.refused };
+  }
   const view: NodeView = { ...input.view, info: begun.node, ticket: begun.ticket };
   const seqStep = { ...step, seq: begun.seq };
   deps.onStep?.({
@@ -89,7 +99,7 @@ export async function runStep(
   try {
     outcome = await input.instance.execute(view, status, seqStep, signal);
   } catch (err) {
-    if (signal.aborted) throw err;
+    if (signal.aborted || isHealError(err, ErrorCode.NotLeader)) throw err;
     if (isHealError(err, ErrorCode.K8sUnavailable) || isHealError(err, ErrorCode.K8sConflict)) {
       // Like a crash: the entry stays Running and the next cycle resumes the step with the same
       // sequence number (following its Job), so an API outage never repeats or loses a step.
@@ -156,9 +166,17 @@ async function recordBegin(
   status: SopStatus,
   step: Step,
   signal: AbortSignal,
-): Promise<{ node: NodeInfo; ticket: Ticket; seq: number; takenOverBy?: string }> {
+): Promise<{
+  node: NodeInfo;
+  ticket: Ticket;
+  seq: number;
+  takenOverBy?: string;
+  refused?: string;
+}> {
   const nowMs = deps.clock.now();
   let takenOverBy: string | undefined;
+  let refused: string | undefined;
+  const epoch = deps.fence === UNFENCED ? undefined : deps.fence.epoch();
   const now = new Date(nowMs).toISOString();
   let seq = step.seq ?? 0;
   const cond = status.condition;
@@ -175,6 +193,8 @@ async function recordBegin(
         return undefined;
       }
       takenOverBy = undefined;
+      refused = ticketLock(current, step, epoch);
+      if (refused !== undefined) return undefined;
       let t: Ticket;
       if (current === null || !isOpen(current)) {
         const fresh = newTicket({
@@ -194,6 +214,7 @@ async function recordBegin(
       }
       t.conditions = active;
       t.updateTime = now;
+      if (epoch !== undefined) t.leaderEpoch = epoch;
       if (
         step.seq !== undefined &&
         t.workflows.some((w) => w.seq === step.seq && w.status === 'Running')
@@ -229,9 +250,42 @@ async function recordBegin(
   );
   if (takenOverBy !== undefined)
     return { node: res.node, ticket: res.ticket as Ticket, seq, takenOverBy };
+  if (refused !== undefined) return { node: res.node, ticket: res.ticket as Ticket, seq, refused };
   return { node: res.node, ticket: res.ticket as Ticket, seq };
 }
 
+/**
+ * The ticket as the lock of its node: why a step may not begin, or undefined when it may. A
+ * ticket written by a newer leader (a higher lease epoch) refuses an older one, whatever that one
+ * believes about its lease; and a step begins only when no other step of the ticket is Running
+ * (resuming the Running one is allowed), so a re-read after a conflict never adds a second one.
+ */
+export function ticketLock(
+  current: Ticket | null,
+  step: Step,
+  epoch: number | undefined,
+): string | undefined {
+  if (current === null) return undefined;
+  if (epoch !== undefined && current.leaderEpoch !== undefined && current.leaderEpoch > epoch)
+    return `fenced: the ticket was written by a newer leader (epoch ${current.leaderEpoch} > ${epoch})`;
+  if (!isOpen(current)) return undefined;
+  const running = current.workflows.find((w) => w.status === 'Running' && w.seq !== step.seq);
+  if (running !== undefined)
+    return `another step is running on the node: ${running.action} #${running.seq ?? '?'}`;
+  return undefined;
+}
+
+/**
+ * Records the end of a step in the ticket, and the diagnosis output in Events on the node.
+ *
+ * Whatever the output, the write fits (every ticket field is bounded; the ticket keeps an excerpt
+ * naming the Job, `AegisDiagnosis` Events carry the output). A write that still fails is tried
+ * once more with the bare result (status, end, exit code, transition, remediation; no diagnosis),
+ * and if that fails too an `AegisStepNotRecorded` Warning Event says so before the error goes up:
+ * the entry stays Running and the next cycle resumes the step by following its Job, which never
+ * acts twice. Lost leadership, an aborted cycle and a corrupt ticket (reported, never
+ * overwritten; the node is left alone until a human repairs it) go up at once.
+ */
 async function recordEnd(
   deps: RunnerDeps,
   node: string,
@@ -241,54 +295,180 @@ async function recordEnd(
 ): Promise<void> {
   const nowMs = deps.clock.now();
   const now = new Date(nowMs).toISOString();
+  const job = jobOfStep(step, node);
   let resolvedFrom: Ticket | undefined;
-  await updateTicket(
-    deps,
-    node,
-    (current) => {
-      if (current === null) return undefined;
-      const t: Ticket = { ...current, updateTime: now };
-      t.workflows = t.workflows.map((w) =>
-        w.seq === step.seq && w.status === 'Running'
-          ? {
-              ...w,
-              status: outcome.status,
-              end: now,
-              ...(outcome.message === undefined ? {} : { message: outcome.message.slice(0, 200) }),
-              ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
-            }
-          : w,
+  const end = (current: Ticket | null, bare: string | undefined): Ticket | undefined => {
+    if (current === null) return undefined;
+    const message =
+      bare === undefined
+        ? outcome.message?.slice(0, 200)
+        : `${outcome.message?.slice(0, 80) ?? outcome.status} (recorded without details: ${bare})`;
+    const t: Ticket = { ...current, updateTime: now };
+    t.workflows = t.workflows.map((w) =>
+      w.seq === step.seq && w.status === 'Running'
+        ? {
+            ...w,
+            status: outcome.status,
+            end: now,
+            ...(message === undefined ? {} : { message }),
+            ...(outcome.exitCode === undefined ? {} : { exitCode: outcome.exitCode }),
+          }
+        : w,
+    );
+    if (outcome.diagnosis !== undefined && bare === undefined)
+      t.diagnosis = [
+        ...(t.diagnosis ?? []),
+        ...outcome.diagnosis.map((d) => ({ ...d, ...(job === undefined ? {} : { job }) })),
+      ];
+    if (
+      outcome.status === 'Succeeded' &&
+      DISRUPTIVE_ACTIONS.has(step.action) &&
+      step.action !== Action.Drain
+    ) {
+      t.remediations = [...t.remediations, now].slice(-10);
+    }
+    if (outcome.status === 'Succeeded') {
+      if (step.action === Action.Uncordon) t.cordonedByAegis = false;
+      if (step.then === 'assign') {
+        t.status = TicketStatus.Assigned;
+        t.supervisor = deps.humanSupervisor;
+        t.conclusion = step.reason;
+      } else if (step.then === 'resolve' || step.then === 'close') {
+        t.status = step.then === 'resolve' ? TicketStatus.Resolved : TicketStatus.Closed;
+        t.resolvedTime = now;
+        resolvedFrom = t;
+      }
+    }
+    return t;
+  };
+  try {
+    try {
+      await updateTicket(deps, node, (current) => end(current, undefined), signal);
+    } catch (err) {
+      if (!retriable(err, signal)) throw err;
+      deps.metrics.errors.inc({ where: 'ticket' });
+      deps.log.warn('step result not recorded; recording it without details', {
+        node,
+        action: step.action,
+        err: errorMessage(err),
+      });
+      resolvedFrom = undefined;
+      await updateTicket(
+        deps,
+        node,
+        (current) => end(current, errorMessage(err).slice(0, 120)),
+        signal,
       );
+    }
+  } catch (err) {
+    if (retriable(err, signal) || isHealError(err, ErrorCode.TicketCorrupt)) {
+      deps.metrics.errors.inc({ where: 'ticket' });
+      await emitQuietly(deps, signal, {
+        node,
+        type: 'Warning',
+        reason: 'AegisStepNotRecorded',
+        message: `${step.action} #${step.seq} ended ${outcome.status} but the ticket could not be written (${errorMessage(err)}); the step stays Running in the ticket and is resumed by following its Job, never repeated`,
+      });
       if (outcome.diagnosis !== undefined)
-        t.diagnosis = [...(t.diagnosis ?? []), ...outcome.diagnosis].slice(-4);
-      if (
-        outcome.status === 'Succeeded' &&
-        DISRUPTIVE_ACTIONS.has(step.action) &&
-        step.action !== Action.Drain
-      ) {
-        t.remediations = [...t.remediations, now].slice(-10);
-      }
-      if (outcome.status === 'Succeeded') {
-        if (step.action === Action.Uncordon) t.cordonedByAegis = false;
-        if (step.then === 'assign') {
-          t.status = TicketStatus.Assigned;
-          t.supervisor = deps.humanSupervisor;
-          t.conclusion = step.reason;
-        } else if (step.then === 'resolve' || step.then === 'close') {
-          t.status = step.then === 'resolve' ? TicketStatus.Resolved : TicketStatus.Closed;
-          t.resolvedTime = now;
-          resolvedFrom = t;
-        }
-      }
-      return t;
-    },
-    signal,
-  );
+        await emitDiagnosis(deps, node, job, outcome.diagnosis, signal);
+    }
+    throw err;
+  }
   if (resolvedFrom !== undefined) {
     const seconds = (nowMs - Date.parse(resolvedFrom.creationTime)) / 1000;
     deps.metrics.selfhealSeconds.observe(
       { condition: resolvedFrom.history[0] ?? resolvedFrom.condition },
       seconds,
     );
+  }
+  if (outcome.diagnosis !== undefined)
+    await emitDiagnosis(deps, node, job, outcome.diagnosis, signal);
+}
+
+/** True for a ticket-write failure worth one more try (not lost leadership, not a corrupt ticket). */
+function retriable(err: unknown, signal: AbortSignal): boolean {
+  return (
+    !signal.aborted &&
+    !isHealError(err, ErrorCode.NotLeader) &&
+    !isHealError(err, ErrorCode.TicketCorrupt)
+  );
+}
+
+/** The Job a step runs (deterministic name), for the steps that run one. */
+function jobOfStep(step: Step & { seq: number }, node: string): string | undefined {
+  const kind = JOB_OF_ACTION[step.action];
+  return kind === undefined ? undefined : jobName(kind, node, step.seq);
+}
+
+const JOB_OF_ACTION: Readonly<Partial<Record<Step['action'], JobKind>>> = {
+  [Action.Diagnose]: JobKind.Diagnose,
+  [Action.Remedy]: JobKind.Remedy,
+  [Action.Repair]: JobKind.Repair,
+  [Action.Healthcheck]: JobKind.Healthcheck,
+  [Action.Reboot]: JobKind.Restart,
+  [Action.Shutdown]: JobKind.Shutdown,
+};
+
+/** Longest Event message sent (the API client cuts at 1024), and Events per diagnosis. */
+const EVENT_MESSAGE_MAX = 1000;
+const DIAGNOSIS_EVENTS_MAX = 8;
+
+/**
+ * The whole diagnosis output as `AegisDiagnosis` Events on the node, split on line boundaries
+ * into messages within the Event bound. Beyond DIAGNOSIS_EVENTS_MAX Events the tail is kept (the
+ * ticket's excerpt keeps the head) and the first says how many lines were left out and where
+ * they are (`kubectl logs job/<job>` while the Job exists).
+ */
+async function emitDiagnosis(
+  deps: RunnerDeps,
+  node: string,
+  job: string | undefined,
+  diagnosis: NonNullable<Outcome['diagnosis']>,
+  signal: AbortSignal,
+): Promise<void> {
+  const source = job === undefined ? 'diagnosis' : `diagnosis of job/${job}`;
+  const lines = diagnosis
+    .flatMap((d) => [`# ${d.hint}`, `$ ${d.cmd}`, ...d.result.split('\n')])
+    .map((l) => l.slice(0, EVENT_MESSAGE_MAX - source.length - 80));
+  const room = EVENT_MESSAGE_MAX - source.length - 80;
+  const chunks: string[][] = [];
+  let size = Number.POSITIVE_INFINITY;
+  for (const line of lines) {
+    if (size + line.length + 1 > room) {
+      chunks.push([]);
+      size = 0;
+    }
+    chunks.at(-1)?.push(line);
+    size += line.length + 1;
+  }
+  const kept = chunks.slice(-DIAGNOSIS_EVENTS_MAX);
+  const left = chunks.slice(0, chunks.length - kept.length).reduce((n, c) => n + c.length, 0);
+  for (const [i, chunk] of kept.entries()) {
+    const note =
+      i === 0 && left > 0
+        ? ` (first ${left} of ${lines.length} lines left out${job === undefined ? '' : `: kubectl logs job/${job}`})`
+        : '';
+    await emitQuietly(deps, signal, {
+      node,
+      type: 'Normal',
+      reason: 'AegisDiagnosis',
+      message: `${source} [${i + 1}/${kept.length}]${note}:\n${chunk.join('\n')}`.slice(
+        0,
+        EVENT_MESSAGE_MAX,
+      ),
+    });
+  }
+}
+
+/** Emits an Event; a failure is counted and logged, never thrown. */
+async function emitQuietly(deps: RunnerDeps, signal: AbortSignal, event: NodeEvent): Promise<void> {
+  try {
+    await deps.cluster.emitEvent(
+      { ...event, message: event.message.slice(0, EVENT_MESSAGE_MAX) },
+      signal,
+    );
+  } catch (err) {
+    deps.metrics.errors.inc({ where: 'event' });
+    deps.log.warn('event not recorded', { node: event.node, err: errorMessage(err) });
   }
 }

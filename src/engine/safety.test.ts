@@ -4,7 +4,7 @@ import { aNode, aTicket, T0 } from '../../test/helpers/builders.js';
 import { defaultConfig } from '../config/schema.js';
 import { Action, type Step } from '../sop/sop.js';
 import { actionableInOrder, bucketOfPriority } from './scheduler.js';
-import { fleetCounts, isHold, SafetyGates } from './safety.js';
+import { fleetCounts, isHold, SafetyGates, stormLimit } from './safety.js';
 import { aCondition } from '../../test/helpers/builders.js';
 
 const cfg = defaultConfig().safety;
@@ -88,6 +88,25 @@ describe('safety gates', () => {
     g.observeNewFaults(['e', 'f', 'g', 'h'], 100, T0 + 1);
     g.resetBreaker();
     assert.equal(g.breakerOpen(T0 + 2), false);
+  });
+
+  it('the default storm limit protects a small fleet: the lower of 20 and 5 %, never below 3', () => {
+    const d = defaultConfig().safety;
+    assert.deepEqual(
+      [8, 64, 400, 1_000, 10_000].map((n) => stormLimit(d, n)),
+      [3, 3, 20, 20, 20],
+    );
+    // Reproduced on the simulator: 20 of 64 nodes NotReady did not trip max(20, 5 %) (needs > 20).
+    const g = new SafetyGates(d);
+    g.observeNewFaults(
+      Array.from({ length: 20 }, (_, i) => `n${i}`),
+      64,
+      T0,
+    );
+    assert.equal(g.breakerOpen(T0), true, '20 of 64 new faulty nodes is a storm');
+    const small = new SafetyGates(d);
+    small.observeNewFaults(['a', 'b', 'c'], 8, T0);
+    assert.equal(small.breakerOpen(T0), false, 'three independent faults in 8 nodes are not');
   });
 
   it('per-node cooldown after a reboot; pause switches', () => {

@@ -71,14 +71,15 @@ export class SafetyGates {
     // the window must not push the end of the cooldown forward.
     if (nodes.length === 0) return;
     const distinct = new Set(this.#newFaulty.map((f) => f.node)).size;
-    const limit = Math.max(
-      this.#cfg.stormMaxNewFaultyNodes,
-      Math.floor(this.#cfg.stormMaxNewFaultyFraction * fleetSize),
-    );
-    if (distinct > limit) {
+    if (distinct > stormLimit(this.#cfg, fleetSize)) {
       if (!this.breakerOpen(nowMs)) this.#breakerTrips++;
       this.#breakerOpenUntilMs = nowMs + this.#cfg.stormCooldownMs;
     }
+  }
+
+  /** New faulty nodes within the window that the breaker tolerates, for this fleet size. */
+  stormLimit(fleetSize: number): number {
+    return stormLimit(this.#cfg, fleetSize);
   }
 
   /** In-flight steps by action (for metrics). */
@@ -231,4 +232,24 @@ function lastDisruptiveEnd(ticket: Ticket): number | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The storm breaker's tolerance: the LOWER of a count and a fraction of the fleet, so it protects a
+ * small cluster too (20 of 64 nodes failing at once is a storm, though fewer than 20 + 1), never
+ * below a floor (a few independent faults at once are not a storm in a small fleet). The breaker
+ * trips when more nodes than this became faulty within the window.
+ */
+export function stormLimit(
+  cfg: {
+    readonly stormMaxNewFaultyNodes: number;
+    readonly stormMaxNewFaultyFraction: number;
+    readonly stormMinNewFaultyNodes: number;
+  },
+  fleetSize: number,
+): number {
+  return Math.max(
+    cfg.stormMinNewFaultyNodes,
+    Math.min(cfg.stormMaxNewFaultyNodes, Math.floor(cfg.stormMaxNewFaultyFraction * fleetSize)),
+  );
 }

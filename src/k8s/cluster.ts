@@ -56,9 +56,17 @@ export interface PodInfo {
   readonly daemonSet: boolean;
   /** Static/mirror pod: drain leaves it. */
   readonly mirror: boolean;
-  /** Set when the pod is terminating. */
+  /**
+   * Set when the pod is terminating: Kubernetes's deletionTimestamp, the end of its grace period
+   * (the time of the deletion request plus the grace period).
+   */
   readonly deletionTimestampMs?: number;
   readonly labels: Readonly<Record<string, string>>;
+  /**
+   * metadata.finalizers, when there are any. A pod with finalizers stays until its owner (a
+   * controller, a human) removes them; Aegis never force-deletes it.
+   */
+  readonly finalizers?: readonly string[];
 }
 
 /** Result of one eviction request: `blocked` means a PodDisruptionBudget refused it (HTTP 429). */
@@ -76,7 +84,7 @@ export interface PodClient {
   ): Promise<void>;
 }
 
-/** The Job templates shipped in deploy/jobs/, by file stem. Namespace is always `monitoring`. */
+/** The Job templates shipped in deploy/jobs/, by file stem. They run in the ops Jobs' namespace. */
 export const JobKind = {
   Restart: 'restart_node',
   Shutdown: 'shutdown_node',
@@ -87,6 +95,7 @@ export const JobKind = {
 } as const;
 export type JobKind = (typeof JobKind)[keyof typeof JobKind];
 export const ALL_JOB_KINDS: readonly JobKind[] = Object.values(JobKind);
+/** Default namespace of the ops Jobs (`kubernetes.jobNamespace`; shipped config: `aegis-ops`). */
 export const JOB_NAMESPACE = 'monitoring';
 
 /**
@@ -110,7 +119,7 @@ export interface JobState {
   readonly logs?: readonly string[];
 }
 
-/** Jobs in namespace `monitoring`. */
+/** Jobs in the ops Jobs' namespace (`kubernetes.jobNamespace`). */
 export interface JobClient {
   /** Creates the Job; succeeds without change when a Job of that name already exists. */
   createJob(request: JobRequest, signal: AbortSignal): Promise<void>;
@@ -135,15 +144,16 @@ export interface EventClient {
 /** Leader election on a coordination.k8s.io Lease. */
 export interface LeaseClient {
   /**
-   * Takes the lease if it is free or expired, renews it if `holder` holds it.
-   * Returns true when `holder` holds the lease afterwards.
+   * Takes the lease if it is free or expired, renews it if `holder` holds it. Returns the
+   * lease's epoch (its transition count: it grows by one at every change of holder, so it is a
+   * fencing token) when `holder` holds the lease afterwards, null when it does not.
    */
   acquireOrRenew(
     name: string,
     holder: string,
     leaseDurationSeconds: number,
     signal: AbortSignal,
-  ): Promise<boolean>;
+  ): Promise<number | null>;
   /** Gives the lease up if `holder` holds it. */
   release(name: string, holder: string, signal: AbortSignal): Promise<void>;
 }

@@ -52,8 +52,12 @@ import {
 } from './kube-convert.js';
 import { NodeInformer, type NodeSource } from './node-cache.js';
 
-/** Default image of the ops Job container; it needs bash and nsenter (util-linux). */
-export const DEFAULT_OPS_IMAGE = 'docker.io/library/ubuntu:24.04';
+/**
+ * Default image of the ops Job container; it needs bash and nsenter (util-linux). Ubuntu 24.04
+ * (noble-20250404), pinned by digest: a tag can be moved to other content.
+ */
+export const DEFAULT_OPS_IMAGE =
+  'docker.io/library/ubuntu:noble-20250404@sha256:1e622c5f073b4f6bfad6632f2616c7f59ef256e96fe78bf6a595d1dc4376ac02';
 /** Lines of a finished Job's pod log read back. */
 export const JOB_LOG_TAIL_LINES = 200;
 const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
@@ -80,6 +84,11 @@ export interface KubeClusterOptions {
   readonly leaseNamespace: string;
   /** Directory holding `<kind>.yaml` Job templates (deploy/jobs, mounted from a ConfigMap). */
   readonly jobTemplatesDir: string;
+  /**
+   * Namespace of the ops Jobs (default `monitoring`, JOB_NAMESPACE). Templates set their
+   * namespace as `{{NAMESPACE}}`, which renders to this.
+   */
+  readonly jobNamespace?: string;
   /** Image of the ops container (`{{IMAGE}}`). */
   readonly opsImage?: string;
   /** Per-request deadline on top of the caller's signal. */
@@ -393,7 +402,7 @@ function podMethods({
 
 function jobMethods(ctx: Context): Pick<ClusterClient, 'createJob' | 'getJob' | 'deleteJob'> {
   const { apis, call } = ctx;
-  const namespace = JOB_NAMESPACE;
+  const namespace = jobNamespaceOf(ctx);
   return {
     async createJob(request, signal) {
       const body = await renderJob(ctx, request, signal);
@@ -428,7 +437,11 @@ async function renderJob(
   request: JobRequest,
   signal: AbortSignal,
 ): Promise<k8s.V1Job> {
-  const vars = toTemplateVars(request, { image: ctx.options.opsImage ?? DEFAULT_OPS_IMAGE });
+  const namespace = jobNamespaceOf(ctx);
+  const vars = {
+    ...toTemplateVars(request, { image: ctx.options.opsImage ?? DEFAULT_OPS_IMAGE }),
+    NAMESPACE: namespace,
+  };
   const file = join(ctx.options.jobTemplatesDir, `${request.kind}.yaml`);
   let text: string;
   try {
@@ -440,10 +453,12 @@ async function renderJob(
     });
   }
   const job = renderJobTemplate(text, vars, file);
-  if (job.metadata.name !== request.name || job.metadata.namespace !== JOB_NAMESPACE) {
+  if (job.metadata.name !== request.name || job.metadata.namespace !== namespace) {
     throw new HealError(
       ErrorCode.ConfigInvalid,
-      `Job template ${file} must set metadata.name "{{NAME}}" and namespace ${JOB_NAMESPACE}`,
+      `Job template ${file} must set metadata.name "{{NAME}}" and metadata.namespace ` +
+        `"{{NAMESPACE}}" (the ops Jobs' namespace, ${namespace}); it renders to namespace ` +
+        JSON.stringify(job.metadata.namespace ?? null),
     );
   }
   // The client serializes a V1Job by its attribute map (unknown fields are dropped).
@@ -452,13 +467,15 @@ async function renderJob(
 
 /** Exit code and log tail of the Job's latest pod. Logs that cannot be read become one line saying why. */
 async function readJobResult(
-  { apis, call }: Context,
+  ctx: Context,
   job: string,
   signal: AbortSignal,
 ): Promise<Pick<JobState, 'exitCode' | 'logs'>> {
+  const { apis, call } = ctx;
+  const namespace = jobNamespaceOf(ctx);
   const pods = await call(`list pods of job ${job}`, signal, (o) =>
     apis.core.listNamespacedPod(
-      { namespace: JOB_NAMESPACE, labelSelector: `batch.kubernetes.io/job-name=${job}` },
+      { namespace, labelSelector: `batch.kubernetes.io/job-name=${job}` },
       o,
     ),
   );
@@ -470,7 +487,7 @@ async function readJobResult(
   try {
     const text = await call(`read log of pod ${name}`, signal, (o) =>
       apis.core.readNamespacedPodLog(
-        { name, namespace: JOB_NAMESPACE, container: OPS_CONTAINER, tailLines: JOB_LOG_TAIL_LINES },
+        { name, namespace, container: OPS_CONTAINER, tailLines: JOB_LOG_TAIL_LINES },
         o,
       ),
     );
@@ -481,6 +498,11 @@ async function readJobResult(
     logs = [`aegis: logs of pod ${name} unavailable: ${errorMessage(err)}`];
   }
   return exitCode === undefined ? { logs } : { exitCode, logs };
+}
+
+/** Namespace of the ops Jobs and their pods. */
+function jobNamespaceOf(ctx: Context): string {
+  return ctx.options.jobNamespace ?? JOB_NAMESPACE;
 }
 
 async function emitEvent(
@@ -554,11 +576,12 @@ function leaseMethods(ctx: Context): LeaseClient {
   return {
     async acquireOrRenew(name, holder, leaseDurationSeconds, signal) {
       const current = await read(name, signal);
-      if (current === null) return create(name, holder, leaseDurationSeconds, signal);
+      if (current === null)
+        return (await create(name, holder, leaseDurationSeconds, signal)) ? 0 : null;
       const nowMs = clock.now();
       const { action, observation } = decideLease(current, holder, nowMs, ctx.observed.get(name));
       ctx.observed.set(name, observation);
-      if (action === 'wait') return false;
+      if (action === 'wait') return null;
       const renewTime = new k8s.V1MicroTime(nextRenewTimeMs(current, nowMs));
       const spec = Object.assign(new k8s.V1LeaseSpec(), current.spec, {
         leaseDurationSeconds,
@@ -569,7 +592,9 @@ function leaseMethods(ctx: Context): LeaseClient {
         spec.acquireTime = renewTime;
         spec.leaseTransitions = (spec.leaseTransitions ?? 0) + 1;
       }
-      return replace(withSpec(current, spec), name, signal);
+      return (await replace(withSpec(current, spec), name, signal))
+        ? (spec.leaseTransitions ?? 0)
+        : null;
     },
     async release(name, holder, signal) {
       for (let attempt = 1; attempt <= RELEASE_ATTEMPTS; attempt++) {

@@ -13,7 +13,7 @@ import type {
   V1Taint,
 } from '@kubernetes/client-node';
 import { ErrorCode, HealError, errorMessage, isHealError } from '../core/errors.js';
-import type { NodeInfo, Taint } from '../core/types.js';
+import type { NodeConditionInfo, NodeInfo, Taint } from '../core/types.js';
 import type { JobState, NodeEvent, PodInfo } from './cluster.js';
 import type { NodeWatchEvent } from './node-cache.js';
 
@@ -26,8 +26,8 @@ export const AEGIS_COMPONENT = 'aegis';
 
 /**
  * The fields of a Node that toNodeInfo reads. Both a client model (V1Node, from list and read
- * calls) and the plain JSON of a watch event fit it: none of them is a date, which the model has
- * as a Date and the JSON as a string.
+ * calls) and the plain JSON of a watch event fit it: the condition times are the only dates, a
+ * Date in the model and a string in the JSON.
  */
 export interface NodeFields {
   readonly metadata?: {
@@ -41,14 +41,68 @@ export interface NodeFields {
     readonly taints?: readonly Pick<V1Taint, 'key' | 'value' | 'effect'>[];
   };
   readonly status?: {
-    readonly conditions?: readonly { readonly type: string; readonly status: string }[];
+    readonly conditions?: readonly NodeConditionFields[];
     readonly nodeInfo?: { readonly bootID?: string };
   };
+}
+
+/** One status condition of a Node, as the model or the watch JSON has it. */
+export interface NodeConditionFields {
+  readonly type: string;
+  readonly status: string;
+  readonly reason?: string;
+  readonly message?: string;
+  readonly lastTransitionTime?: Date | string;
+  readonly lastHeartbeatTime?: Date | string;
+}
+
+/** The kubelet's own condition types: Ready is NodeInfo.ready, the pressures come from metrics. */
+const KUBELET_CONDITIONS: ReadonlySet<string> = new Set([
+  'Ready',
+  'MemoryPressure',
+  'DiskPressure',
+  'PIDPressure',
+  'NetworkUnavailable',
+]);
+
+/**
+ * The conditions node-side detectors set (node-problem-detector, the Aegis agent): every type
+ * but the kubelet's own, the message only while True (a healthy node costs no strings).
+ * Undefined when there are none.
+ */
+export function toConditionInfos(
+  conditions: readonly NodeConditionFields[] | undefined,
+): NodeConditionInfo[] | undefined {
+  let out: NodeConditionInfo[] | undefined;
+  for (const c of conditions ?? []) {
+    if (KUBELET_CONDITIONS.has(c.type) || c.type === '') continue;
+    const status = c.status === 'True' || c.status === 'False' ? c.status : 'Unknown';
+    const sinceMs = optionalMs(c.lastTransitionTime);
+    const heartbeatMs = optionalMs(c.lastHeartbeatTime);
+    (out ??= []).push({
+      type: c.type,
+      status,
+      reason: c.reason ?? '',
+      ...(status === 'True' && c.message !== undefined && c.message !== ''
+        ? { message: c.message }
+        : {}),
+      ...(sinceMs === undefined ? {} : { sinceMs }),
+      ...(heartbeatMs === undefined ? {} : { heartbeatMs }),
+    });
+  }
+  return out;
+}
+
+function optionalMs(value: Date | string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined;
+  const ms = toMs(value);
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** V1Node (or a watch event's node JSON) → NodeInfo. Ready from the Ready condition; none is 'Unknown'. */
 export function toNodeInfo(node: V1Node | NodeFields): NodeInfo {
   const ready = node.status?.conditions?.find((c) => c.type === 'Ready')?.status;
+  const conditions = toConditionInfos(node.status?.conditions);
   return {
     name: node.metadata?.name ?? '',
     resourceVersion: node.metadata?.resourceVersion ?? '',
@@ -60,6 +114,7 @@ export function toNodeInfo(node: V1Node | NodeFields): NodeInfo {
     ...(node.status?.nodeInfo?.bootID === undefined || node.status.nodeInfo.bootID === ''
       ? {}
       : { bootId: node.status.nodeInfo.bootID }),
+    ...(conditions === undefined ? {} : { conditions }),
   };
 }
 
@@ -76,11 +131,15 @@ function toTaint(t: Pick<V1Taint, 'key' | 'value' | 'effect'>): Taint[] {
 
 const POD_PHASES = new Set<string>(['Pending', 'Running', 'Succeeded', 'Failed']);
 
-/** V1Pod → PodInfo: DaemonSet ownership from ownerReferences, mirror pods from their annotation. */
+/**
+ * V1Pod → PodInfo: DaemonSet ownership from ownerReferences, mirror pods from their annotation,
+ * the deletionTimestamp (end of the grace period) and the finalizers that hold a deleted pod.
+ */
 export function toPodInfo(pod: V1Pod): PodInfo {
   const phase = pod.status?.phase ?? 'Unknown';
   const deletion = pod.metadata?.deletionTimestamp;
-  const base = {
+  const finalizers = pod.metadata?.finalizers ?? [];
+  return {
     namespace: pod.metadata?.namespace ?? '',
     name: pod.metadata?.name ?? '',
     node: pod.spec?.nodeName ?? '',
@@ -88,8 +147,9 @@ export function toPodInfo(pod: V1Pod): PodInfo {
     daemonSet: (pod.metadata?.ownerReferences ?? []).some(isDaemonSetOwner),
     mirror: pod.metadata?.annotations?.[MIRROR_POD_ANNOTATION] !== undefined,
     labels: { ...pod.metadata?.labels },
+    ...(deletion === undefined ? {} : { deletionTimestampMs: toMs(deletion) }),
+    ...(finalizers.length === 0 ? {} : { finalizers: [...finalizers] }),
   };
-  return deletion === undefined ? base : { ...base, deletionTimestampMs: toMs(deletion) };
 }
 
 function isDaemonSetOwner(ref: V1OwnerReference): boolean {

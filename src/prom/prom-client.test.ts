@@ -6,7 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode, isHealError } from '../core/errors.js';
-import { createPromClient, parseSampleValue } from './prom-client.js';
+import {
+  createPromClient,
+  parseSampleValue,
+  refuseTokenOverHttp,
+  ServerClock,
+} from './prom-client.js';
 
 const signal = new AbortController().signal;
 const VECTOR = {
@@ -68,7 +73,12 @@ describe('Prometheus client', () => {
     try {
       const file = join(dir, 'token');
       await writeFile(file, 'first\n');
-      const client = createPromClient({ url: p.url, bearerTokenFile: file });
+      // Loopback, so plain http with the token is allowed explicitly.
+      const client = createPromClient({
+        url: p.url,
+        bearerTokenFile: file,
+        allowInsecureBearerToken: true,
+      });
       assert.deepEqual(await client.query('up', 1_700_000_000_123, signal), [
         { labels: { node: 'n1' }, value: 79 },
       ]);
@@ -145,6 +155,168 @@ describe('Prometheus client', () => {
     } finally {
       p.server.close();
     }
+  });
+
+  it('refuses a bearer token over plain http unless allowed, and a URL that is not http(s)', () => {
+    const refused = (o: Parameters<typeof createPromClient>[0], match: RegExp): void => {
+      assert.throws(
+        () => createPromClient(o),
+        (err: unknown) =>
+          isHealError(err, ErrorCode.ConfigInvalid) && match.test((err as Error).message),
+      );
+    };
+    const inClear =
+      /prometheus\.url "http:\/\/prom\.example:9090" is plain http.*prometheus\.allowInsecureBearerToken: true/;
+    refused({ url: 'http://prom.example:9090', bearerTokenFile: join(dir, 'token') }, inClear);
+    refused({ url: 'http://prom.example:9090', bearerToken: 't' }, inClear);
+    refused({ url: 'ftp://prom.example' }, /not an http:\/\/ or https:\/\/ URL/);
+    refused({ url: 'prom:9090:x' }, /prometheus\.url/);
+    createPromClient({ url: 'https://prom.example:9090', bearerToken: 't' });
+    createPromClient({ url: 'http://prom.example:9090' });
+    createPromClient({
+      url: 'http://127.0.0.1:9090',
+      bearerToken: 't',
+      allowInsecureBearerToken: true,
+    });
+    assert.throws(() => {
+      refuseTokenOverHttp({
+        url: 'http://10.0.0.1:6443',
+        hasToken: true,
+        allowed: false,
+        fields: {
+          url: 'kubernetes.server',
+          token: 'kubernetes.tokenFile',
+          allow: 'kubernetes.allowInsecureBearerToken',
+        },
+      });
+    }, /kubernetes\.server "http:\/\/10\.0\.0\.1:6443" is plain http and kubernetes\.tokenFile is set/);
+  });
+
+  it('an answer over maxResponseBytes is PROM_RESPONSE_TOO_LARGE, by its length or as it streams; the stream is cut', async () => {
+    const CAP = 64 * 1024;
+    let written = 0;
+    const seen = { closed: false };
+    const p = await fakeProm((req, res) => {
+      const q = new URLSearchParams(p.bodies.at(-1)).get('query');
+      if (q === 'declared') {
+        // A whole answer with its Content-Length: refused before reading the body.
+        const big = JSON.stringify({ ...VECTOR, pad: 'x'.repeat(CAP) });
+        res
+          .writeHead(200, {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(big),
+          })
+          .end(big);
+        return;
+      }
+      if (q === 'fits') {
+        json(res, 200, VECTOR);
+        return;
+      }
+      // Chunked, endless: a valid JSON prefix that never ends.
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"status":"success","data":{"resultType":"vector","result":[');
+      const chunk = `${JSON.stringify(VECTOR.data.result[0])},`.repeat(256);
+      const pump = (): void => {
+        while (!res.destroyed && written < 64 * 1024 * 1024) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+      };
+      req.socket.once('close', () => (seen.closed = true));
+      pump();
+    });
+    try {
+      const client = createPromClient({ url: p.url, maxResponseBytes: CAP });
+      await rejectsWith(
+        client.query('declared', 0, signal),
+        ErrorCode.PromResponseTooLarge,
+        /answer for declared is \d+ bytes, over prometheus\.maxResponseBytes \(65536\)/,
+      );
+      await rejectsWith(
+        client.query('endless', 0, signal),
+        ErrorCode.PromResponseTooLarge,
+        /answer for endless is more than 65536 bytes/,
+      );
+      for (let i = 0; i < 50 && !seen.closed; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(seen.closed, 'the connection was dropped');
+      assert.ok(written < 64 * 1024 * 1024, `the server could not send it all (${written} bytes)`);
+      assert.equal(
+        (await client.query('fits', 0, signal)).length,
+        1,
+        'a normal answer still reads',
+      );
+    } finally {
+      p.server.closeAllConnections();
+      p.server.close();
+    }
+  });
+
+  it("asks at Prometheus's clock: a skewed server is read at its own now, asked again once when the skew shows", async () => {
+    for (const skewMs of [10 * 60_000, -10 * 60_000]) {
+      const p = await fakeProm((_req, res) => {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          date: new Date(Date.now() + skewMs).toUTCString(),
+        });
+        res.end(JSON.stringify(VECTOR));
+      });
+      const corrections: number[] = [];
+      try {
+        const client = createPromClient({
+          url: p.url,
+          onClockCorrection: (c) => corrections.push(c),
+        });
+        const times = (): number[] =>
+          p.bodies.map((b) => Number(new URLSearchParams(b).get('time')) * 1000);
+        const t0 = Date.now();
+        await client.query('up', t0, signal);
+        assert.equal(p.bodies.length, 2, 'asked again once the Date header showed the skew');
+        const [first = 0, second = 0] = times();
+        assert.ok(Math.abs(first - t0) < 1, 'the first ask could not know');
+        const serverNow = Date.now() + skewMs;
+        assert.ok(second <= serverNow + 1, `not in the server's future (${second - serverNow} ms)`);
+        assert.ok(serverNow - second < 2500, `not in its past (${serverNow - second} ms)`);
+        assert.equal(corrections.length, 1);
+        assert.ok(Math.abs((corrections[0] ?? 0) - skewMs) < 2500);
+        const t1 = Date.now();
+        await client.query('up', t1, signal);
+        assert.equal(p.bodies.length, 3, 'later queries are asked once');
+        assert.ok(Math.abs((times()[2] ?? 0) - (t1 + skewMs)) < 2500);
+      } finally {
+        p.server.close();
+      }
+    }
+  });
+
+  it('ServerClock: bounds from Date headers narrow, a stepped clock restarts them, agreement means no correction', () => {
+    const c = new ServerClock();
+    assert.equal(c.correctionMs(), 0, 'nothing known: no correction');
+    const at = (serverMs: number, sentMs: number, receivedMs: number): void => {
+      c.observe(new Date(Math.floor(serverMs / 1000) * 1000).toUTCString(), sentMs, receivedMs);
+    };
+    // Server 5,300 ms ahead; answers stamped at several sub-second phases, 20 ms round trips.
+    for (const t of [1_000_000, 1_000_250, 1_000_520, 1_000_790, 1_001_050])
+      at(t + 5_310, t, t + 20);
+    const { lo, hi } = c.bounds;
+    assert.ok(lo <= 5_300 && hi >= 5_300, `true offset within [${lo}, ${hi}]`);
+    assert.ok(hi - lo < 300, `narrowed to ${hi - lo} ms`);
+    assert.equal(c.correctionMs(), lo, 'the lower bound: never the server future');
+    // The server's clock steps back 2 h: contradicting bounds restart from the newest answer.
+    at(1_002_000 - 7_200_000, 1_002_000, 1_002_020);
+    assert.ok(c.correctionMs() < -7_190_000 && c.correctionMs() > -7_201_100);
+    // Same clock on both sides: no correction.
+    const same = new ServerClock();
+    for (const t of [5_000_100, 5_000_600]) {
+      same.observe(new Date(Math.floor(t / 1000) * 1000).toUTCString(), t - 5, t + 5);
+    }
+    assert.equal(same.correctionMs(), 0);
+    same.observe('not a date', 0, 0);
+    same.observe(undefined, 0, 0);
+    assert.equal(same.correctionMs(), 0);
   });
 
   it('reads the wire values of samples', () => {

@@ -30,17 +30,142 @@ export interface PromClientOptions {
   readonly bearerTokenFile?: string;
   readonly caFile?: string;
   readonly insecureSkipVerify?: boolean;
+  /** Send the bearer token over plain http too (`prometheus.allowInsecureBearerToken`). */
+  readonly allowInsecureBearerToken?: boolean;
+  /** Largest answer read (`prometheus.maxResponseBytes`); default DEFAULT_MAX_RESPONSE_BYTES. */
+  readonly maxResponseBytes?: number;
+  /**
+   * Called when the correction applied to query times (Prometheus's clock minus ours, see
+   * ServerClock) changes by more than a second: for a log line.
+   */
+  readonly onClockCorrection?: (correctionMs: number) => void;
+}
+
+/**
+ * Default cap of one answer: 16 MiB. The largest answer the shipped catalogue asks for is a
+ * presence query's, one short series per node (~0.7 MB at 10,000 nodes); a body of 16 MB parses
+ * into ~100 MB of heap, which the daemon's 256 MB heap can still absorb.
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
+
+/** A query time more than this far from where Prometheus's clock puts it is asked again. */
+const REASK_SKEW_MS = 1000;
+
+/**
+ * Refuses (CONFIG_INVALID, at start-up) an endpoint that is not http(s), and a bearer token sent
+ * over plain http unless explicitly allowed. `fields` names the config keys for the message.
+ */
+export function refuseTokenOverHttp(o: {
+  readonly url: string;
+  readonly hasToken: boolean;
+  readonly allowed: boolean;
+  readonly fields: { readonly url: string; readonly token: string; readonly allow: string };
+}): void {
+  let protocol: string;
+  try {
+    protocol = new URL(o.url).protocol;
+  } catch {
+    throw new HealError(ErrorCode.ConfigInvalid, `${o.fields.url}: "${o.url}" is not a URL`);
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') {
+    throw new HealError(
+      ErrorCode.ConfigInvalid,
+      `${o.fields.url}: "${o.url}" is not an http:// or https:// URL`,
+    );
+  }
+  if (protocol === 'http:' && o.hasToken && !o.allowed) {
+    throw new HealError(
+      ErrorCode.ConfigInvalid,
+      `${o.fields.url} "${o.url}" is plain http and ${o.fields.token} is set: the bearer token ` +
+        `would cross the network in clear. Use https, or set ${o.fields.allow}: true if the ` +
+        `connection never leaves a trusted host (a loopback proxy).`,
+    );
+  }
+}
+
+/**
+ * Prometheus's clock relative to ours, bounded from the HTTP `Date` header of its answers: an
+ * answer stamped `d` (whole seconds) between our `sent` and `received` means the offset lies in
+ * [d - received, d + 1 s - sent]. The bounds of recent answers (ten minutes, at most 256) are
+ * intersected, which narrows them to about a round trip; bounds that contradict the newest
+ * answer mean a clock was stepped, and only the newest is kept.
+ *
+ * The correction added to a query's time is 0 while the two clocks agree within those bounds
+ * (the same host, an NTP-synchronised cluster), else the lower bound: a query is never evaluated
+ * after Prometheus's own now (in the future it would find no fresh samples: faults missed, every
+ * exporter absent) nor more than the bounds' width before it (old data: faults seen late,
+ * cleared faults still seen).
+ */
+export class ServerClock {
+  #samples: { lo: number; hi: number; atMs: number }[] = [];
+  #lo = Number.NEGATIVE_INFINITY;
+  #hi = Number.POSITIVE_INFINITY;
+
+  readonly #windowMs: number;
+  readonly #maxSamples: number;
+
+  constructor(windowMs = 600_000, maxSamples = 256) {
+    this.#windowMs = windowMs;
+    this.#maxSamples = maxSamples;
+  }
+
+  /** One answer: its `Date` header, and when it was sent and received on our clock. */
+  observe(date: string | undefined, sentMs: number, receivedMs: number): void {
+    const d = date === undefined ? Number.NaN : Date.parse(date);
+    if (!Number.isFinite(d)) return;
+    const lo = d - receivedMs;
+    const hi = d + 1000 - sentMs;
+    if (lo > this.#hi || hi < this.#lo) this.#samples = [];
+    this.#samples.push({ lo, hi, atMs: receivedMs });
+    const oldest = receivedMs - this.#windowMs;
+    let drop = Math.max(0, this.#samples.length - this.#maxSamples);
+    while (drop < this.#samples.length && (this.#samples[drop]?.atMs ?? 0) < oldest) drop++;
+    if (drop > 0) this.#samples.splice(0, drop);
+    this.#lo = Math.max(...this.#samples.map((x) => x.lo));
+    this.#hi = Math.min(...this.#samples.map((x) => x.hi));
+  }
+
+  /** Bounds of Prometheus's clock minus ours; infinite before any answer. */
+  get bounds(): { readonly lo: number; readonly hi: number } {
+    return { lo: this.#lo, hi: this.#hi };
+  }
+
+  /** What to add to our time to name the same instant on Prometheus's clock. */
+  correctionMs(): number {
+    if (this.#samples.length === 0 || (this.#lo <= 0 && this.#hi >= 0)) return 0;
+    return this.#lo;
+  }
 }
 
 /**
  * The real MetricsSource: Prometheus's HTTP API (`/api/v1/query`, POST form), with bearer token
- * and TLS options. Any failure is a HealError: PROM_UNAVAILABLE (network, timeout, 5xx) or
- * PROM_BAD_RESPONSE (4xx, malformed body, warnings about partial data). A partial answer is
- * never returned as if it were whole.
+ * and TLS options. Any failure is a HealError: PROM_UNAVAILABLE (network, timeout, 5xx),
+ * PROM_BAD_RESPONSE (4xx, malformed body, warnings about partial data) or
+ * PROM_RESPONSE_TOO_LARGE (an answer over `maxResponseBytes`, dropped unread). A partial answer
+ * is never returned as if it were whole.
+ *
+ * `atMs` is on the daemon's clock; it is sent as `time=` on Prometheus's clock (ServerClock), so
+ * a skewed daemon clock never makes a query read the future or the past. An answer that reveals
+ * a skew the query did not allow for (the first answers, a clock step) is asked again once.
+ *
+ * A bearer token over plain http is refused here (CONFIG_INVALID) unless allowed.
  */
 export function createPromClient(opts: PromClientOptions): MetricsSource {
+  refuseTokenOverHttp({
+    url: opts.url,
+    hasToken: opts.bearerToken !== undefined || opts.bearerTokenFile !== undefined,
+    allowed: opts.allowInsecureBearerToken === true,
+    fields: {
+      url: 'prometheus.url',
+      token: 'prometheus.bearerTokenFile',
+      allow: 'prometheus.allowInsecureBearerToken',
+    },
+  });
   const base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`);
   const isHttps = base.protocol === 'https:';
+  const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+  const clock = new ServerClock();
+  let reported = 0;
   const agent = isHttps
     ? new Agent({
         keepAlive: true,
@@ -56,15 +181,27 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
 
   return {
     async query(expr, atMs, signal) {
-      const body = new URLSearchParams({ query: expr, time: (atMs / 1000).toFixed(3) }).toString();
       const url = new URL('api/v1/query', base);
-      const headers: Record<string, string> = {
-        'content-type': 'application/x-www-form-urlencoded',
-        'content-length': String(Buffer.byteLength(body)),
+      const ask = (correctionMs: number): Promise<{ status: number; text: string }> => {
+        const time = ((atMs + correctionMs) / 1000).toFixed(3);
+        const body = new URLSearchParams({ query: expr, time }).toString();
+        const headers: Record<string, string> = {
+          'content-type': 'application/x-www-form-urlencoded',
+          'content-length': String(Buffer.byteLength(body)),
+        };
+        const t = token();
+        if (t !== undefined) headers['authorization'] = `Bearer ${t}`;
+        return post({ url, body, headers, signal, isHttps, agent, maxBytes, clock, expr });
       };
-      const t = token();
-      if (t !== undefined) headers['authorization'] = `Bearer ${t}`;
-      const { status, text } = await post({ url, body, headers, signal, isHttps, agent });
+      const used = clock.correctionMs();
+      let answer = await ask(used);
+      const now = clock.correctionMs();
+      if (Math.abs(now - reported) > REASK_SKEW_MS) {
+        reported = now;
+        opts.onClockCorrection?.(now);
+      }
+      if (Math.abs(now - used) > REASK_SKEW_MS) answer = await ask(now);
+      const { status, text } = answer;
       if (status >= 500)
         throw new HealError(
           ErrorCode.PromUnavailable,
@@ -122,6 +259,10 @@ interface Post {
   readonly signal: AbortSignal;
   readonly isHttps: boolean;
   readonly agent: Agent | undefined;
+  readonly maxBytes: number;
+  readonly clock: ServerClock;
+  /** The query, for messages. */
+  readonly expr: string;
 }
 
 /**
@@ -140,6 +281,11 @@ async function post(p: Post): Promise<{ status: number; text: string }> {
 /** A reused keep-alive connection was reset before the answer (safe to send again). */
 class ReusedSocketReset extends HealError {}
 
+/**
+ * One request. The answer is read up to `maxBytes`: a longer one (by its Content-Length, or as
+ * it streams) is an error and the connection is dropped, so nothing past the cap is read and
+ * nothing of it is parsed.
+ */
 function postOnce({
   url,
   body,
@@ -147,14 +293,39 @@ function postOnce({
   signal,
   isHttps,
   agent,
+  maxBytes,
+  clock,
+  expr,
 }: Post): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
+    const sentMs = Date.now();
+    const tooLarge = (bytes: string): HealError =>
+      new HealError(
+        ErrorCode.PromResponseTooLarge,
+        `Prometheus answer for ${expr} is ${bytes} bytes, over prometheus.maxResponseBytes (${maxBytes}); dropped unread`,
+      );
     const req = (isHttps ? httpsRequest : httpRequest)(
       url,
       { method: 'POST', headers, signal, ...(agent === undefined ? {} : { agent }) },
       (res) => {
+        clock.observe(res.headers.date, sentMs, Date.now());
+        const declared = Number(res.headers['content-length']);
+        if (Number.isFinite(declared) && declared > maxBytes) {
+          reject(tooLarge(String(declared)));
+          req.destroy();
+          return;
+        }
         const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
+        let size = 0;
+        res.on('data', (c: Buffer) => {
+          size += c.length;
+          if (size > maxBytes) {
+            reject(tooLarge(`more than ${maxBytes}`));
+            req.destroy();
+            return;
+          }
+          chunks.push(c);
+        });
         res.on('end', () => {
           resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
         });

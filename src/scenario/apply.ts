@@ -8,6 +8,7 @@ import { formatDurationMs } from '../core/duration.js';
 import { errorMessage } from '../core/errors.js';
 import { TICKET_ANNOTATION } from '../core/types.js';
 import type { Signal } from '../catalogue/types.js';
+import { LINK_FLAP_CONDITION } from '../sim/faults.js';
 import type { ClusterMethod } from '../sim/sim-cluster.js';
 import type { SimWorld } from '../sim/sim-world.js';
 import { newTicket, serializeTicket, TicketStatus, type Ticket } from '../ticket/ticket.js';
@@ -25,11 +26,22 @@ export interface Touch {
   readonly faultId?: string;
 }
 
+/** The daemon's replicas, as `restart` and `leader-overlap` act on them (see runner.ts). */
+export interface DaemonControl {
+  /** Every replica's process ends; a fresh one (no memory, the next lease epoch) leads. */
+  restart(): Promise<void>;
+  /** A second replica, at the next epoch, leads beside the current one (which keeps believing it does). */
+  overlapStart(): Promise<void>;
+  /** The older replica of the overlap learns it lost the lease: it stops acting. */
+  overlapEnd(): Promise<void>;
+}
+
 /** What applying events needs. */
 export interface ApplyContext {
   readonly world: SimWorld;
   readonly observed: ObservedCluster;
   readonly signal: AbortSignal;
+  readonly daemon: DaemonControl;
   /** Records faults and operator actions. */
   touch(t: Touch): void;
 }
@@ -83,6 +95,15 @@ function windowEnd(
       };
     case 'metrics-outage':
       return { afterMs: a.forMs, text: 'Prometheus is back', run: () => done(() => undefined) };
+    case 'leader-overlap':
+      return {
+        afterMs: a.forMs,
+        text: 'the older replica finds it lost the lease and stops',
+        run: async (ctx) => {
+          await ctx.daemon.overlapEnd();
+          return undefined;
+        },
+      };
     case 'api-outage':
       return { afterMs: a.forMs, text: 'API server is back', run: () => done(() => undefined) };
     case 'exporter-down': {
@@ -104,6 +125,8 @@ function windowEnd(
     case 'power-on':
     case 'takeover':
     case 'close-ticket':
+    case 'ib-flap':
+    case 'restart':
     case 'label':
     case 'annotate':
     case 'metrics-garbage':
@@ -124,6 +147,8 @@ function done(f: () => void): Promise<undefined> {
 async function apply(a: TimelineAction, ctx: ApplyContext): Promise<string | undefined> {
   const { world } = ctx;
   const now = world.clock.now();
+  // The world as it is now (effects run lazily): a repair acts after the flap due before it.
+  world.sync();
   switch (a.kind) {
     case 'fault':
       for (const node of a.nodes) {
@@ -137,6 +162,26 @@ async function apply(a: TimelineAction, ctx: ApplyContext): Promise<string | und
         });
         ctx.touch({ atMs: now, node, kind: 'fault', what: a.condition, faultId });
       }
+      return undefined;
+    case 'ib-flap':
+      for (const node of a.nodes) {
+        const faultId = world.faults.injectLinkFlap({
+          node,
+          device: a.device,
+          atMs: now,
+          count: a.count,
+          periodMs: a.periodMs,
+          downMs: a.downMs,
+          ...(a.persistence === undefined ? {} : { persistence: a.persistence }),
+        });
+        ctx.touch({ atMs: now, node, kind: 'fault', what: LINK_FLAP_CONDITION, faultId });
+      }
+      return undefined;
+    case 'restart':
+      await ctx.daemon.restart();
+      return undefined;
+    case 'leader-overlap':
+      await ctx.daemon.overlapStart();
       return undefined;
     case 'recover': {
       let cleared = 0;
@@ -251,16 +296,24 @@ function editTickets(
           };
       next = { ...base, supervisor: a.supervisor, updateTime: new Date(now).toISOString() };
     } else {
-      ctx.touch({ atMs: now, node, kind: 'operator', what: `close ticket (${a.status})` });
+      ctx.touch({
+        atMs: now,
+        node,
+        kind: 'operator',
+        what: `close ticket (${a.status} by ${a.by})`,
+      });
       if (!open) {
         notes.push(`${node} has no open ticket`);
         continue;
       }
+      const stamp = new Date(now).toISOString();
       next = {
         ...current,
         status: a.status,
-        resolvedTime: new Date(now).toISOString(),
-        conclusion: `${a.status} by ${current.supervisor}`,
+        supervisor: a.by,
+        updateTime: stamp,
+        resolvedTime: stamp,
+        conclusion: a.conclusion ?? `${a.status} by ${a.by}`,
       };
     }
     const text = serializeTicket(next);
@@ -279,12 +332,14 @@ export type EventCategory = 'fault' | 'operator' | 'outage';
 
 /** The category of an action. */
 export function categoryOf(a: TimelineAction): EventCategory {
-  if (a.kind === 'fault' || a.kind === 'recover') return 'fault';
+  if (a.kind === 'fault' || a.kind === 'recover' || a.kind === 'ib-flap') return 'fault';
   if (
     a.kind.startsWith('metrics-') ||
     a.kind.startsWith('api-') ||
     a.kind.startsWith('exporter-') ||
-    a.kind === 'jobs'
+    a.kind === 'jobs' ||
+    a.kind === 'restart' ||
+    a.kind === 'leader-overlap'
   )
     return 'outage';
   return 'operator';
@@ -316,7 +371,13 @@ export function describeAction(a: TimelineAction): string {
     case 'takeover':
       return `${a.supervisor} takes over the ticket of ${nodeList(a.nodes)}`;
     case 'close-ticket':
-      return `operator marks the ticket of ${nodeList(a.nodes)} ${a.status}`;
+      return `${a.by} marks the ticket of ${nodeList(a.nodes)} ${a.status}`;
+    case 'ib-flap':
+      return `IB link ${a.device} of ${nodeList(a.nodes)} flaps ${a.count} times, every ${formatDurationMs(a.periodMs)}, down ${formatDurationMs(a.downMs)} each`;
+    case 'restart':
+      return 'the Aegis daemon restarts (a fresh process, the next lease epoch)';
+    case 'leader-overlap':
+      return `a second Aegis replica leads beside the first for ${formatDurationMs(a.forMs)} (both believe they hold the lease)`;
     case 'label':
     case 'annotate':
       return a.value === null

@@ -3,6 +3,8 @@
  * changes, the final nodes, the metrics and the peaks of the fleet series. Pure.
  */
 import { formatDurationMs } from '../core/duration.js';
+import type { JobKind } from '../k8s/cluster.js';
+import type { PodOperation } from '../sim/sim-cluster.js';
 import type { Ticket } from '../ticket/ticket.js';
 import type { Touch } from './apply.js';
 import type { TicketChange } from './observe.js';
@@ -36,9 +38,31 @@ export interface FinalNode {
   readonly name: string;
   readonly schedulable: boolean;
   readonly ticket: Ticket | null;
+  /** Every annotation, verbatim. */
+  readonly annotations: Readonly<Record<string, string>>;
   readonly power: 'on' | 'off' | 'booting';
   readonly reboots: number;
 }
+
+/** A Kubernetes Event about a node (offset time). */
+export interface OutcomeEvent {
+  readonly atMs: number;
+  readonly node: string;
+  readonly type: 'Normal' | 'Warning';
+  readonly reason: string;
+  readonly message: string;
+}
+
+/** A Job the cluster created (offset time). */
+export interface OutcomeJob {
+  readonly atMs: number;
+  readonly node: string;
+  readonly kind: JobKind;
+  readonly name: string;
+}
+
+/** A pod eviction (its answer) or deletion (its grace period; 0 forces) the API accepted. */
+export type OutcomePodOp = PodOperation;
 
 /** What expectations are checked against. */
 export interface Outcome {
@@ -50,6 +74,9 @@ export interface Outcome {
   readonly series: readonly MetricSeries[];
   readonly peaks: Readonly<Record<PeakSeries, number>>;
   readonly breakerTrips: number;
+  readonly events: readonly OutcomeEvent[];
+  readonly jobs: readonly OutcomeJob[];
+  readonly podOps: readonly OutcomePodOp[];
 }
 
 /** Checks every expectation. */
@@ -71,8 +98,80 @@ function statusMatches(filter: StatusFilter, status: string): boolean {
   return filter === 'started' ? status === 'Running' : status === filter;
 }
 
+/** `N found: a at t, b at t, …` and whether N is within the bound. */
+function counted(
+  found: readonly { atMs: number; node: string; what?: string }[],
+  bound: CountBound,
+): { passed: boolean; detail: string } {
+  const seen = found
+    .slice(0, 3)
+    .map((t) => `${t.what === undefined ? '' : `${t.what} `}${t.node} at ${clockOf(t.atMs)}`);
+  return {
+    passed: within(bound, found.length),
+    detail: `found ${found.length}${seen.length === 0 ? '' : `: ${seen.join(', ')}${found.length > 3 ? ', …' : ''}`} (expected ${describeCount(bound)})`,
+  };
+}
+
 function check(s: ExpectationSpec, out: Outcome): { passed: boolean; detail: string } {
+  const windowed = (x: { afterMs?: number; byMs?: number }, at: number): boolean =>
+    (x.afterMs === undefined || at >= x.afterMs) && (x.byMs === undefined || at <= x.byMs);
+  const nodeMatches = (x: { node?: string }, n: string): boolean =>
+    x.node === undefined || n === x.node;
   switch (s.kind) {
+    case 'jobs':
+      return counted(
+        out.jobs
+          .filter(
+            (j) =>
+              nodeMatches(s, j.node) &&
+              windowed(s, j.atMs) &&
+              (s.job === 'any' || j.kind === s.job),
+          )
+          .map((j) => ({ ...j, what: j.kind })),
+        s.count,
+      );
+    case 'events':
+      return counted(
+        out.events
+          .filter(
+            (e) =>
+              nodeMatches(s, e.node) &&
+              windowed(s, e.atMs) &&
+              (s.reason === 'any' || e.reason === s.reason) &&
+              (s.type === undefined || e.type === s.type) &&
+              (s.message === undefined || e.message.includes(s.message)),
+          )
+          .map((e) => ({ ...e, what: e.reason })),
+        s.count,
+      );
+    case 'evictions':
+      return counted(
+        out.podOps
+          .filter(
+            (o) =>
+              o.kind === 'evict' &&
+              nodeMatches(s, o.node) &&
+              windowed(s, o.atMs) &&
+              (s.result === undefined || o.result === s.result) &&
+              (s.namespace === undefined || o.namespace === s.namespace),
+          )
+          .map((o) => ({ ...o, what: `${o.namespace}/${o.name}` })),
+        s.count,
+      );
+    case 'noForceDelete':
+      return counted(
+        out.podOps
+          .filter(
+            (o) =>
+              o.kind === 'delete' &&
+              o.gracePeriodSeconds === 0 &&
+              nodeMatches(s, o.node) &&
+              windowed(s, o.atMs) &&
+              (s.namespace === undefined || o.namespace === s.namespace),
+          )
+          .map((o) => ({ ...o, what: `${o.namespace}/${o.name}` })),
+        { max: 0 },
+      );
     case 'did':
     case 'never': {
       const inWindow = (at: number): boolean =>
@@ -85,6 +184,7 @@ function check(s: ExpectationSpec, out: Outcome): { passed: boolean; detail: str
           (t) =>
             onNode(t.node) &&
             inWindow(t.atMs) &&
+            (s.condition === undefined || t.condition === s.condition) &&
             (status === 'opened' ? t.opened : t.status === status && !t.opened),
         );
       } else {
@@ -93,6 +193,7 @@ function check(s: ExpectationSpec, out: Outcome): { passed: boolean; detail: str
             onNode(a.node) &&
             inWindow(a.atMs) &&
             (s.action === 'any' || a.action === s.action) &&
+            (s.condition === undefined || a.condition === s.condition) &&
             statusMatches(s.status, a.status),
         );
       }
@@ -192,11 +293,21 @@ function checkNode(
   }
   if (s.power !== undefined && s.power !== n.power) bad.push(`power ${n.power}`);
   if (s.reboots !== undefined && !within(s.reboots, n.reboots)) bad.push(`${n.reboots} reboots`);
+  for (const [k, want] of Object.entries(s.annotations ?? {})) {
+    const got = n.annotations[k];
+    if (want === null && got !== undefined) bad.push(`annotation ${k} is set`);
+    if (want !== null && got !== want)
+      bad.push(got === undefined ? `no annotation ${k}` : `annotation ${k}=${truncate(got, 80)}`);
+  }
   const state = `${n.schedulable ? 'schedulable' : 'cordoned'}, ${n.ticket === null ? 'no ticket' : `ticket ${n.ticket.status} (${n.ticket.supervisor}, ${n.ticket.condition})`}, ${n.reboots} reboots`;
   return {
     passed: bad.length === 0,
     detail: bad.length === 0 ? state : `${bad.join(', ')} — ${state}`,
   };
+}
+
+function truncate(s: string, n: number): string {
+  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
 /** `5m` or `-` for a missing duration. */

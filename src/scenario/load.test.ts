@@ -219,6 +219,255 @@ expect:
   });
 });
 
+/** A scenario of 8 nodes over 1h with `body` (timeline/expect/workloads) after line 3. */
+const scenario = (body: string): string => `fleet:\n  nodes: 8\nduration: 1h\n${body}`;
+
+/** [case, YAML, expected message (first line)]: the new timeline events, expectations, workloads. */
+const MALFORMED_NEW: readonly [string, string, RegExp][] = [
+  [
+    'leader-overlap without a duration',
+    scenario('timeline:\n  - at: 5m\n    event: leader-overlap\n'),
+    /^x\.yaml:5: timeline\[0\]\.for: Invalid input/,
+  ],
+  [
+    'leader-overlap of zero length',
+    scenario('timeline:\n  - at: 5m\n    event: leader-overlap\n    for: 0\n'),
+    /^x\.yaml:7: timeline\[0\]\.for: a leader overlap lasts some time/,
+  ],
+  [
+    'two leader overlaps at once',
+    scenario(
+      'timeline:\n  - {at: 30m, event: leader-overlap, for: 5m}\n  - {at: 5m, event: leader-overlap, for: 30m}\n',
+    ),
+    /^x\.yaml:5: timeline\[0\]\.at: a leader overlap starts at 30m while the one of timeline\[1\] lasts until 35m: one overlap at a time$/,
+  ],
+  [
+    'restart with a node',
+    scenario('timeline:\n  - at: 5m\n    event: restart\n    node: 3\n'),
+    /^x\.yaml:7: timeline\[0\]\.node: unknown field "node" \(allowed: at, event, note\)$/,
+  ],
+  [
+    'ib-flap on an HCA the node does not have',
+    scenario('timeline:\n  - at: 5m\n    event: ib-flap\n    node: 3\n    device: mlx5_9\n'),
+    /^x\.yaml:8: timeline\[0\]\.device: gpu-node-0003 has no IB device "mlx5_9" \(it has mlx5_0/,
+  ],
+  [
+    'ib-flap down longer than its period',
+    scenario(
+      'timeline:\n  - at: 5m\n    event: ib-flap\n    node: 3\n    period: 30s\n    down: 1m\n',
+    ),
+    /^x\.yaml:9: timeline\[0\]\.down: the link must stay down for less than the period between flaps \(down 1m, period 30s\)$/,
+  ],
+  [
+    'ib-flap with a zero count',
+    scenario('timeline:\n  - at: 5m\n    event: ib-flap\n    node: 3\n    count: 0\n'),
+    /^x\.yaml:8: timeline\[0\]\.count: Too small/,
+  ],
+  [
+    'ib-flap cleared by a remedy',
+    scenario(
+      'timeline:\n  - at: 5m\n    event: ib-flap\n    node: 3\n    persistence: until-remedy\n',
+    ),
+    /^x\.yaml:8: timeline\[0\]\.persistence: a link flap ends with a recover/,
+  ],
+  [
+    'close-ticket with an empty closer',
+    scenario('timeline:\n  - at: 5m\n    event: close-ticket\n    node: 3\n    by: ""\n'),
+    /^x\.yaml:8: timeline\[0\]\.by: Too small/,
+  ],
+  [
+    'jobs expectation of an unknown Job kind',
+    scenario('expect:\n  - jobs: reboot_node\n    node: 3\n'),
+    /^x\.yaml:5: expect\[0\]\.jobs: Invalid input/,
+  ],
+  [
+    'events expectation with a bad type',
+    scenario('expect:\n  - events: AegisRebootSucceeded\n    type: Error\n'),
+    /^x\.yaml:6: expect\[0\]\.type: Invalid option: expected one of "Normal"\|"Warning"$/,
+  ],
+  [
+    'evictions expectation on an unknown node',
+    scenario('expect:\n  - evictions: 1\n    node: 12\n'),
+    /^x\.yaml:6: expect\[0\]\.node: unknown node 12: the fleet has 8 workers/,
+  ],
+  [
+    'evictions with an unknown result',
+    scenario('expect:\n  - evictions: 0\n    result: refused\n'),
+    /^x\.yaml:6: expect\[0\]\.result: Invalid option/,
+  ],
+  [
+    'noForceDelete: false',
+    scenario('expect:\n  - noForceDelete: false\n'),
+    /^x\.yaml:5: expect\[0\]\.noForceDelete: Invalid input: expected true$/,
+  ],
+  [
+    'did with an unknown condition',
+    scenario('expect:\n  - did: Reboot\n    condition: Xid99\n'),
+    /^x\.yaml:6: expect\[0\]\.condition: unknown condition "Xid99"/,
+  ],
+  [
+    'node annotations that are not strings',
+    scenario('expect:\n  - node: 3\n    annotations:\n      aegis.io/pause: [true]\n'),
+    /^x\.yaml:7: expect\[0\]\.annotations\.aegis\.io\/pause: Invalid input/,
+  ],
+  [
+    'workload on an unknown node',
+    scenario('workloads:\n  - name: train\n    nodes: [1, 2, 9]\n'),
+    /^x\.yaml:6: workloads\[0\]\.nodes\[2\]: unknown node 9/,
+  ],
+  [
+    'workload needing more pods than it has',
+    scenario('workloads:\n  - name: train\n    nodes: "1-3"\n    minAvailable: 4\n'),
+    /^x\.yaml:7: workloads\[0\]\.minAvailable: minAvailable 4 is more than the workload's 3 pods$/,
+  ],
+  [
+    'workload with a name Kubernetes refuses',
+    scenario('workloads:\n  - name: Train_1\n    nodes: "1-3"\n'),
+    /^x\.yaml:5: workloads\[0\]\.name: a workload name is a DNS label/,
+  ],
+];
+
+describe('parseScenario: restarts, leader overlaps, link flaps, workloads, API expectations', () => {
+  for (const [name, text, message] of MALFORMED_NEW) {
+    it(`malformed: ${name}`, () => {
+      assert.throws(
+        () => parseScenario(text, 'x.yaml'),
+        (err: unknown) => {
+          const code = name.includes('unknown condition')
+            ? ErrorCode.UnknownCondition
+            : ErrorCode.ScenarioInvalid;
+          assert.ok(isHealError(err, code), String(err));
+          assert.match(err.message.split('\n')[0] ?? '', message);
+          return true;
+        },
+      );
+    });
+  }
+
+  it('resolves them when they are well formed', () => {
+    const s = parseScenario(
+      scenario(`workloads:
+  - {name: train, nodes: "1-4", minAvailable: 2}
+timeline:
+  - {at: 5m, event: ib-flap, node: 3, device: mlx5_4, count: 6, period: 2m, down: 15s}
+  - {at: 6m, event: ib-flap, node: 4}
+  - {at: 10m, event: leader-overlap, for: 5m}
+  - {at: 15m, event: leader-overlap, for: 1m}
+  - {at: 20m, event: restart}
+  - {at: 25m, event: close-ticket, node: 3, status: closed, by: bob, conclusion: cable reseated}
+expect:
+  - {jobs: restart_node, node: 3, count: 1}
+  - {jobs: any, count: {max: 4}, after: 5m, by: 30m}
+  - {events: AegisDiagnosis, node: 3, type: Normal, message: ibstat}
+  - {evictions: {min: 1}, node: 2, result: evicted, namespace: training}
+  - {noForceDelete: true, namespace: training}
+  - {did: Reboot, condition: Xid48GPUMemoryDBE, node: 3}
+  - {node: 3, annotations: {aegis.io/pause: null, aegis.io/ticketing: "x"}}
+`),
+      'v.yaml',
+    );
+    assert.deepEqual(s.workloads, [
+      {
+        name: 'train',
+        nodes: ['gpu-node-0001', 'gpu-node-0002', 'gpu-node-0003', 'gpu-node-0004'],
+        minAvailable: 2,
+      },
+    ]);
+    assert.deepEqual(
+      s.timeline.map((e) => e.action),
+      [
+        {
+          kind: 'ib-flap',
+          nodes: ['gpu-node-0003'],
+          device: 'mlx5_4',
+          count: 6,
+          periodMs: 120_000,
+          downMs: 15_000,
+        },
+        {
+          kind: 'ib-flap',
+          nodes: ['gpu-node-0004'],
+          device: 'mlx5_0',
+          count: 5,
+          periodMs: 60_000,
+          downMs: 10_000,
+        },
+        { kind: 'leader-overlap', forMs: 300_000 },
+        { kind: 'leader-overlap', forMs: 60_000 },
+        { kind: 'restart' },
+        {
+          kind: 'close-ticket',
+          nodes: ['gpu-node-0003'],
+          status: 'closed',
+          by: 'bob',
+          conclusion: 'cable reseated',
+        },
+      ],
+    );
+    assert.deepEqual(
+      s.expect.map((e) => e.spec),
+      [
+        { kind: 'jobs', job: 'restart_node', node: 'gpu-node-0003', count: { min: 1, max: 1 } },
+        { kind: 'jobs', job: 'any', count: { max: 4 }, afterMs: 300_000, byMs: 1_800_000 },
+        {
+          kind: 'events',
+          reason: 'AegisDiagnosis',
+          node: 'gpu-node-0003',
+          type: 'Normal',
+          message: 'ibstat',
+          count: { min: 1 },
+        },
+        {
+          kind: 'evictions',
+          count: { min: 1 },
+          node: 'gpu-node-0002',
+          result: 'evicted',
+          namespace: 'training',
+        },
+        { kind: 'noForceDelete', namespace: 'training' },
+        {
+          kind: 'did',
+          action: 'Reboot',
+          node: 'gpu-node-0003',
+          condition: 'Xid48GPUMemoryDBE',
+          status: 'Succeeded',
+          count: { min: 1 },
+        },
+        {
+          kind: 'node',
+          node: 'gpu-node-0003',
+          annotations: { 'aegis.io/pause': null, 'aegis.io/ticketing': 'x' },
+        },
+      ],
+    );
+    assert.deepEqual(
+      s.expect.map((e) => e.description),
+      [
+        'restart_node Jobs created on gpu-node-0003: exactly 1',
+        'Jobs created on any node after 5m by 30m: at most 4',
+        'Normal Events AegisDiagnosis on gpu-node-0003 saying "ibstat": at least 1',
+        'evictions evicted in training on gpu-node-0002: at least 1',
+        'no pod force-deleted in training on any node',
+        'Reboot for Xid48GPUMemoryDBE Succeeded on gpu-node-0003: at least 1',
+        'gpu-node-0003 ends no annotation aegis.io/pause, annotation aegis.io/ticketing=x',
+      ],
+    );
+  });
+
+  it('close-ticket defaults: a human (alice) resolves it', () => {
+    const s = parseScenario(
+      scenario('timeline:\n  - {at: 5m, event: close-ticket, node: 1}\n'),
+      'v.yaml',
+    );
+    assert.deepEqual(s.timeline[0]?.action, {
+      kind: 'close-ticket',
+      nodes: ['gpu-node-0001'],
+      status: 'resolved',
+      by: 'alice',
+    });
+  });
+});
+
 describe('parseScenario never crashes', () => {
   const verdict = (text: string): void => {
     try {

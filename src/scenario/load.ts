@@ -102,7 +102,7 @@ function partialIssues(value: Record<string, unknown>, lineOf: (p: Path) => numb
     if (part.success) data[key] = part.data;
     else if (key === 'fleet' || key === 'duration') return [];
   }
-  const file = { seed: 1, timeline: [], expect: [], ...data } as unknown as z.infer<
+  const file = { seed: 1, workloads: [], timeline: [], expect: [], ...data } as unknown as z.infer<
     typeof ScenarioFileSchema
   >;
   const resolved = resolveScenario(file, lineOf);

@@ -15,6 +15,7 @@ import type {
   NodeEvent,
   PodInfo,
 } from '../k8s/cluster.js';
+import { answerGroup, type SharedGroup } from '../engine/shared-selection.js';
 import type { InstantSample, MetricsSource } from '../prom/metrics-source.js';
 import { parseTicket, type Ticket } from '../ticket/ticket.js';
 
@@ -186,31 +187,45 @@ export class ObservedCluster implements ClusterClient {
   }
 }
 
-/** Forwards queries to `inner`, reporting each (node, condition) a rule returns. */
+/**
+ * Forwards queries to `inner`, reporting each (node, condition) a rule returns. A rule the
+ * inspector answers from a shared selection (the XID rules: one `DCGM_FI_DEV_XID_ERRORS != 0`
+ * query for all of them) is evaluated here over that query's answer, as the inspector does.
+ */
 export class ObservedMetrics implements MetricsSource {
   readonly #inner: MetricsSource;
   readonly #conditionsOf: ReadonlyMap<string, readonly string[]>;
   readonly #onSeen: (node: string, condition: string, atMs: number) => void;
+  readonly #shared: ReadonlyMap<string, SharedGroup>;
 
   constructor(
     inner: MetricsSource,
     conditionsOf: ReadonlyMap<string, readonly string[]>,
     onSeen: (node: string, condition: string, atMs: number) => void,
+    shared: readonly SharedGroup[] = [],
   ) {
     this.#inner = inner;
     this.#conditionsOf = conditionsOf;
     this.#onSeen = onSeen;
+    this.#shared = new Map(shared.map((g) => [g.query, g]));
   }
 
   async query(expr: string, atMs: number, signal: AbortSignal): Promise<readonly InstantSample[]> {
     const samples = await this.#inner.query(expr, atMs, signal);
     const conditions = this.#conditionsOf.get(expr);
-    if (conditions !== undefined) {
-      for (const s of samples) {
-        const node = s.labels['node'];
-        if (node !== undefined) for (const c of conditions) this.#onSeen(node, c, atMs);
-      }
+    if (conditions !== undefined) this.#seen(samples, conditions, atMs);
+    const group = this.#shared.get(expr);
+    if (group !== undefined && samples.length > 0) {
+      for (const [condition, answer] of answerGroup(group, samples, atMs))
+        this.#seen(answer, [condition], atMs);
     }
     return samples;
+  }
+
+  #seen(samples: readonly InstantSample[], conditions: readonly string[], atMs: number): void {
+    for (const s of samples) {
+      const node = s.labels['node'];
+      if (node !== undefined) for (const c of conditions) this.#onSeen(node, c, atMs);
+    }
   }
 }

@@ -48,15 +48,16 @@ export function createLiveReporter(
       }
       case 'step': {
         const a = e.action;
-        const key = `${a.node}/${a.action}`;
+        const key = `${a.node}/${a.action}/${a.replica ?? 0}`;
+        const who = a.replica === undefined ? '' : ` [replica ${a.replica}]`;
         const what = `${a.node}  ${a.action.padEnd(12)}`;
         switch (a.status) {
           case 'Running':
             started.set(key, a.atMs);
-            line(a.atMs, `  ${what} started   ${a.sop} (${a.condition})`);
+            line(a.atMs, `  ${what} started   ${a.sop} (${a.condition})${who}`);
             return;
           case 'Held':
-            line(a.atMs, `  ${what} held      ${a.message ?? ''}`);
+            line(a.atMs, `  ${what} held      ${a.message ?? ''}${who}`);
             return;
           case 'DryRun':
             line(
@@ -72,7 +73,7 @@ export function createLiveReporter(
                 ? ''
                 : ` in ${formatDurationMs(Math.round((a.atMs - t0) / 1000) * 1000)}`;
             const msg = a.status === 'Succeeded' || a.message === undefined ? '' : `: ${a.message}`;
-            line(a.atMs, `  ${what} ${a.status.toLowerCase()}${took}${msg}`);
+            line(a.atMs, `  ${what} ${a.status.toLowerCase()}${took}${msg}${who}`);
           }
         }
         return;

@@ -10,7 +10,9 @@ import { SIGNALS } from '../catalogue/signals.js';
 import { ConfigSchema, defaultConfig, type Config } from '../config/schema.js';
 import { formatDurationMs } from '../core/duration.js';
 import { createMetrics, metricNames } from '../metrics/metrics.js';
+import type { JobKind } from '../k8s/cluster.js';
 import type { Persistence } from '../sim/persistence.js';
+import { LINK_FLAP_CONDITION } from '../sim/faults.js';
 import { exporterOfSignal } from '../sim/sim-metrics.js';
 import { Action } from '../sop/sop.js';
 import { TicketStatus } from '../ticket/ticket.js';
@@ -29,6 +31,7 @@ import {
   type StatusFilter,
   type TimelineAction,
   type TimelineEvent,
+  type WorkloadSpec,
 } from './schema.js';
 
 type Path = readonly (string | number)[];
@@ -83,6 +86,7 @@ export interface Resolved {
   readonly intervalMs: number;
   readonly fastForward: { readonly quietForMs: number } | null;
   readonly config: Config;
+  readonly workloads: WorkloadSpec[];
   readonly timeline: TimelineEvent[];
   readonly expect: Expectation[];
 }
@@ -120,11 +124,21 @@ export function resolveScenario(
       ? null
       : { quietForMs: ff === undefined || ff === true ? DEFAULT_QUIET_MS : ff.quietFor };
   const config = resolveConfig(data.config, intervalMs, issues);
+  const workloads = resolveWorkloads(data.workloads, fleet, issues);
   const timeline = resolveTimeline(data.timeline, fleet, durationMs, issues);
   const expect = resolveExpectations(data.expect, fleet, lineOf, issues);
   if (issues.list.length > 0 || config === undefined) return issues.list;
   const withLines = timeline.map((e) => ({ ...e, line: lineOf(['timeline', e.line]) }));
-  return { fleet, durationMs, intervalMs, fastForward, config, timeline: withLines, expect };
+  return {
+    fleet,
+    durationMs,
+    intervalMs,
+    fastForward,
+    config,
+    workloads,
+    timeline: withLines,
+    expect,
+  };
 }
 
 function resolveConfig(
@@ -166,6 +180,43 @@ function resolveConfig(
     return undefined;
   }
   return parsed.data;
+}
+
+function resolveWorkloads(
+  items: FileData['workloads'],
+  fleet: FleetSpec,
+  issues: Issues,
+): WorkloadSpec[] {
+  const out: WorkloadSpec[] = [];
+  const names = new Set<string>();
+  for (const [i, w] of items.entries()) {
+    const at: Path = ['workloads', i];
+    const key = `${w.namespace ?? 'training'}/${w.name}`;
+    if (names.has(key)) issues.add([...at, 'name'], `workload ${key} is defined twice`);
+    names.add(key);
+    const nodes = resolveNodes(w.nodes, fleet);
+    if (!Array.isArray(nodes)) {
+      issues.add(
+        nodes.index === undefined ? [...at, 'nodes'] : [...at, 'nodes', nodes.index],
+        nodes.error,
+      );
+      continue;
+    }
+    if (w.minAvailable !== undefined && w.minAvailable > nodes.length) {
+      issues.add(
+        [...at, 'minAvailable'],
+        `minAvailable ${w.minAvailable} is more than the workload's ${nodes.length} pods`,
+      );
+      continue;
+    }
+    out.push({
+      name: w.name,
+      nodes,
+      ...(w.namespace === undefined ? {} : { namespace: w.namespace }),
+      ...(w.minAvailable === undefined ? {} : { minAvailable: w.minAvailable }),
+    });
+  }
+  return out;
 }
 
 function resolveTimeline(
@@ -212,6 +263,23 @@ function resolveTimeline(
     if (action === undefined || late) continue;
     // `line` holds the item index until resolveScenario maps it to a line number.
     out.push({ atMs, line: i, ...(ev.note === undefined ? {} : { note: ev.note }), action });
+  }
+  // Two replicas at most: one overlap at a time.
+  const overlaps = out
+    .flatMap((e) =>
+      e.action.kind === 'leader-overlap' ? [{ e, endMs: e.atMs + e.action.forMs }] : [],
+    )
+    .sort((a, b) => a.e.atMs - b.e.atMs || a.e.line - b.e.line);
+  let last: (typeof overlaps)[number] | undefined;
+  for (const cur of overlaps) {
+    if (last === undefined || cur.e.atMs >= last.endMs) {
+      last = cur;
+      continue;
+    }
+    issues.add(
+      ['timeline', cur.e.line, 'at'],
+      `a leader overlap starts at ${formatDurationMs(cur.e.atMs)} while the one of timeline[${last.e.line}] lasts until ${formatDurationMs(last.endMs)}: one overlap at a time`,
+    );
   }
   return out;
 }
@@ -320,10 +388,70 @@ function resolveAction(
     }
     case 'close-ticket': {
       const nodes = n();
+      const conclusion = ev['conclusion'] as string | undefined;
       return nodes === undefined
         ? undefined
-        : { kind: 'close-ticket', nodes, status: ev['status'] as 'resolved' | 'closed' };
+        : {
+            kind: 'close-ticket',
+            nodes,
+            status: ev['status'] as 'resolved' | 'closed',
+            by: ev['by'] as string,
+            ...(conclusion === undefined ? {} : { conclusion }),
+          };
     }
+    case 'ib-flap': {
+      const nodes = n();
+      if (nodes === undefined) return undefined;
+      const entry = findCondition(LINK_FLAP_CONDITION);
+      const device = (ev['device'] as string | undefined) ?? entry?.fault.defaultDevice ?? 'mlx5_0';
+      if (entry !== undefined) {
+        for (const node of nodes) {
+          const bad = checkDevice(entry, device, node, fleet);
+          if (bad !== undefined) {
+            issues.add([...at, 'device'], bad);
+            return undefined;
+          }
+        }
+      }
+      const periodMs = ev['period'] as number;
+      const downMs = ev['down'] as number;
+      if (downMs <= 0 || downMs >= periodMs) {
+        issues.add(
+          [...at, 'down'],
+          `the link must stay down for less than the period between flaps (down ${formatDurationMs(downMs)}, period ${formatDurationMs(periodMs)})`,
+        );
+        return undefined;
+      }
+      const persistence = ev['persistence'] as Persistence | undefined;
+      if (
+        persistence === 'transient' ||
+        persistence === 'until-remedy' ||
+        persistence === 'until-repair'
+      ) {
+        issues.add(
+          [...at, 'persistence'],
+          `a link flap ends with a recover (survives-reboot, the default) or a reboot (until-reboot), not ${persistence}`,
+        );
+        return undefined;
+      }
+      return {
+        kind: 'ib-flap',
+        nodes,
+        device,
+        count: ev['count'] as number,
+        periodMs,
+        downMs,
+        ...(persistence === undefined ? {} : { persistence }),
+      };
+    }
+    case 'restart':
+      return { kind: 'restart' };
+    case 'leader-overlap':
+      if ((forMs as number) <= 0) {
+        issues.add([...at, 'for'], 'a leader overlap lasts some time (for: 30s, 2m …)');
+        return undefined;
+      }
+      return { kind: 'leader-overlap', forMs: forMs as number };
     case 'label':
     case 'unlabel':
     case 'annotate':
@@ -472,12 +600,17 @@ function resolveExpectation(
     case 'never': {
       const name = e[kind] as string;
       const n = node();
-      if (!action(kind, name) || n === null) return undefined;
+      const cond = e['condition'] as string | undefined;
+      const condition =
+        cond === undefined ? undefined : resolveCondition(cond, [...at, 'condition'], issues);
+      if (!action(kind, name) || n === null || (cond !== undefined && condition === undefined))
+        return undefined;
       const bound = kind === 'did' ? count(e['count'], { min: 1 }) : { max: 0 };
       return {
         kind,
         action: name,
         ...(n === undefined ? {} : { node: n }),
+        ...(condition === undefined ? {} : { condition }),
         status,
         count: bound,
         ...window,
@@ -522,6 +655,44 @@ function resolveExpectation(
       return { kind: 'peak', series: e['peak'] as 'faulty', max: e['max'] as number };
     case 'breaker':
       return { kind: 'breaker', tripped: e['breaker'] === 'tripped' };
+    case 'jobs':
+    case 'events':
+    case 'evictions':
+    case 'noForceDelete': {
+      const n = node();
+      if (n === null) return undefined;
+      const on = { ...(n === undefined ? {} : { node: n }), ...window };
+      if (kind === 'jobs')
+        return {
+          kind,
+          job: e['jobs'] as JobKind | 'any',
+          count: count(e['count'], { min: 1 }),
+          ...on,
+        };
+      if (kind === 'events') {
+        const type = e['type'] as 'Normal' | 'Warning' | undefined;
+        const message = e['message'] as string | undefined;
+        return {
+          kind,
+          reason: e['events'] as string,
+          count: count(e['count'], { min: 1 }),
+          ...(type === undefined ? {} : { type }),
+          ...(message === undefined ? {} : { message }),
+          ...on,
+        };
+      }
+      const namespace = e['namespace'] as string | undefined;
+      const ns = namespace === undefined ? {} : { namespace };
+      if (kind === 'noForceDelete') return { kind, ...ns, ...on };
+      const result = e['result'] as 'evicted' | 'blocked' | 'gone' | undefined;
+      return {
+        kind: 'evictions',
+        count: count(e['evictions'], {}),
+        ...(result === undefined ? {} : { result }),
+        ...ns,
+        ...on,
+      };
+    }
     default:
       return resolveNodeState(e, node, at, issues);
   }
@@ -563,14 +734,15 @@ function resolveNodeState(
       ...(condition === undefined ? {} : { condition }),
     };
   }
-  const hasCheck = ['schedulable', 'ticket', 'power', 'reboots'].some((k) => k in e);
+  const hasCheck = ['schedulable', 'ticket', 'power', 'reboots', 'annotations'].some((k) => k in e);
   if (!hasCheck) {
     issues.add(
       at,
-      'a node expectation checks at least one of: schedulable, ticket, power, reboots',
+      'a node expectation checks at least one of: schedulable, ticket, power, reboots, annotations',
     );
     return undefined;
   }
+  const annotations = e['annotations'] as Record<string, string | null> | undefined;
   return {
     kind: 'node',
     node: n,
@@ -578,6 +750,7 @@ function resolveNodeState(
     ...(ticket === undefined ? {} : { ticket }),
     ...(e['power'] === undefined ? {} : { power: e['power'] as 'on' }),
     ...(e['reboots'] === undefined ? {} : { reboots: count(e['reboots'], {}) }),
+    ...(annotations === undefined ? {} : { annotations }),
   };
 }
 
@@ -598,9 +771,9 @@ export function describeExpectation(s: ExpectationSpec): string {
     `${x.afterMs === undefined ? '' : ` after ${formatDurationMs(x.afterMs)}`}${x.byMs === undefined ? '' : ` by ${formatDurationMs(x.byMs)}`}`;
   switch (s.kind) {
     case 'did':
-      return `${s.action === 'any' ? 'steps' : s.action} ${s.status} ${on(s.node)}${win(s)}: ${describeCount(s.count)}`;
+      return `${s.action === 'any' ? 'steps' : s.action}${s.condition === undefined ? '' : ` for ${s.condition}`} ${s.status} ${on(s.node)}${win(s)}: ${describeCount(s.count)}`;
     case 'never':
-      return `no ${s.action === 'any' ? 'step' : s.action} ${s.status} ${on(s.node)}${win(s)}`;
+      return `no ${s.action === 'any' ? 'step' : s.action}${s.condition === undefined ? '' : ` for ${s.condition}`} ${s.status} ${on(s.node)}${win(s)}`;
     case 'sequence':
       return `${s.node} steps ${s.status}: ${s.actions.length === 0 ? '(none)' : s.actions.join(' → ')}`;
     case 'metric': {
@@ -617,6 +790,14 @@ export function describeExpectation(s: ExpectationSpec): string {
       return `peak ${s.series} at most ${s.max}`;
     case 'breaker':
       return s.tripped ? 'the storm breaker tripped' : 'the storm breaker never tripped';
+    case 'jobs':
+      return `${s.job === 'any' ? 'Jobs' : `${s.job} Jobs`} created ${on(s.node)}${win(s)}: ${describeCount(s.count)}`;
+    case 'events':
+      return `${s.type === undefined ? '' : `${s.type} `}Events ${s.reason === 'any' ? '' : `${s.reason} `}${on(s.node)}${s.message === undefined ? '' : ` saying "${s.message}"`}${win(s)}: ${describeCount(s.count)}`;
+    case 'evictions':
+      return `evictions${s.result === undefined ? '' : ` ${s.result}`}${s.namespace === undefined ? '' : ` in ${s.namespace}`} ${on(s.node)}${win(s)}: ${describeCount(s.count)}`;
+    case 'noForceDelete':
+      return `no pod force-deleted${s.namespace === undefined ? '' : ` in ${s.namespace}`} ${on(s.node)}${win(s)}`;
     case 'node': {
       const parts: string[] = [];
       if (s.schedulable !== undefined) parts.push(s.schedulable ? 'schedulable' : 'cordoned');
@@ -629,6 +810,8 @@ export function describeExpectation(s: ExpectationSpec): string {
       }
       if (s.power !== undefined) parts.push(`power ${s.power}`);
       if (s.reboots !== undefined) parts.push(`reboots ${describeCount(s.reboots)}`);
+      for (const [k, v] of Object.entries(s.annotations ?? {}))
+        parts.push(v === null ? `no annotation ${k}` : `annotation ${k}=${v}`);
       return `${s.node} ends ${parts.join(', ')}`;
     }
   }

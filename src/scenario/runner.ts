@@ -9,6 +9,9 @@
  * paused, or the condition is record-only), no ticket is open for automation, the breaker is
  * closed, and nothing has happened for `quietFor`, the clock jumps to the next scenario event or
  * simulator effect. The cycles skipped would have found the same world and done nothing.
+ *
+ * The daemon may be restarted, or run as two replicas that both believe they lead, at times the
+ * timeline gives (`restart`, `leader-overlap`): see replicas.ts.
  */
 import { setMaxListeners } from 'node:events';
 import { CATALOGUE, findCondition } from '../catalogue/index.js';
@@ -20,7 +23,9 @@ import { createEngine } from '../daemon.js';
 import { silentLogger, type Logger } from '../engine/logger.js';
 import type { CycleReport } from '../engine/controller.js';
 import type { StepEvent } from '../engine/runner.js';
-import { createMetrics, type Metrics } from '../metrics/metrics.js';
+import { planSharedSelections } from '../engine/shared-selection.js';
+import { createMetrics } from '../metrics/metrics.js';
+import type { RecordedEvent } from '../sim/sim-cluster.js';
 import { createSimWorld, type SimWorld } from '../sim/sim-world.js';
 import { isAutomationOwned, isOpen, type Ticket } from '../ticket/ticket.js';
 import {
@@ -36,6 +41,9 @@ import {
   type ExpectationResult,
   type FinalNode,
   type MetricSeries,
+  type OutcomeEvent,
+  type OutcomeJob,
+  type OutcomePodOp,
 } from './evaluate.js';
 import {
   ObservedCluster,
@@ -44,6 +52,7 @@ import {
   type Sighting,
   type TicketChange,
 } from './observe.js';
+import { Replicas, type Replica, type ReplicaEnd } from './replicas.js';
 import type { PeakSeries, Scenario, TimelineEvent } from './schema.js';
 import { summarize, type ActionRecord, type Incident, type Totals } from './summary.js';
 
@@ -100,11 +109,7 @@ export interface ScenarioReport {
     readonly intervalMs: number;
   };
   readonly passed: boolean;
-  readonly nodes: readonly {
-    readonly name: string;
-    readonly schedulable: boolean;
-    readonly ticket: Ticket | null;
-  }[];
+  readonly nodes: readonly ReportNode[];
   readonly actions: readonly (ActionRecord & { readonly time: string; readonly offset: string })[];
   readonly tickets: readonly (TicketChange & { readonly time: string })[];
   readonly metrics: Readonly<
@@ -125,7 +130,32 @@ export interface ScenarioReport {
     readonly unfinishedSteps: number;
     readonly wallMs: number;
     readonly aborted: boolean;
+    /** The daemon's processes: one, unless the timeline restarts it or overlaps two leaders. */
+    readonly replicas: readonly {
+      readonly replica: number;
+      readonly epoch: number;
+      readonly startOffsetMs: number;
+      /** When it stopped leading (null: it led to the end). */
+      readonly endOffsetMs: number | null;
+      readonly end: ReplicaEnd | null;
+    }[];
   };
+}
+
+/** One node at the end of a run, with what was done to it through the API. */
+export interface ReportNode {
+  readonly name: string;
+  readonly schedulable: boolean;
+  /** The parsed `aegis.io/ticketing` annotation, or null. */
+  readonly ticket: Ticket | null;
+  /** Every annotation of the node at the end, verbatim (the ticket's raw text included). */
+  readonly annotations: Readonly<Record<string, string>>;
+  /** Kubernetes Events emitted about the node, in order. */
+  readonly events: readonly (OutcomeEvent & { readonly time: string })[];
+  /** Jobs created for the node. */
+  readonly jobs: readonly (OutcomeJob & { readonly time: string })[];
+  /** Pod evictions and deletions on the node the API server accepted. */
+  readonly pods: readonly (OutcomePodOp & { readonly time: string })[];
 }
 
 const DRAIN_LIMIT_MS = 3_600_000;
@@ -150,6 +180,7 @@ export async function runScenario(
     catalogue: CATALOGUE,
     clock,
   });
+  for (const w of scenario.workloads) world.cluster.addWorkload(w);
   const rel = (ms: number): number => ms - start;
   const actions: ActionRecord[] = [];
   const tickets: TicketChange[] = [];
@@ -191,43 +222,80 @@ export async function runScenario(
   const conditionsOf = new Map<string, string[]>();
   for (const e of CATALOGUE)
     if (e.expr !== '') conditionsOf.set(e.expr, [...(conditionsOf.get(e.expr) ?? []), e.name]);
-  const metrics = createMetrics();
   const prio = new Map(CATALOGUE.map((e) => [e.name, e.priority]));
-  const engine = createEngine({
-    cluster: observed,
-    metricsSource: new ObservedMetrics(world.metrics, conditionsOf, sight),
-    clock,
-    config: scenario.config,
-    catalogue: CATALOGUE,
-    presence: SIGNAL_PRESENCE,
-    priorityOf: () => (name) => prio.get(name) ?? 999,
-    metrics,
-    log: options.log ?? silentLogger,
-    onStep: (e: StepEvent) => {
-      active();
-      const a: ActionRecord = {
-        atMs: rel(e.atMs),
-        node: e.node,
-        sop: e.sop,
-        condition: e.condition,
-        action: e.action,
-        status: e.status,
-        ...(e.message === undefined ? {} : { message: e.message }),
-      };
-      actions.push(a);
-      emit({ kind: 'step', action: a });
-    },
-  });
-  const controller = engine.controller;
+  const metricsSource = new ObservedMetrics(
+    world.metrics,
+    conditionsOf,
+    sight,
+    planSharedSelections(CATALOGUE.filter((e) => e.expr !== '')),
+  );
+  /** Step events carry their replica when the run has more than one. */
+  const multi = scenario.timeline.some(
+    (e) => e.action.kind === 'restart' || e.action.kind === 'leader-overlap',
+  );
   const stop = new AbortController();
   const signal =
     options.signal === undefined ? stop.signal : AbortSignal.any([stop.signal, options.signal]);
   // Every step in flight and every query waits on this signal: many at once is normal here.
-  setMaxListeners(100 + 8 * (scenario.fleet.nodes + scenario.fleet.controlPlaneNodes), signal);
+  const maxListeners = 100 + 8 * (scenario.fleet.nodes + scenario.fleet.controlPlaneNodes);
+  setMaxListeners(maxListeners, signal);
+  const replicas = new Replicas({
+    cluster: observed,
+    runSignal: signal,
+    now: () => clock.now(),
+    maxListeners,
+    build: (parts) => {
+      const metrics = createMetrics();
+      const engine = createEngine({
+        cluster: parts.cluster,
+        fence: parts.fence,
+        metricsSource,
+        clock,
+        config: scenario.config,
+        catalogue: CATALOGUE,
+        presence: SIGNAL_PRESENCE,
+        priorityOf: () => (name) => prio.get(name) ?? 999,
+        metrics,
+        log: options.log ?? silentLogger,
+        onStep: (e: StepEvent) => {
+          // A process that has ended reports nothing more.
+          if (!parts.alive()) return;
+          active();
+          const a: ActionRecord = {
+            atMs: rel(e.atMs),
+            node: e.node,
+            sop: e.sop,
+            condition: e.condition,
+            action: e.action,
+            status: e.status,
+            ...(e.message === undefined ? {} : { message: e.message }),
+            ...(multi ? { replica: parts.id } : {}),
+          };
+          actions.push(a);
+          emit({ kind: 'step', action: a });
+        },
+      });
+      return { engine, metrics };
+    },
+  });
   const ctx: ApplyContext = {
     world,
     observed,
     signal,
+    daemon: {
+      restart: () => {
+        replicas.restart();
+        return Promise.resolve();
+      },
+      overlapStart: () => {
+        replicas.overlapStart();
+        return Promise.resolve();
+      },
+      overlapEnd: () => {
+        replicas.overlapEnd();
+        return Promise.resolve();
+      },
+    },
     touch: (t) => touches.push({ ...t, atMs: rel(t.atMs) }),
   };
   const queue = expandTimeline(scenario.timeline, start);
@@ -261,29 +329,35 @@ export async function runScenario(
     }
     await clock.advanceTo(target);
   };
-  /** One cycle; a cycle waiting on the clock (slow metrics) gets time moved under it. */
+  /**
+   * One cycle of every leading replica (side by side during an overlap); a cycle waiting on the
+   * clock (slow metrics) gets time moved under it. Returns the newest replica's report.
+   */
   const cycle = async (): Promise<CycleReport | undefined> => {
-    let report: CycleReport | undefined;
-    const state = { finished: false };
-    const running = controller.cycle(signal).then(
-      (r) => {
-        report = r;
-      },
-      () => undefined,
-    );
-    void running.finally(() => {
-      state.finished = true;
+    const reports = new Map<Replica, CycleReport>();
+    const state = { pending: 0 };
+    const runs = replicas.leading().map((r) => {
+      state.pending++;
+      const running = r.engine.controller.cycle(r.signal).then(
+        (report) => {
+          reports.set(r, report);
+          r.metrics.cycleSeconds.observe((report.engineMs + report.inspectMs) / 1000);
+        },
+        () => undefined,
+      );
+      void running.finally(() => {
+        state.pending--;
+      });
+      return running;
     });
     await flush();
-    while (!state.finished) {
+    while (state.pending > 0) {
       const next = clock.nextDeadline();
       if (next === undefined) break;
       await advance(next);
     }
-    await running;
-    if (report !== undefined)
-      metrics.cycleSeconds.observe((report.engineMs + report.inspectMs) / 1000);
-    return report;
+    await Promise.all(runs);
+    return reports.get(replicas.primary) ?? [...reports.values()].pop();
   };
 
   const progressEvery = options.progressEveryMs ?? defaultProgressEvery(scenario.durationMs);
@@ -300,8 +374,7 @@ export async function runScenario(
   let cycles = 0;
   let skipped = 0;
   let nextCycle = start;
-  const snapshot = (): FleetSnapshot =>
-    fleetSnapshot(world, observed, lastSeen, controller.inflight);
+  const snapshot = (): FleetSnapshot => fleetSnapshot(world, observed, lastSeen, replicas.inflight);
 
   while (clock.now() < end && !signal.aborted) {
     if (clock.now() >= nextCycle) {
@@ -312,7 +385,10 @@ export async function runScenario(
         if (report.faultyNodes !== lastSeen || report.started > 0 || report.held > 0) active();
         lastSeen = report.faultyNodes;
       }
-      const gauge = (await metrics.conditionGauge.get()).values.reduce((a, v) => a + v.value, 0);
+      const gauge = (await replicas.primary.metrics.conditionGauge.get()).values.reduce(
+        (a, v) => a + v.value,
+        0,
+      );
       if (gauge !== lastGauge) active();
       lastGauge = gauge;
       const snap = snapshot();
@@ -323,13 +399,7 @@ export async function runScenario(
       if (
         ff !== null &&
         clock.now() - lastActivity >= ff.quietForMs &&
-        calm(
-          world,
-          observed,
-          scenario,
-          controller.inflight,
-          controller.gates.breakerOpen(clock.now()),
-        )
+        calm(world, observed, scenario, replicas.inflight, replicas.breakerOpen(clock.now()))
       ) {
         world.sync();
         const wake = Math.min(
@@ -358,20 +428,29 @@ export async function runScenario(
   await advance(end);
 
   // Wait for the steps in flight (no new ones start), up to an hour of virtual time.
-  controller.stop();
+  replicas.stopAll();
   const drainUntil = clock.now() + DRAIN_LIMIT_MS;
-  while (controller.inflight > 0 && clock.now() < drainUntil) {
+  while (replicas.inflight > 0 && clock.now() < drainUntil) {
     await flush();
     const next = clock.nextDeadline();
     if (next === undefined) break;
     await clock.advanceTo(Math.min(next, drainUntil));
   }
-  const unfinished = controller.inflight;
+  const unfinished = replicas.inflight;
   if (unfinished > 0) stop.abort(new Error('scenario over'));
-  await controller.idle();
+  // Steps of ended processes were aborted with them: wait for them to unwind (they write nothing).
+  if (replicas.all().some((r) => !r.alive)) await settle(replicas);
+  await replicas.idle();
 
   const finalNodes = await readFinal(world, observed);
-  const series = await metricSeries(metrics);
+  const series = await metricSeries(replicas.all());
+  const events: OutcomeEvent[] = world.cluster.events().map((e) => eventOf(e, rel));
+  const jobs: OutcomeJob[] = world.cluster
+    .jobsCreated()
+    .map((j) => ({ atMs: rel(j.atMs), node: j.node, kind: j.kind, name: j.name }));
+  const podOps: OutcomePodOp[] = world.cluster
+    .podOperations()
+    .map((o) => ({ ...o, atMs: rel(o.atMs) }));
   const final = new Map<string, FinalNode>(
     finalNodes.map((n) => [
       n.name,
@@ -379,6 +458,7 @@ export async function runScenario(
         name: n.name,
         schedulable: !n.unschedulable,
         ticket: observed.view(n.name)?.ticket ?? null,
+        annotations: n.annotations,
         power: world.cluster.powerState(n.name),
         reboots: world.cluster.rebootCount(n.name),
       },
@@ -391,7 +471,10 @@ export async function runScenario(
     nodes: final,
     series,
     peaks,
-    breakerTrips: controller.gates.breakerTrips,
+    breakerTrips: replicas.breakerTrips,
+    events,
+    jobs,
+    podOps,
   });
   const summary = summarize({
     touches,
@@ -415,11 +498,21 @@ export async function runScenario(
       intervalMs: scenario.intervalMs,
     },
     passed: expectations.every((e) => e.passed),
-    nodes: [...final.values()].map((n) => ({
-      name: n.name,
-      schedulable: n.schedulable,
-      ticket: n.ticket,
-    })),
+    nodes: [...final.values()].map((n) => {
+      const timed = <T extends { atMs: number; node: string }>(
+        list: readonly T[],
+      ): (T & { time: string })[] =>
+        list.filter((x) => x.node === n.name).map((x) => ({ time: iso(x.atMs), ...x }));
+      return {
+        name: n.name,
+        schedulable: n.schedulable,
+        ticket: n.ticket,
+        annotations: n.annotations,
+        events: timed(events),
+        jobs: timed(jobs),
+        pods: timed(podOps),
+      };
+    }),
     actions: actions.map((a) => ({ time: iso(a.atMs), offset: offsetText(a.atMs), ...a })),
     tickets: tickets.map((t) => ({ time: iso(t.atMs), ...t })),
     metrics: metricsObject(series),
@@ -433,6 +526,13 @@ export async function runScenario(
       unfinishedSteps: unfinished,
       wallMs: Math.round(performance.now() - wall0),
       aborted: options.signal?.aborted ?? false,
+      replicas: replicas.all().map((r) => ({
+        replica: r.id,
+        epoch: r.epoch,
+        startOffsetMs: rel(r.startedMs),
+        endOffsetMs: r.endedMs === undefined ? null : rel(r.endedMs),
+        end: r.ended ?? null,
+      })),
     },
   };
   emit({ kind: 'end', report });
@@ -534,18 +634,41 @@ async function readFinal(world: SimWorld, observed: ObservedCluster): Promise<re
   return [...observed.views()].map((v) => v.info);
 }
 
-async function metricSeries(metrics: Metrics): Promise<MetricSeries[]> {
-  const out: MetricSeries[] = [];
-  for (const m of await metrics.registry.getMetricsAsJSON()) {
-    for (const v of m.values) {
-      const name = (v as { metricName?: string }).metricName ?? m.name;
-      if (name.endsWith('_bucket')) continue;
-      const labels: Record<string, string> = {};
-      for (const [k, x] of Object.entries(v.labels)) if (x !== undefined) labels[k] = String(x);
-      out.push({ name, labels, value: v.value });
+/**
+ * The final aegis_* series over the run's replicas, as Prometheus would sum them up: counters and
+ * histograms add up over the processes; gauges are the last replica's (the one leading at the end).
+ */
+async function metricSeries(replicas: readonly Replica[]): Promise<MetricSeries[]> {
+  const out = new Map<string, MetricSeries>();
+  const last = replicas[replicas.length - 1];
+  for (const r of replicas) {
+    for (const m of await r.metrics.registry.getMetricsAsJSON()) {
+      const gauge = String(m.type) === 'gauge';
+      if (gauge && r !== last) continue;
+      for (const v of m.values) {
+        const name = (v as { metricName?: string }).metricName ?? m.name;
+        if (name.endsWith('_bucket')) continue;
+        const labels: Record<string, string> = {};
+        for (const [k, x] of Object.entries(v.labels)) if (x !== undefined) labels[k] = String(x);
+        const key = `${name}${JSON.stringify(Object.entries(labels).sort())}`;
+        const prev = out.get(key);
+        out.set(key, { name, labels, value: (prev?.value ?? 0) + v.value });
+      }
     }
   }
-  return out;
+  return [...out.values()];
+}
+
+function eventOf(e: RecordedEvent, rel: (ms: number) => number): OutcomeEvent {
+  return { atMs: rel(e.atMs), node: e.node, type: e.type, reason: e.reason, message: e.message };
+}
+
+/** Lets the aborted steps of ended processes unwind (their waits reject at once). */
+async function settle(replicas: Replicas): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    if (replicas.all().every((r) => r.alive || r.engine.controller.inflight === 0)) return;
+    await flush();
+  }
 }
 
 /** `{name: value}` for unlabelled metrics, `{name: [{labels, value}]}` (non-zero series) otherwise. */

@@ -106,6 +106,8 @@ export const EVENT_SCHEMAS = {
     ...common,
     ...targets,
     status: z.enum(['resolved', 'closed']).default('resolved'),
+    by: z.string().min(1).default('alice'),
+    conclusion: z.string().min(1).optional(),
   }),
   label: strict({
     ...common,
@@ -144,6 +146,17 @@ export const EVENT_SCHEMAS = {
     method: z.string().min(1),
     count: z.int().positive().default(1),
   }),
+  'ib-flap': strict({
+    ...common,
+    ...targets,
+    device: DeviceRef.optional(),
+    count: z.int().positive().max(10_000).default(5),
+    period: DurationSchema.default(60_000),
+    down: DurationSchema.default(10_000),
+    persistence: z.enum(PERSISTENCES).optional(),
+  }),
+  restart: strict({ ...common }),
+  'leader-overlap': strict({ ...common, for: DurationSchema }),
   jobs: strict({
     ...common,
     ...targets,
@@ -177,6 +190,7 @@ export const EXPECT_SCHEMAS = {
     ...window,
     did: z.string().min(1),
     node: NodeRef.optional(),
+    condition: z.string().min(1).optional(),
     status: StepStatusSchema.optional(),
     count: CountSchema.optional(),
   }),
@@ -185,6 +199,7 @@ export const EXPECT_SCHEMAS = {
     ...window,
     never: z.string().min(1),
     node: NodeRef.optional(),
+    condition: z.string().min(1).optional(),
     status: StepStatusSchema.optional(),
   }),
   sequence: strict({
@@ -211,6 +226,37 @@ export const EXPECT_SCHEMAS = {
     max: z.int().nonnegative(),
   }),
   breaker: strict({ ...described, breaker: z.enum(['tripped', 'never-tripped']) }),
+  jobs: strict({
+    ...described,
+    ...window,
+    jobs: z.union([z.enum(JOB_KINDS), z.literal('any')]),
+    node: NodeRef.optional(),
+    count: CountSchema.optional(),
+  }),
+  events: strict({
+    ...described,
+    ...window,
+    events: z.string().min(1),
+    node: NodeRef.optional(),
+    type: z.enum(['Normal', 'Warning']).optional(),
+    message: z.string().min(1).optional(),
+    count: CountSchema.optional(),
+  }),
+  evictions: strict({
+    ...described,
+    ...window,
+    evictions: CountSchema,
+    node: NodeRef.optional(),
+    result: z.enum(['evicted', 'blocked', 'gone']).optional(),
+    namespace: z.string().min(1).optional(),
+  }),
+  noForceDelete: strict({
+    ...described,
+    ...window,
+    noForceDelete: z.literal(true),
+    node: NodeRef.optional(),
+    namespace: z.string().min(1).optional(),
+  }),
   node: strict({
     ...described,
     node: NodeRef,
@@ -231,6 +277,7 @@ export const EXPECT_SCHEMAS = {
       .optional(),
     power: z.enum(['on', 'off', 'booting']).optional(),
     reboots: CountSchema.optional(),
+    annotations: z.record(z.string().min(1), z.union([z.string(), z.null()])).optional(),
   }),
 } as const;
 
@@ -260,9 +307,31 @@ export const ScenarioFileSchema = strict({
     sop: z.record(z.string(), z.unknown()).optional(),
     inspect: z.record(z.string(), z.unknown()).optional(),
   }).optional(),
+  /** Training workloads (one pod per node, guarded by a PodDisruptionBudget) drains must evict. */
+  workloads: z
+    .array(
+      strict({
+        name: z
+          .string()
+          .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a workload name is a DNS label (a-z, 0-9, -)'),
+        namespace: z.string().min(1).optional(),
+        nodes: NodesRef,
+        minAvailable: z.int().nonnegative().optional(),
+      }),
+    )
+    .default([]),
   timeline: z.array(z.record(z.string(), z.unknown())).default([]),
   expect: z.array(z.record(z.string(), z.unknown())).default([]),
 });
+
+/** A training workload: one pod per node, and its PodDisruptionBudget. */
+export interface WorkloadSpec {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly nodes: readonly string[];
+  /** Pods that must stay available (default: all but one). */
+  readonly minAvailable?: number;
+}
 
 /** A fleet-wide count bound. */
 export interface CountBound {
@@ -292,7 +361,21 @@ export type TimelineAction =
       readonly kind: 'close-ticket';
       readonly nodes: readonly string[];
       readonly status: 'resolved' | 'closed';
+      /** The human who closes it (becomes the ticket's supervisor). */
+      readonly by: string;
+      readonly conclusion?: string;
     }
+  | {
+      readonly kind: 'ib-flap';
+      readonly nodes: readonly string[];
+      readonly device: string;
+      readonly count: number;
+      readonly periodMs: number;
+      readonly downMs: number;
+      readonly persistence?: Persistence;
+    }
+  | { readonly kind: 'restart' }
+  | { readonly kind: 'leader-overlap'; readonly forMs: number }
   | {
       readonly kind: 'label' | 'annotate';
       readonly nodes: readonly string[];
@@ -345,6 +428,8 @@ export type ExpectationSpec =
       readonly kind: 'did' | 'never';
       readonly action: string;
       readonly node?: string;
+      /** Only steps taken for this condition (ticket changes: tickets of this condition). */
+      readonly condition?: string;
       readonly status: StatusFilter;
       readonly count: CountBound;
       readonly afterMs?: number;
@@ -367,6 +452,42 @@ export type ExpectationSpec =
   | { readonly kind: 'peak'; readonly series: PeakSeries; readonly max: number }
   | { readonly kind: 'breaker'; readonly tripped: boolean }
   | {
+      readonly kind: 'jobs';
+      readonly job: JobKind | 'any';
+      readonly node?: string;
+      readonly count: CountBound;
+      readonly afterMs?: number;
+      readonly byMs?: number;
+    }
+  | {
+      readonly kind: 'events';
+      /** An Event reason (`AegisRebootSucceeded`, `AegisDiagnosis` …) or `any`. */
+      readonly reason: string;
+      readonly node?: string;
+      readonly type?: 'Normal' | 'Warning';
+      /** A substring the message must contain. */
+      readonly message?: string;
+      readonly count: CountBound;
+      readonly afterMs?: number;
+      readonly byMs?: number;
+    }
+  | {
+      readonly kind: 'evictions';
+      readonly count: CountBound;
+      readonly node?: string;
+      readonly result?: 'evicted' | 'blocked' | 'gone';
+      readonly namespace?: string;
+      readonly afterMs?: number;
+      readonly byMs?: number;
+    }
+  | {
+      readonly kind: 'noForceDelete';
+      readonly node?: string;
+      readonly namespace?: string;
+      readonly afterMs?: number;
+      readonly byMs?: number;
+    }
+  | {
       readonly kind: 'node';
       readonly node: string;
       readonly schedulable?: boolean;
@@ -377,6 +498,8 @@ export type ExpectationSpec =
       };
       readonly power?: 'on' | 'off' | 'booting';
       readonly reboots?: CountBound;
+      /** Raw final annotations: the exact value, or null for absent. */
+      readonly annotations?: Readonly<Record<string, string | null>>;
     };
 
 /** Fleet series whose peak over the run an expectation can bound. */
@@ -412,6 +535,7 @@ export interface Scenario {
   /** Skip quiet stretches (see docs/scenarios.md); null runs every cycle. */
   readonly fastForward: { readonly quietForMs: number } | null;
   readonly config: Config;
+  readonly workloads: readonly WorkloadSpec[];
   readonly timeline: readonly TimelineEvent[];
   readonly expect: readonly Expectation[];
 }

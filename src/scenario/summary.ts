@@ -15,6 +15,8 @@ export interface ActionRecord {
   readonly action: string;
   readonly status: string;
   readonly message?: string;
+  /** The daemon replica that took the step, when the run has more than one (see replicas.ts). */
+  readonly replica?: number;
 }
 
 /** How an incident ended. */

@@ -21,6 +21,7 @@ import { IPMI_FAMILIES } from './families/ipmi.js';
 import { ksmFamilies } from './families/kube-state-metrics.js';
 import { NODE_EXPORTER_FAMILIES } from './families/node-exporter.js';
 import { NODECHECK_FAMILIES, SICHEK_FAMILIES } from './families/nodecheck.js';
+import { NPD_FAMILIES } from './families/npd.js';
 
 /** Exporters Prometheus scrapes per node; each gets an `up` series (1 up, 0 down). */
 export const SCRAPED_EXPORTERS: readonly Exporter[] = ['dcgm', 'node', 'ipmi', 'gpfs', 'nodecheck'];
@@ -41,6 +42,7 @@ export function buildFamilies(): readonly Family[] {
     ...GPFS_FAMILIES,
     ...SICHEK_FAMILIES,
     ...NODECHECK_FAMILIES,
+    ...NPD_FAMILIES,
     UP,
   ];
   return defs.map((def, index) => ({

@@ -28,7 +28,11 @@ export function exporterOf(metric: string): Exporter {
   if (metric.startsWith('kube_')) return Exporter.Ksm;
   if (metric.startsWith('ipmi_')) return Exporter.Ipmi;
   if (metric.startsWith('gpfs_')) return Exporter.Gpfs;
-  if (metric.startsWith('sichek_') || metric.startsWith('aegis_nodecheck_')) {
+  if (
+    metric.startsWith('sichek_') ||
+    metric.startsWith('aegis_nodecheck_') ||
+    metric.startsWith('problem_')
+  ) {
     return Exporter.Nodecheck;
   }
   return Exporter.Prometheus;
@@ -36,6 +40,7 @@ export function exporterOf(metric: string): Exporter {
 
 /** `job` label of a metric's series (as a scrape config would name the job). */
 export function jobOf(metric: string): string {
+  if (metric.startsWith('problem_')) return 'node-problem-detector';
   return metric.startsWith('sichek_') ? 'sichek' : jobOfExporter(exporterOf(metric));
 }
 

@@ -30,6 +30,31 @@ export interface InjectFaultRequest {
   readonly durationMs?: number;
 }
 
+/**
+ * An InfiniBand link that flaps: `count` times, `periodMs` apart from `atMs`, the port goes down
+ * (node-exporter's `node_infiniband_link_downed_total` counts one more, `state_id` reads 1 DOWN
+ * and `physical_state_id` 2 Polling) and comes back `downMs` later (4 ACTIVE, 5 LinkUp).
+ */
+export interface LinkFlapRequest {
+  readonly node: string;
+  /** The HCA (`mlx5_0` …). */
+  readonly device: string;
+  readonly atMs: number;
+  readonly count: number;
+  readonly periodMs: number;
+  readonly downMs: number;
+  /** Default `survives-reboot` (a cable or switch port): only a `recover` ends the flapping. */
+  readonly persistence?: Persistence;
+}
+
+/** The condition a flapping link raises (more than 3 link-downs in 24 h); the flap fault's entry. */
+export const LINK_FLAP_CONDITION = 'IBLinkFrequentDown';
+const LINK_DOWNED = 'node_infiniband_link_downed_total';
+const LINK_STATES = [
+  { metric: 'node_infiniband_state_id', down: 1 },
+  { metric: 'node_infiniband_physical_state_id', down: 2 },
+] as const;
+
 /** A fault as the simulator holds it. */
 export interface Fault {
   readonly id: string;
@@ -122,6 +147,72 @@ export class FaultInjector {
     if (request.durationMs !== undefined) {
       const until = request.atMs + request.durationMs;
       this.#at(until, (t) => this.clearFault(id, t));
+    }
+    return id;
+  }
+
+  /**
+   * A flapping IB link (see LinkFlapRequest), held as a fault of IBLinkFrequentDown so that reboots
+   * and `recover` treat it like any other: once cleared, the remaining flaps do not happen (the
+   * counter keeps what it counted). Returns the fault id.
+   */
+  injectLinkFlap(request: LinkFlapRequest): string {
+    const entry = this.findEntry(LINK_FLAP_CONDITION);
+    if (entry === undefined) {
+      throw new HealError(
+        ErrorCode.UnknownCondition,
+        `no catalogue condition "${LINK_FLAP_CONDITION}"`,
+      );
+    }
+    if (this.#store.fleet.node(request.node) === undefined) {
+      throw new HealError(ErrorCode.InvalidInput, `no simulated node "${request.node}"`);
+    }
+    if (request.count < 1 || request.downMs <= 0 || request.periodMs <= request.downMs) {
+      throw new HealError(
+        ErrorCode.InvalidInput,
+        `link flap on ${request.node}: needs count >= 1 and 0 < down < period`,
+      );
+    }
+    const id = `fault-${++this.#seq}`;
+    const fault: Fault = {
+      id,
+      entry,
+      node: request.node,
+      device: request.device,
+      sinceMs: request.atMs,
+      persistence: request.persistence ?? 'survives-reboot',
+      remedy: undefined,
+      clearedMs: undefined,
+    };
+    const record: FaultRecord = { fault, holds: [], applied: false };
+    this.#faults.set(id, record);
+    const labels = { device: request.device, port: '1' };
+    const track = (metric: string, counter: boolean): Track => {
+      const found = this.#store.match(metric, request.node, labels);
+      return found[0] ?? this.#store.create(metric, request.node, labels, counter);
+    };
+    for (let k = 0; k < request.count; k++) {
+      const downAt = request.atMs + k * request.periodMs;
+      this.#at(downAt, (t) => {
+        // A clear stamped before this drop ends the flapping (one stamped after it, applied
+        // first because effects run lazily, still lets this drop happen up to the clear).
+        const cleared = record.fault.clearedMs;
+        if (cleared !== undefined && cleared <= t) return;
+        if (!record.applied) {
+          record.applied = true;
+          this.#emit({ kind: 'injected', fault: record.fault, atMs: t });
+        }
+        addToCounter(track(LINK_DOWNED, true), 1, t);
+        for (const s of LINK_STATES) {
+          const tr = track(s.metric, false);
+          hold(tr, id, s.down, t);
+          if (!record.holds.includes(tr)) record.holds.push(tr);
+        }
+        const upAt = Math.min(t + request.downMs, cleared ?? Number.POSITIVE_INFINITY);
+        this.#at(upAt, (u) => {
+          for (const s of LINK_STATES) release(track(s.metric, false), id, u);
+        });
+      });
     }
     return id;
   }

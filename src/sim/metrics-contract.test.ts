@@ -22,6 +22,7 @@ const FAULT_ONLY = new Set([
   'kube_pod_info',
   'kube_pod_container_status_terminated_reason',
   'kube_pod_deletion_timestamp',
+  'kube_pod_container_status_running',
 ]);
 
 describe('simulator × METRICS contract', () => {

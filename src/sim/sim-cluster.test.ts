@@ -444,10 +444,10 @@ describe('SimCluster failures, events and leases', () => {
       signal,
     );
     assert.equal(w.cluster.events('gpu-node-0001').length, 1);
-    assert.equal(await w.cluster.acquireOrRenew('aegis', 'a', 15, signal), true);
-    assert.equal(await w.cluster.acquireOrRenew('aegis', 'b', 15, signal), false);
+    assert.equal(await w.cluster.acquireOrRenew('aegis', 'a', 15, signal), 0);
+    assert.equal(await w.cluster.acquireOrRenew('aegis', 'b', 15, signal), null);
     await w.clock.advance(16_000);
-    assert.equal(await w.cluster.acquireOrRenew('aegis', 'b', 15, signal), true);
+    assert.equal(await w.cluster.acquireOrRenew('aegis', 'b', 15, signal), 1);
     await w.cluster.release('aegis', 'b', signal);
     assert.equal(w.cluster.leaseHolder('aegis'), undefined);
   });

@@ -43,6 +43,36 @@ export interface RecordedEvent extends NodeEvent {
   readonly atMs: number;
 }
 
+/** A Job the API server created (a create of an existing name is not one). */
+export interface CreatedJob {
+  readonly atMs: number;
+  readonly name: string;
+  readonly kind: JobKind;
+  readonly node: string;
+}
+
+/**
+ * An eviction or a deletion of a pod the API server accepted: the eviction's answer, or the
+ * deletion's grace period (0: a force delete). `node` is where the pod ran ('' if never listed).
+ */
+export type PodOperation =
+  | {
+      readonly atMs: number;
+      readonly kind: 'evict';
+      readonly node: string;
+      readonly namespace: string;
+      readonly name: string;
+      readonly result: EvictionResult;
+    }
+  | {
+      readonly atMs: number;
+      readonly kind: 'delete';
+      readonly node: string;
+      readonly namespace: string;
+      readonly name: string;
+      readonly gracePeriodSeconds: number;
+    };
+
 /** Options of SimCluster. */
 export interface SimClusterOptions {
   readonly clock: Clock;
@@ -70,7 +100,13 @@ export class SimCluster implements ClusterClient, LeaseClient {
   readonly #nodes: SimNodes;
   readonly #writes: WriteRecord[] = [];
   readonly #events: RecordedEvent[] = [];
+  readonly #jobsCreated: CreatedJob[] = [];
+  readonly #podOps: PodOperation[] = [];
+  /** The node of every pod a listing returned (`namespace/name`), for the pod operation log. */
+  readonly #podNodes = new Map<string, string>();
   readonly #leases = new Map<string, Lease>();
+  /** Each lease's transition count (its epoch), kept when the lease is released. */
+  readonly #leaseTransitions = new Map<string, number>();
   readonly #failures: ApiFailures;
   readonly #pods: SimPods;
   readonly #jobs: SimJobs;
@@ -100,6 +136,7 @@ export class SimCluster implements ClusterClient, LeaseClient {
         now: () => clock.now(),
         isSchedulable: (n) => this.#nodes.isSchedulable(n),
         onPodRestarted: (n, remedy, t) => faults.onRemedy(n, remedy, t),
+        store,
       },
       options.pods,
     );
@@ -176,13 +213,23 @@ export class SimCluster implements ClusterClient, LeaseClient {
 
   async listPodsOnNode(node: string, signal: AbortSignal): Promise<readonly PodInfo[]> {
     await this.#enter('listPodsOnNode', signal);
-    return this.#nodes.has(node) ? this.#pods.onNode(node) : [];
+    const pods = this.#nodes.has(node) ? this.#pods.onNode(node) : [];
+    for (const p of pods) this.#podNodes.set(`${p.namespace}/${p.name}`, p.node);
+    return pods;
   }
 
   async evictPod(namespace: string, name: string, signal: AbortSignal): Promise<EvictionResult> {
     await this.#enter('evictPod', signal);
     const result = this.#pods.evict(namespace, name);
     this.#log('client', 'evictPod', `${namespace}/${name}`, result);
+    this.#podOps.push({
+      atMs: this.#clock.now(),
+      kind: 'evict',
+      node: this.#podNodes.get(`${namespace}/${name}`) ?? '',
+      namespace,
+      name,
+      result,
+    });
     return result;
   }
 
@@ -195,6 +242,14 @@ export class SimCluster implements ClusterClient, LeaseClient {
     await this.#enter('deletePod', signal);
     this.#log('client', 'deletePod', `${namespace}/${name}`, `grace=${gracePeriodSeconds}`);
     this.#pods.delete(namespace, name, gracePeriodSeconds);
+    this.#podOps.push({
+      atMs: this.#clock.now(),
+      kind: 'delete',
+      node: this.#podNodes.get(`${namespace}/${name}`) ?? '',
+      namespace,
+      name,
+      gracePeriodSeconds,
+    });
   }
 
   // ------------------------------------------------------------------ JobClient
@@ -202,6 +257,13 @@ export class SimCluster implements ClusterClient, LeaseClient {
   async createJob(request: JobRequest, signal: AbortSignal): Promise<void> {
     await this.#enter('createJob', signal);
     const created = this.#jobs.create(request, this.#clock.now());
+    if (created)
+      this.#jobsCreated.push({
+        atMs: this.#clock.now(),
+        name: request.name,
+        kind: request.kind,
+        node: request.node,
+      });
     this.#log(
       'client',
       'createJob',
@@ -232,14 +294,17 @@ export class SimCluster implements ClusterClient, LeaseClient {
     holder: string,
     leaseDurationSeconds: number,
     signal: AbortSignal,
-  ): Promise<boolean> {
+  ): Promise<number | null> {
     await this.#enter('acquireOrRenew', signal);
     const now = this.#clock.now();
     const lease = this.#leases.get(name);
     if (lease !== undefined && lease.holder !== holder && now < lease.renewMs + lease.durationMs)
-      return false;
+      return null;
+    const transitions = this.#leaseTransitions.get(name) ?? -1;
+    const epoch = lease?.holder === holder ? transitions : transitions + 1;
+    this.#leaseTransitions.set(name, epoch);
     this.#leases.set(name, { holder, renewMs: now, durationMs: leaseDurationSeconds * 1000 });
-    return true;
+    return epoch;
   }
 
   async release(name: string, holder: string, signal: AbortSignal): Promise<void> {
@@ -273,6 +338,18 @@ export class SimCluster implements ClusterClient, LeaseClient {
   /** Recorded Events, of one node or all. */
   events(node?: string): readonly RecordedEvent[] {
     return node === undefined ? this.#events : this.#events.filter((e) => e.node === node);
+  }
+
+  /** Every Job created so far (deleted ones included), of one node or all. */
+  jobsCreated(node?: string): readonly CreatedJob[] {
+    return node === undefined
+      ? this.#jobsCreated
+      : this.#jobsCreated.filter((j) => j.node === node);
+  }
+
+  /** Every pod eviction and deletion the API accepted, of one node or all. */
+  podOperations(node?: string): readonly PodOperation[] {
+    return node === undefined ? this.#podOps : this.#podOps.filter((o) => o.node === node);
   }
 
   /** Reboots of a node so far (Jobs and power cycles). */
@@ -324,6 +401,16 @@ export class SimCluster implements ClusterClient, LeaseClient {
   /** Adds a training workload (one pod per node) with its PodDisruptionBudget. */
   addWorkload(spec: WorkloadSpec): DisruptionBudget {
     return this.#pods.addWorkload(spec);
+  }
+
+  /**
+   * The pods as their owners and the kubelets act on them (a tenant adds or deletes a pod,
+   * removes its finalizers; a node's kubelet stops acting), outside the engine's API. Effects due
+   * by now are run first.
+   */
+  tenantPods(): SimPods {
+    this.#sync();
+    return this.#pods;
   }
 
   /** Power state of a node. */

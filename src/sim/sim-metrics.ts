@@ -30,6 +30,7 @@ const EXPORTER_OF_SIGNAL: Readonly<Record<Signal, Exporter | undefined>> = {
   'gpfs-exporter': 'gpfs',
   sichek: 'nodecheck',
   'aegis-nodecheck': 'nodecheck',
+  'node-problem-detector': 'nodecheck',
   prometheus: undefined,
   kubernetes: undefined,
 };

@@ -3,13 +3,23 @@
  * 50,000-node fleet costs nothing until someone lists a node's pods), training workloads guarded
  * by a PodDisruptionBudget, evictions that the budget can refuse, graceful deletion, and
  * re-creation (DaemonSet pods come back on the same node, workload pods elsewhere).
+ *
+ * Deletion follows Kubernetes: the deletionTimestamp is the end of the grace period; the kubelet
+ * then stops the containers and the pod goes, unless finalizers hold it (then it stays, its
+ * containers stopped, until they are removed) or the node's kubelet is stuck (its containers keep
+ * running). Grace 0 (a force delete) removes the object at once unless finalizers hold it.
+ * A terminating pod is published as kube-state-metrics shows it (`kube_pod_info`,
+ * `kube_pod_deletion_timestamp`, `kube_pod_container_status_running`) until it is gone; healthy
+ * pods are not published (no rule reads them, and a large fleet stays cheap).
  */
 import { ErrorCode, HealError } from '../core/errors.js';
 import type { EvictionResult, PodInfo } from '../k8s/cluster.js';
 import type { Fleet, FleetNode } from './fleet-spec.js';
 import { POD_RESTART_REMEDIES } from './persistence.js';
 import { hexHash } from './random.js';
+import type { SeriesStore } from './series-store.js';
 import type { SimScheduler } from './sim-scheduler.js';
+import { hold, release, type Track } from './track.js';
 
 /** A PodDisruptionBudget over the pods of one workload. */
 export interface DisruptionBudget {
@@ -38,6 +48,20 @@ export interface PodHost {
   isSchedulable(node: string): boolean;
   /** A pod-restart remedy took effect (the plug-in pod came back). */
   onPodRestarted(node: string, remedy: string, atMs: number): void;
+  /** Where terminating pods are published as kube-state-metrics series (none: not published). */
+  readonly store?: SeriesStore;
+}
+
+/** A pod added on its own (a tenant's pod, a system pod): never re-created once gone. */
+export interface PodSpec {
+  readonly node: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly finalizers?: readonly string[];
+  /** kube-state-metrics `created_by_kind` / `created_by_name` (default: ReplicaSet, the name). */
+  readonly ownerKind?: string;
+  readonly owner?: string;
 }
 
 /** Timings of pod life cycles. */
@@ -54,7 +78,19 @@ interface PodRecord {
   info: PodInfo;
   /** Workload (for re-creation elsewhere) or DaemonSet base name (for re-creation here). */
   readonly owner: string;
+  /** kube-state-metrics `created_by_kind`. */
+  readonly ownerKind: string;
+  /** Re-created when gone (DaemonSet and workload pods; not pods added on their own). */
+  readonly recreate: boolean;
+  /** The kubelet has stopped the pod's containers. */
+  stopped: boolean;
+  /** Deleted with grace 0: the object goes as soon as no finalizer holds it. */
+  forced: boolean;
+  /** Series published while terminating. */
+  tracks?: Track[];
 }
+
+const PUBLISH_HOLD = 'pod';
 
 const DAEMONSETS: readonly {
   readonly base: string;
@@ -94,6 +130,8 @@ export class SimPods {
   readonly #timings: Required<PodTimings>;
   readonly #byNode = new Map<string, PodRecord[]>();
   readonly #budgets: DisruptionBudget[] = [];
+  /** Nodes whose kubelet no longer acts: terminations there never complete by themselves. */
+  readonly #stuckKubelets = new Set<string>();
   #seq = 0;
 
   constructor(host: PodHost, timings: PodTimings = {}) {
@@ -141,19 +179,74 @@ export class SimPods {
     return 'evicted';
   }
 
-  /** Deletes a pod with a grace period; throws K8S_NOT_FOUND when there is no such pod. */
+  /**
+   * Deletes a pod with a grace period (a shorter one than a pending deletion's shortens it; 0
+   * forces); throws K8S_NOT_FOUND when there is no such pod.
+   */
   delete(namespace: string, name: string, gracePeriodSeconds: number): void {
     const found = this.#find(namespace, name);
     if (found === undefined)
       throw new HealError(ErrorCode.K8sNotFound, `pod ${namespace}/${name} not found`);
-    if (found.info.deletionTimestampMs === undefined)
-      this.#terminate(found, gracePeriodSeconds * 1000);
+    const graceMs = gracePeriodSeconds * 1000;
+    const deadline = found.info.deletionTimestampMs;
+    if (deadline === undefined || this.#host.now() + graceMs < deadline)
+      this.#terminate(found, graceMs);
+  }
+
+  /** Adds a pod on its own (a tenant's pod, a system pod), running on `spec.node`. */
+  addPod(spec: PodSpec): PodInfo {
+    const record = this.#record(spec.node, spec.owner ?? spec.name, {
+      namespace: spec.namespace,
+      name: spec.name,
+      labels: spec.labels ?? {},
+      ...(spec.finalizers === undefined ? {} : { finalizers: spec.finalizers }),
+      ownerKind: spec.ownerKind ?? 'ReplicaSet',
+      recreate: false,
+    });
+    this.#records(spec.node).push(record);
+    return record.info;
+  }
+
+  /** Its owner removes the pod's finalizers: a terminating pod whose containers stopped goes. */
+  removeFinalizers(namespace: string, name: string): void {
+    const found = this.#find(namespace, name);
+    if (found === undefined)
+      throw new HealError(ErrorCode.K8sNotFound, `pod ${namespace}/${name} not found`);
+    const { finalizers, ...info } = found.info;
+    if (finalizers === undefined) return;
+    found.info = info;
+    if (info.deletionTimestampMs !== undefined && (found.stopped || found.forced))
+      this.#gone(found, this.#host.now());
+  }
+
+  /**
+   * The node's kubelet stops acting (hung runtime, unkillable processes): pods being deleted there
+   * keep their containers running past their grace period. `false` lets it catch up.
+   */
+  setKubeletStuck(node: string, stuck: boolean): void {
+    if (!stuck) {
+      if (this.#stuckKubelets.delete(node)) {
+        for (const r of [...this.#records(node)]) this.#kubeletPass(r, this.#host.now());
+      }
+      return;
+    }
+    this.#stuckKubelets.add(node);
   }
 
   /** A node went down for good or rebooted: its workload pods are gone and rescheduled. */
   evacuate(node: string, atMs: number): void {
+    // A reboot also ends a kubelet that stopped acting.
+    this.#stuckKubelets.delete(node);
     for (const record of [...this.#records(node)]) {
-      if (!record.info.daemonSet) this.#gone(record, atMs);
+      if (record.info.daemonSet) continue;
+      if ((record.info.finalizers?.length ?? 0) > 0) {
+        // Deleted, but the object stays until its finalizers are removed; its containers died.
+        if (record.info.deletionTimestampMs === undefined)
+          record.info = { ...record.info, deletionTimestampMs: atMs };
+        this.#stop(record, atMs);
+        continue;
+      }
+      this.#gone(record, atMs);
     }
   }
 
@@ -164,10 +257,71 @@ export class SimPods {
 
   #terminate(record: PodRecord, graceMs: number): void {
     const now = this.#host.now();
-    record.info = { ...record.info, deletionTimestampMs: now };
-    this.#host.scheduler.at(now + graceMs, (t) => {
-      this.#gone(record, t);
+    const deadline = now + graceMs;
+    record.info = { ...record.info, deletionTimestampMs: deadline };
+    if (graceMs === 0) record.forced = true;
+    this.#publish(record, now);
+    if (graceMs === 0 && (record.info.finalizers?.length ?? 0) === 0) {
+      // A force delete removes the object at once, whatever the kubelet is doing.
+      this.#gone(record, now);
+      return;
+    }
+    this.#host.scheduler.at(deadline, (t) => {
+      if (record.info.deletionTimestampMs === deadline) this.#kubeletPass(record, t);
     });
+  }
+
+  /** The kubelet acts on a pod past its grace period: stops its containers, then it goes. */
+  #kubeletPass(record: PodRecord, atMs: number): void {
+    const deadline = record.info.deletionTimestampMs;
+    if (deadline === undefined || deadline > atMs || this.#stuckKubelets.has(record.info.node))
+      return;
+    this.#stop(record, atMs);
+    if ((record.info.finalizers?.length ?? 0) === 0) this.#gone(record, atMs);
+  }
+
+  #stop(record: PodRecord, atMs: number): void {
+    if (record.stopped) return;
+    record.stopped = true;
+    record.info = { ...record.info, phase: 'Failed' };
+    this.#publish(record, atMs);
+  }
+
+  /** Publishes a terminating pod as kube-state-metrics shows it; `gone` removes its series. */
+  #publish(record: PodRecord, atMs: number, gone = false): void {
+    const store = this.#host.store;
+    const { info } = record;
+    if (store === undefined || info.deletionTimestampMs === undefined) return;
+    const id = { namespace: info.namespace, pod: info.name };
+    record.tracks ??= [
+      store.create(
+        'kube_pod_info',
+        info.node,
+        {
+          ...id,
+          node: info.node,
+          created_by_kind: record.ownerKind,
+          created_by_name: record.owner,
+        },
+        false,
+      ),
+      store.create('kube_pod_deletion_timestamp', info.node, id, false),
+      store.create(
+        'kube_pod_container_status_running',
+        info.node,
+        { ...id, container: 'main' },
+        false,
+      ),
+    ];
+    const [podInfo, deletion, running] = record.tracks;
+    if (podInfo === undefined || deletion === undefined || running === undefined) return;
+    if (gone) {
+      for (const track of record.tracks) release(track, PUBLISH_HOLD, atMs);
+      return;
+    }
+    hold(podInfo, PUBLISH_HOLD, 1, atMs);
+    hold(deletion, PUBLISH_HOLD, Math.floor(info.deletionTimestampMs / 1000), atMs);
+    hold(running, PUBLISH_HOLD, record.stopped ? 0 : 1, atMs);
   }
 
   #gone(record: PodRecord, atMs: number): void {
@@ -175,7 +329,9 @@ export class SimPods {
     const i = list?.indexOf(record) ?? -1;
     if (list === undefined || i === -1) return;
     list.splice(i, 1);
+    this.#publish(record, atMs, true);
     const { info } = record;
+    if (!record.recreate) return;
     if (info.daemonSet) {
       this.#host.scheduler.at(atMs + this.#timings.daemonSetRestartMs, (t) => {
         this.#add(info.node, record.owner, {
@@ -258,6 +414,8 @@ export class SimPods {
             name: `${ds.base}-${this.#suffix(fleetNode, 0)}`,
             labels: ds.labels,
             daemonSet: true,
+            ownerKind: 'DaemonSet',
+            recreate: true,
           }),
         );
       }
@@ -266,12 +424,26 @@ export class SimPods {
   }
 
   #add(node: string, owner: string, pod: PodSeed): void {
-    this.#records(node).push(this.#record(node, owner, pod));
+    this.#records(node).push(
+      this.#record(node, owner, {
+        ownerKind: pod.daemonSet === true ? 'DaemonSet' : 'Job',
+        recreate: true,
+        ...pod,
+      }),
+    );
   }
 
-  #record(node: string, owner: string, pod: PodSeed): PodRecord {
+  #record(
+    node: string,
+    owner: string,
+    pod: PodSeed & { readonly ownerKind: string; readonly recreate: boolean },
+  ): PodRecord {
     return {
       owner,
+      ownerKind: pod.ownerKind,
+      recreate: pod.recreate,
+      stopped: false,
+      forced: false,
       info: {
         namespace: pod.namespace,
         name: pod.name,
@@ -280,6 +452,9 @@ export class SimPods {
         daemonSet: pod.daemonSet === true,
         mirror: false,
         labels: pod.labels,
+        ...(pod.finalizers === undefined || pod.finalizers.length === 0
+          ? {}
+          : { finalizers: [...pod.finalizers] }),
       },
     };
   }
@@ -298,6 +473,7 @@ interface PodSeed {
   readonly name: string;
   readonly labels: Readonly<Record<string, string>>;
   readonly daemonSet?: boolean;
+  readonly finalizers?: readonly string[];
 }
 
 function covers(budget: DisruptionBudget, pod: PodInfo): boolean {

@@ -10,8 +10,7 @@ export const BUILTIN_SOP_IDS = {
   'node.recover':
     'recovery loop: only NodeCordon left -> healthcheck -> uncordon -> resolve/close ticket',
   'node.inhibit': 'aegis.io/disable just removed: healthcheck -> uncordon',
-  'node.reboot':
-    'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
+  'node.reboot': 'cordon, ticket, drain, reboot (<=2 successful per ticket), then human',
   'node.restart-kubelet': 'cordon, ticket, remedy RestartKubelet (<=2), then human',
   'node.terminating-pods': 'cordon, ticket, force-delete pods stuck terminating, human after 24h',
   // CPU / Memory / Disk / Baseboard (BMC)
@@ -24,12 +23,14 @@ export const BUILTIN_SOP_IDS = {
   'memory.replace': 'cordon, ticket, diagnose (IPMI), shutdown for replacement, human',
   'disk.pressure': 'cordon, ticket, human after 24h',
   'disk.replace': 'cordon, ticket, diagnose, human',
-  'baseboard.replace': 'cordon (not for power), ticket, diagnose (IPMI), shutdown, human',
+  'baseboard.replace':
+    'cordon (not for power), ticket, diagnose (IPMI), shutdown (not for power or current), human',
   // Network
   'network.report': 'ticket without cordon, diagnose bond, human',
   'network.reboot': 'cordon, ticket, drain, reboot (<=1), human',
   // GPU
-  'gpu.reboot': 'cordon, ticket, diagnose, drain, reboot (<=2 successful), shutdown, human',
+  'gpu.reboot':
+    'cordon, ticket, diagnose, drain, reboot (<=2 successful), shutdown (not for P2P), human',
   'gpu.reboot-once': 'cordon, ticket, diagnose, drain, reboot (<=1 successful), shutdown, human',
   'gpu.replace': 'cordon, ticket, diagnose, shutdown for replacement, human',
   'gpu.report': 'cordon, ticket, diagnose, human',
@@ -49,7 +50,7 @@ export const BUILTIN_SOP_IDS = {
   'gpfs.report': 'cordon, ticket, diagnose (mmhealth), human',
   'gpfs.break-deadlock': 'remedy BreakDeadlock (<=2), no cordon; then human',
   // System / Process / PeerMem
-  'system.reboot': 'cordon, ticket, drain, reboot (<=2 successful), shutdown, human',
+  'system.reboot': 'cordon, ticket, drain, reboot (<=2 successful), human',
   'system.report': 'cordon, ticket, diagnose, human',
   'process.report': 'cordon, ticket, diagnose (ps), human',
   'process.reboot': 'cordon, ticket, drain, reboot (<=1), human',

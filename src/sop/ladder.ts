@@ -1,30 +1,54 @@
-import { countSteps, isAutomationOwned, type Ticket } from '../ticket/ticket.js';
+import {
+  countSteps,
+  diagnosedKey,
+  isAutomationOwned,
+  type Ticket,
+  type Workflow,
+} from '../ticket/ticket.js';
 import { performStep } from './perform.js';
 import {
   Action,
+  DEFAULT_BLOCKED_DRAIN,
+  DEFAULT_POD_SELECTORS,
+  DISRUPTIVE_ACTIONS,
   type NodeView,
+  type PodTarget,
   type Sop,
   type SopId,
+  type SopPolicy,
   type SopStatus,
   type Step,
   type Verdict,
 } from './sop.js';
+import type { ConditionInstance } from '../core/types.js';
 
 /**
  * A remediation ladder as data: record -> diagnose -> cheap remedy -> reboot -> shutdown -> human.
  * Each rung has a budget counted over the whole ticket (folded entries included), so a change of
  * condition never resets it.
  */
-export interface LadderSpec {
+export interface LadderSpec extends LadderRungs {
   readonly id: SopId;
   readonly description: string;
   readonly handles?: readonly string[];
+  /**
+   * Other rungs for some of the conditions or device ids the SOP serves (the first matching
+   * entry wins), each with why: e.g. the BMC's power part is neither cordoned nor shut down.
+   */
+  readonly except?: readonly LadderException[];
+}
+
+/** The rungs of a ladder. */
+export interface LadderRungs {
   /** Cordon first (default true). */
   readonly cordon?: boolean;
-  /** Run a diagnose Job once per condition. */
+  /** Run a diagnose Job once per condition and ticket. */
   readonly diagnose?: boolean;
   readonly remedy?: { readonly action: string; readonly max: number };
-  readonly restartPod?: { readonly selector: string; readonly max: number };
+  /** Restart a node agent's pod: a configured target (`sop.podSelectors`) or a fixed selector. */
+  readonly restartPod?:
+    | { readonly target: PodTarget; readonly max: number }
+    | { readonly selector: string; readonly max: number };
   readonly repair?: { readonly max: number };
   /** Successful reboots allowed per ticket (level >= 1 only). */
   readonly reboot?: { readonly max: number };
@@ -41,6 +65,15 @@ export interface LadderSpec {
   readonly explainedByRemediationWithinMs?: number;
   /** Cordon and nothing else: the condition clears by itself (pressure). */
   readonly cordonOnly?: boolean;
+}
+
+/** Rungs that differ for one condition and/or device id of a ladder. */
+export interface LadderException {
+  readonly condition?: string;
+  readonly id?: string;
+  /** Why these rungs (kept beside the data, like the per-SOP comments). */
+  readonly why: string;
+  readonly rungs: LadderRungs;
 }
 
 /** Steps that need time to show their effect before the next rung. */
@@ -67,11 +100,39 @@ export function defineLadderSop(spec: LadderSpec): Sop {
   };
 }
 
+/** The rungs in force for one condition instance (its `except` entry applied). */
+export function rungsFor(spec: LadderSpec, cond: ConditionInstance): LadderSpec {
+  const ex = spec.except?.find(
+    (e) =>
+      (e.condition === undefined || e.condition === cond.condition) &&
+      (e.id === undefined || e.id === cond.id),
+  );
+  return ex === undefined ? spec : { ...spec, ...ex.rungs };
+}
+
+/** The selector a RestartPod rung uses under this policy. */
+export function podSelector(
+  rung: NonNullable<LadderRungs['restartPod']>,
+  policy: SopPolicy,
+): string {
+  if ('selector' in rung) return rung.selector;
+  return policy.podSelectors?.[rung.target] ?? DEFAULT_POD_SELECTORS[rung.target];
+}
+
 /**
  * Guards every SOP shares: a human owns the ticket, a step left Running by a crash (resume it),
  * a settle period after the last remedy. Returns a verdict when one applies.
+ *
+ * The settle period holds the ladder of the condition the settling step served, and of any
+ * ladder that would apply the same fix (`spec`); a reboot holds every ladder of the node. A
+ * remedy for one condition never holds another condition's ladder (a GPFS repair does not delay
+ * an Xid 48 reboot). Without `status` (the recovery loop) every settling step holds.
  */
-export function commonGuards(node: NodeView, status?: SopStatus): Verdict | undefined {
+export function commonGuards(
+  node: NodeView,
+  status?: SopStatus,
+  spec?: LadderRungs,
+): Verdict | undefined {
   const t = node.ticket;
   if (!isAutomationOwned(t)) {
     return { kind: 'skip', reason: `ticket is owned by ${t?.supervisor ?? '?'}` };
@@ -91,7 +152,10 @@ export function commonGuards(node: NodeView, status?: SopStatus): Verdict | unde
       },
     };
   }
-  const remedy = t?.workflows.findLast((w) => SETTLING.has(w.action) && w.status === 'Succeeded');
+  const cond = status?.condition.condition;
+  const remedy = t?.workflows.findLast(
+    (w) => w.status === 'Succeeded' && holdsLadder(w, cond, spec, node.policy),
+  );
   if (remedy !== undefined) {
     const endMs = Date.parse(remedy.end ?? remedy.time ?? '');
     if (node.nowMs - endMs < node.policy.settleMs) {
@@ -101,11 +165,37 @@ export function commonGuards(node: NodeView, status?: SopStatus): Verdict | unde
     if (seen !== undefined && seen <= endMs) {
       return {
         kind: 'skip',
-        reason: `${status?.condition.condition ?? ''} not seen since ${remedy.action}; waiting for it to clear`,
+        reason: `${cond ?? ''} not seen since ${remedy.action}; waiting for it to clear`,
       };
     }
   }
   return undefined;
+}
+
+/** True when a settling step `w` holds the ladder of `cond` (see commonGuards). */
+function holdsLadder(
+  w: Workflow,
+  cond: string | undefined,
+  spec: LadderRungs | undefined,
+  policy: SopPolicy,
+): boolean {
+  if (!SETTLING.has(w.action)) return false;
+  if (cond === undefined || w.action === Action.Reboot) return true;
+  if (w.condition === undefined || w.condition === cond) return true;
+  if (spec === undefined) return false;
+  switch (w.action) {
+    case Action.Repair:
+      return spec.repair !== undefined;
+    case Action.Remedy:
+      return spec.remedy !== undefined && spec.remedy.action === w.params?.['action'];
+    case Action.RestartPod:
+      return (
+        spec.restartPod !== undefined &&
+        podSelector(spec.restartPod, policy) === w.params?.['selector']
+      );
+    default:
+      return false;
+  }
 }
 
 /** Hand-off step (once per ticket). */
@@ -121,15 +211,59 @@ export function isCritical(node: NodeView): boolean {
   return node.policy.criticalLabels.some((k) => k in node.info.labels);
 }
 
+/**
+ * The gate in front of every disruptive step (reboot, shutdown) whose drain was blocked before
+ * in this ticket: a PodDisruptionBudget refusing evictions does not go away by retrying every
+ * cycle. Each cancelled attempt counts (folded entries too); after `maxAttempts` of them, or
+ * `maxMs` after the first, the ladder hands off saying why; between attempts it waits `retryMs`.
+ * Undefined when the disruptive step may go ahead.
+ */
+export function blockedDrain(node: NodeView): Verdict | undefined {
+  const t = node.ticket;
+  if (t === null) return undefined;
+  const p = { ...DEFAULT_BLOCKED_DRAIN, ...node.policy.blockedDrain };
+  let attempts = 0;
+  for (const a of DISRUPTIVE_ACTIONS) attempts += countSteps(t, a, 'Canceled');
+  if (attempts === 0) return undefined;
+  const cancelled = t.workflows.filter(
+    (w) => DISRUPTIVE_ACTIONS.has(w.action as Action) && w.status === 'Canceled',
+  );
+  const first = cancelled[0];
+  const last = cancelled.at(-1);
+  // Folded attempts began before the oldest one kept (at the latest when the ticket opened).
+  const firstMs =
+    first === undefined || attempts > cancelled.length
+      ? Date.parse(t.creationTime)
+      : Date.parse(first.time ?? t.creationTime);
+  const overMs = node.nowMs - firstMs;
+  if (attempts >= p.maxAttempts || overMs >= p.maxMs) {
+    const why = last?.message ?? `${last?.action ?? 'a disruptive step'} cancelled`;
+    return handOff(
+      t,
+      `${why}, for ${attempts} attempt${attempts === 1 ? '' : 's'} over ${Math.round(overMs / 60_000)} min`,
+    );
+  }
+  const lastEndMs = Date.parse(last?.end ?? last?.time ?? t.creationTime);
+  if (node.nowMs - lastEndMs < p.retryMs) {
+    return {
+      kind: 'skip',
+      reason: `drain blocked (${attempts} of ${p.maxAttempts} attempts); next one ${Math.round(p.retryMs / 60_000)} min after the last`,
+    };
+  }
+  return undefined;
+}
+
 /** Decides the next rung of a ladder. Pure. */
-export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStatus): Verdict {
-  const guard = commonGuards(node, status);
+export function evaluateLadder(ladder: LadderSpec, node: NodeView, status: SopStatus): Verdict {
+  const cond = status.condition;
+  const spec = rungsFor(ladder, cond);
+  const guard = commonGuards(node, status, spec);
   if (guard !== undefined) return guard;
   const t = node.ticket;
-  const cond = status.condition;
   const count = (a: Step['action'], s?: 'Succeeded' | 'Failed'): number =>
     t === null ? 0 : countSteps(t, a, s);
   const act = (step: Step): Verdict => ({ kind: 'act', step });
+  const disrupt = (step: Step): Verdict => blockedDrain(node) ?? act(step);
 
   const window = spec.explainedByRemediationWithinMs;
   if (
@@ -163,11 +297,8 @@ export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStat
     });
   }
   if (spec.restartPod !== undefined && count(Action.RestartPod) < spec.restartPod.max) {
-    return act({
-      action: Action.RestartPod,
-      reason: `restart ${spec.restartPod.selector}`,
-      params: { selector: spec.restartPod.selector },
-    });
+    const selector = podSelector(spec.restartPod, node.policy);
+    return act({ action: Action.RestartPod, reason: `restart ${selector}`, params: { selector } });
   }
   if (spec.repair !== undefined && count(Action.Repair) < spec.repair.max) {
     return act({ action: Action.Repair, reason: 'repair' });
@@ -179,10 +310,10 @@ export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStat
     count(Action.Reboot, 'Succeeded') < spec.reboot.max &&
     count(Action.Reboot, 'Failed') < MAX_FAILURES
   ) {
-    return act({ action: Action.Reboot, reason: `${cond.condition} persists` });
+    return disrupt({ action: Action.Reboot, reason: `${cond.condition} persists` });
   }
   if (aggressive && spec.shutdown === true && !isCritical(node) && count(Action.Shutdown) === 0) {
-    return act({ action: Action.Shutdown, reason: `${cond.condition}: power off for repair` });
+    return disrupt({ action: Action.Shutdown, reason: `${cond.condition}: power off for repair` });
   }
   if (spec.humanAfterMs !== undefined && t !== null) {
     const ageMs = node.nowMs - Date.parse(t.creationTime);
@@ -191,8 +322,19 @@ export function evaluateLadder(spec: LadderSpec, node: NodeView, status: SopStat
   return handOff(t, `${cond.condition}: automated steps exhausted`);
 }
 
+/**
+ * True when this ticket already diagnosed the condition: a Diagnose entry that ran (held or
+ * cancelled ones did not), or one folded away (its marker counter). The diagnosis is in the
+ * ticket; a second Job would only repeat it.
+ */
 function diagnosed(t: Ticket | null, condition: string): boolean {
-  return (
-    t !== null && t.workflows.some((w) => w.action === Action.Diagnose && w.condition === condition)
+  if (t === null) return false;
+  if ((t.counters[diagnosedKey(condition)] ?? 0) > 0) return true;
+  return t.workflows.some(
+    (w) =>
+      w.action === Action.Diagnose &&
+      w.condition === condition &&
+      w.status !== 'Held' &&
+      w.status !== 'Canceled',
   );
 }

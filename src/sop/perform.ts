@@ -2,6 +2,17 @@ import type { ApiBridge, NodeView, Outcome, Step } from './sop.js';
 import { Action } from './sop.js';
 
 /**
+ * How long after a reboot Job failed (it hit its deadline while the node was still booting, or
+ * its pod never came back to complete it) the node may take to show a new boot id and be Ready:
+ * that node did reboot, and the step is not a failure. Large servers take 15-20 minutes to POST.
+ */
+export const REBOOT_COMEBACK_MS = 20 * 60_000;
+const COMEBACK_POLL_MS = 10_000;
+
+/** Prefix of the message of a disruptive step cancelled because its drain did not complete. */
+export const DRAIN_BLOCKED = 'drain blocked';
+
+/**
  * Carries out one ladder step through the bridge. Shared by every built-in SOP and available to
  * plug-ins. `seq` is the step's sequence number in the ticket (deterministic Job names).
  */
@@ -44,8 +55,14 @@ export async function performStep(
       return bridge.restartPods(name, params['selector'] ?? '', signal);
     case Action.ForceDeletePods:
       return bridge.forceDeleteTerminatingPods(name, signal);
-    case Action.Reboot:
-      return drainThen(bridge, name, signal, () => job('restart_node'));
+    case Action.Reboot: {
+      // The boot id the step began with: recorded in the ticket for a resumed step (the node
+      // may have rebooted since), read with the Running write for a fresh one.
+      const before = step.resumeBootId ?? node.info.bootId;
+      return drainThen(bridge, name, signal, async () =>
+        confirmReboot(bridge, name, before, await job('restart_node'), signal),
+      );
+    }
     case Action.Shutdown:
       return drainThen(bridge, name, signal, () => job('shutdown_node'));
     case Action.HandToHuman:
@@ -53,7 +70,11 @@ export async function performStep(
   }
 }
 
-/** Drains, then runs `next`. A drain a PDB blocks cancels the step (it is retried later, not counted). */
+/**
+ * Drains, then runs `next`. A drain that does not complete (a PodDisruptionBudget refuses an
+ * eviction, pods do not go) cancels the step: nothing was disrupted. The ladder counts these
+ * cancellations and hands off after a bounded number (see `blockedDrain` in ladder.ts).
+ */
 async function drainThen(
   bridge: ApiBridge,
   node: string,
@@ -62,7 +83,45 @@ async function drainThen(
 ): Promise<Outcome> {
   const drained = await bridge.drain(node, signal);
   if (drained.status !== 'Succeeded') {
-    return { status: 'Canceled', message: `drain did not complete: ${drained.message ?? ''}` };
+    return {
+      status: 'Canceled',
+      message: `${DRAIN_BLOCKED}: ${drained.message ?? 'no reason given'}`,
+    };
   }
   return next();
+}
+
+/**
+ * A reboot Job that failed is judged by the node, not by the Job: when the node shows a boot id
+ * other than the one the step began with and is Ready, it rebooted and came back (its Job was
+ * only slower than its deadline), so the step Succeeded. While the node is down or booting it is
+ * given REBOOT_COMEBACK_MS; a node that is Ready with the same boot id did not reboot (Failed).
+ */
+export async function confirmReboot(
+  bridge: ApiBridge,
+  node: string,
+  before: string | undefined,
+  outcome: Outcome,
+  signal: AbortSignal,
+): Promise<Outcome> {
+  if (outcome.status !== 'Failed' || before === undefined) return outcome;
+  const until = bridge.clock.now() + REBOOT_COMEBACK_MS;
+  for (;;) {
+    const state = await bridge.nodeState(node, signal);
+    const rebooted = state.bootId !== undefined && state.bootId !== before;
+    if (rebooted && state.ready === true) {
+      return {
+        status: 'Succeeded',
+        message: `the node came back with a new boot id (${outcome.message ?? 'the Job failed'})`,
+      };
+    }
+    if (!rebooted && state.ready === true) return outcome;
+    if (bridge.clock.now() >= until) {
+      return {
+        ...outcome,
+        message: `${outcome.message ?? 'the Job failed'}; the node was not back ${REBOOT_COMEBACK_MS / 60_000} min later`,
+      };
+    }
+    await bridge.clock.sleep(COMEBACK_POLL_MS, signal);
+  }
 }

@@ -78,7 +78,50 @@ export interface SopPolicy {
   readonly uncordonManualCordons: boolean;
   /** Ticket age after which automation hands off (the original's 48 h). */
   readonly maxTicketAgeMs: number;
+  /**
+   * Pod selectors (`key=value`) of the RestartPod rungs, by target (config `sop.podSelectors`);
+   * a target left out uses DEFAULT_POD_SELECTORS.
+   */
+  readonly podSelectors?: Readonly<Partial<Record<PodTarget, string>>>;
+  /**
+   * Disruptive steps whose drain is blocked (a PodDisruptionBudget, pods that will not go): after
+   * `maxAttempts` cancelled attempts, or `maxMs` after the first, the ladder hands off; attempts
+   * are at least `retryMs` apart. Default DEFAULT_BLOCKED_DRAIN (config `sop.blockedDrain`).
+   */
+  readonly blockedDrain?: Readonly<BlockedDrainPolicy>;
 }
+
+/** What a RestartPod rung restarts: one of the node's agent pods, by a configurable selector. */
+export type PodTarget =
+  'gpuDevicePlugin' | 'rdmaDevicePlugin' | 'sriovDevicePlugin' | 'dcgmExporter';
+
+/**
+ * Default pod selectors. The GPU device plugin's is the label the NVIDIA GPU Operator gives the
+ * pods of its `nvidia-device-plugin-daemonset` (NVIDIA/gpu-operator,
+ * assets/state-device-plugin/0500_daemonset.yaml: `app: nvidia-device-plugin-daemonset`); the
+ * plain k8s-device-plugin manifest uses `name=nvidia-device-plugin-ds` (the original's default).
+ * RDMA and SR-IOV are the original's defaults; the exporter is dcgm-exporter's chart label.
+ */
+export const DEFAULT_POD_SELECTORS: Readonly<Record<PodTarget, string>> = {
+  gpuDevicePlugin: 'app=nvidia-device-plugin-daemonset',
+  rdmaDevicePlugin: 'name=rdma-shared-dp-ds',
+  sriovDevicePlugin: 'app=sriovdp',
+  dcgmExporter: 'app.kubernetes.io/name=dcgm-exporter',
+};
+
+/** Bounds on retrying a disruptive step whose drain is blocked. */
+export interface BlockedDrainPolicy {
+  readonly maxAttempts: number;
+  readonly retryMs: number;
+  readonly maxMs: number;
+}
+
+/** Three tries at least 10 minutes apart, and never past an hour after the first. */
+export const DEFAULT_BLOCKED_DRAIN: BlockedDrainPolicy = {
+  maxAttempts: 3,
+  retryMs: 10 * 60_000,
+  maxMs: 60 * 60_000,
+};
 
 /** Everything `evaluate` may look at: the node, its ticket and the time. Read-only. */
 export interface NodeView {
@@ -122,6 +165,11 @@ export interface ApiBridge {
   restartPods(node: string, selector: string, signal: AbortSignal): Promise<Outcome>;
   /** Force-deletes pods stuck terminating on the node. */
   forceDeleteTerminatingPods(node: string, signal: AbortSignal): Promise<Outcome>;
+  /** Reads the node's readiness and boot id (a changed boot id proves a reboot). */
+  nodeState(
+    node: string,
+    signal: AbortSignal,
+  ): Promise<{ readonly ready: boolean | 'Unknown'; readonly bootId?: string }>;
 }
 
 /** Job template names (mirrors src/k8s/cluster.ts JobKind, kept here so plug-ins import one file). */

@@ -1,6 +1,7 @@
 import { parseDocument, stringify } from 'yaml';
 import { z } from 'zod';
 import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
+import { fitTicket } from './ticket-bounds.js';
 
 /**
  * The ticket written to the node annotation `aegis.io/ticketing`: the original's fields
@@ -70,20 +71,47 @@ const TicketSchema = z.strictObject({
   nextSeq: z.int().nonnegative().default(0),
   whySRE: z.string().optional(),
   conclusion: z.string().optional(),
+  /**
+   * Diagnosis records, latest last. `result` is an excerpt when the output was long: `lines` says
+   * how many lines it had, `job` names the Job that printed it (`kubectl logs job/<job>`), and the
+   * whole output is in `AegisDiagnosis` Events on the node.
+   */
   diagnosis: z
-    .array(z.strictObject({ hint: z.string(), cmd: z.string(), result: z.string() }))
+    .array(
+      z.strictObject({
+        hint: z.string(),
+        cmd: z.string(),
+        result: z.string(),
+        job: z.string().optional(),
+        lines: z.int().nonnegative().optional(),
+      }),
+    )
+    .optional(),
+  /** How many entries of `history` and `diagnosis` were left out to bound the annotation. */
+  omitted: z
+    .strictObject({
+      history: z.int().nonnegative().optional(),
+      diagnosis: z.int().nonnegative().optional(),
+    })
     .optional(),
   /** End times of recent disruptive remediations, carried across tickets (repeat-offender rule). */
   remediations: z.array(isoTime).default([]),
   /** Set by Aegis when it cordoned the node itself (so it may uncordon it). */
   cordonedByAegis: z.boolean().default(false),
+  /**
+   * Lease epoch of the leader that last began a step (the ticket is the lock: an older leader's
+   * writes are refused). Absent while leader election is off.
+   */
+  leaderEpoch: z.int().nonnegative().optional(),
 });
 export type Ticket = z.infer<typeof TicketSchema>;
 
-/** Tickets above this many bytes fold their oldest workflow entries into counters. */
+/**
+ * Bound of the annotation, in UTF-8 bytes (the original failed every write above 4096). Every
+ * field is bounded and old workflow entries fold into counters so a ticket always fits: see
+ * ticket-bounds.ts.
+ */
 export const MAX_TICKET_BYTES = 3500;
-/** Workflow entries always kept verbatim when folding. */
-const MIN_KEPT_WORKFLOWS = 6;
 
 /**
  * Tickets already parsed, by annotation text. One ticket is read many times (every cycle that
@@ -150,26 +178,13 @@ function parseTicketText(raw: string, node: string): Ticket {
   return parsed.data;
 }
 
-/** Serialises a ticket, folding old workflow entries into counters so it fits MAX_TICKET_BYTES. */
+/**
+ * Serialises a ticket within MAX_TICKET_BYTES: every field bounded (excerpts keep a digest), old
+ * workflow entries folded into counters (budgets stay exact), `updateTime` never before
+ * `resolvedTime`. Never fails for size (TICKET_TOO_LARGE is only a guard).
+ */
 export function serializeTicket(ticket: Ticket): string {
-  let current = ticket;
-  let text = render(current);
-  while (text.length > MAX_TICKET_BYTES && current.workflows.length > MIN_KEPT_WORKFLOWS) {
-    current = foldOldest(current);
-    text = render(current);
-  }
-  if (text.length > MAX_TICKET_BYTES) {
-    current = {
-      ...current,
-      diagnosis: current.diagnosis?.slice(-2),
-      history: current.history.slice(-10),
-    };
-    text = render(current);
-  }
-  if (text.length > MAX_TICKET_BYTES) {
-    throw new HealError(ErrorCode.TicketTooLarge, `ticket is ${text.length} bytes after folding`);
-  }
-  return text;
+  return fitTicket(ticket, MAX_TICKET_BYTES, { render, fold: foldEntry });
 }
 
 function render(ticket: Ticket): string {
@@ -184,15 +199,23 @@ function render(ticket: Ticket): string {
   return stringify(out, { lineWidth: 0 });
 }
 
-function foldOldest(ticket: Ticket): Ticket {
-  const [oldest, ...rest] = ticket.workflows;
+/** Folds workflow entry `i` into the counters. */
+function foldEntry(ticket: Ticket, i: number): Ticket {
+  const oldest = ticket.workflows[i];
   if (oldest === undefined) return ticket;
+  const rest = ticket.workflows.filter((_, j) => j !== i);
   const key = `${oldest.action}/${oldest.status}`;
-  return {
-    ...ticket,
-    workflows: rest,
-    counters: { ...ticket.counters, [key]: (ticket.counters[key] ?? 0) + 1 },
-  };
+  const counters = { ...ticket.counters, [key]: (ticket.counters[key] ?? 0) + 1 };
+  // A folded diagnosis still counts as done for its condition (no second diagnose Job).
+  const cond = oldest.condition;
+  if (oldest.action === 'Diagnose' && !NOT_ATTEMPTED.has(oldest.status) && cond !== undefined)
+    counters[diagnosedKey(cond)] = 1;
+  return { ...ticket, workflows: rest, counters };
+}
+
+/** Counter key marking a condition diagnosed in this ticket once its Diagnose entry is folded. */
+export function diagnosedKey(condition: string): string {
+  return `Diagnosed:${condition}`;
 }
 
 /** Statuses that never count against a budget: the step did not really happen. */

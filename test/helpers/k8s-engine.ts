@@ -28,6 +28,7 @@ import { TICKET_ANNOTATION } from '../../src/core/types.js';
 import { createEngine, runLoop, type Engine } from '../../src/daemon.js';
 import { DEFAULT_BRIDGE_OPTIONS, type BridgeOptions } from '../../src/engine/bridge.js';
 import type { CycleReport } from '../../src/engine/controller.js';
+import { LeaseFence } from '../../src/engine/fence.js';
 import { createMemoryLogger } from '../../src/engine/logger.js';
 import type { StepEvent } from '../../src/engine/runner.js';
 import type { PriorityOf } from '../../src/engine/scheduler.js';
@@ -39,14 +40,21 @@ import { parsePriorityTable } from '../../src/priority/priority-table.js';
 import { createSimWorld, type SimWorld } from '../../src/sim/sim-world.js';
 import { parseTicket, type Ticket } from '../../src/ticket/ticket.js';
 import { DEPLOY_AEGIS_DIR } from './apply-manifests.js';
-import { JOB_TEMPLATES_DIR, createNode, eventually, type TestCluster } from '../k8s/setup.js';
+import {
+  JOB_TEMPLATES_DIR,
+  OPS_NAMESPACE,
+  createNode,
+  eventually,
+  type TestCluster,
+} from '../k8s/setup.js';
 
 /** The shipped controller config. */
 export const CONTROLLER_CONFIG_FILE = join(DEPLOY_AEGIS_DIR, 'controller-config.yaml');
 /** The shipped priority table. */
 export const PRIORITY_FILE = join(DEPLOY_AEGIS_DIR, '..', 'priority.conf');
-/** Namespace of the Jobs and the Lease. */
+/** Namespace of the controller and its Lease (the ops Jobs run in OPS_NAMESPACE). */
 export const MONITORING = 'monitoring';
+export { OPS_NAMESPACE };
 
 /**
  * Test timings over the shipped config: act (dry-run off), inspect every 500 ms, settle 3 s after
@@ -58,6 +66,8 @@ export const TEST_CONFIG_OVERRIDES: Readonly<Record<string, unknown>> = {
   'sop.settleMs': '3s',
   'safety.nodeCooldownMs': '1s',
   'leaderElection.leaseDurationSeconds': 3,
+  'leaderElection.renewIntervalMs': '1s',
+  'leaderElection.fenceMarginMs': '1s',
   'prometheus.timeoutMs': '5s',
 };
 
@@ -255,6 +265,7 @@ export function startReplica(o: ReplicaOptions): Replica {
       caData: cluster.stack.caData,
     },
     leaseNamespace: k.namespace,
+    jobNamespace: k.jobNamespace,
     jobTemplatesDir: o.jobTemplatesDir ?? JOB_TEMPLATES_DIR,
     ...(k.opsImage === undefined ? {} : { opsImage: k.opsImage }),
     clock: systemClock,
@@ -265,7 +276,14 @@ export function startReplica(o: ReplicaOptions): Replica {
   const log = createMemoryLogger();
   const steps: StepEvent[] = [];
   const cycles: CycleReport[] = [];
+  const le = config.leaderElection;
+  const fence = new LeaseFence({
+    clock: systemClock,
+    durationMs: le.leaseDurationSeconds * 1000,
+    marginMs: le.fenceMarginMs,
+  });
   const engine = createEngine({
+    ...(le.enabled ? { fence } : {}),
     cluster: observed.client,
     metricsSource: o.world.metrics,
     clock: systemClock,
@@ -279,7 +297,6 @@ export function startReplica(o: ReplicaOptions): Replica {
     onStep: (e) => steps.push(e),
   });
   const ac = new AbortController();
-  const le = config.leaderElection;
   const done = runLoop({
     engine,
     clock: systemClock,
@@ -291,6 +308,8 @@ export function startReplica(o: ReplicaOptions): Replica {
             name: le.leaseName,
             holder: o.holder,
             durationSeconds: le.leaseDurationSeconds,
+            renewIntervalMs: le.renewIntervalMs,
+            fence,
           },
         }
       : {}),
@@ -332,7 +351,7 @@ export async function jobsOf(cluster: TestCluster, node: string, kind?: JobKind)
   const selector = [`aegis.io/node=${toLabelValue(node)}`];
   if (kind !== undefined) selector.push(`aegis.io/job-kind=${kind}`);
   const { items } = await batch.listNamespacedJob({
-    namespace: MONITORING,
+    namespace: OPS_NAMESPACE,
     labelSelector: selector.join(','),
   });
   return items;

@@ -18,6 +18,7 @@ import { jobName } from '../../src/jobs/job-name.js';
 import type { SimWorld } from '../../src/sim/sim-world.js';
 import {
   MONITORING,
+  OPS_NAMESPACE,
   createFleetWorld,
   createKwokNodes,
   isComplete,
@@ -156,7 +157,7 @@ describe('leader killed mid-SOP', () => {
     world.faults.clearFault(faultId, Date.now());
     await cluster.admin.makeApiClient(BatchV1Api).patchNamespacedJob({
       name: REBOOT_JOB,
-      namespace: MONITORING,
+      namespace: OPS_NAMESPACE,
       body: [{ op: 'replace', path: '/spec/suspend', value: false }],
     });
     const resolved = await ticketWhere(

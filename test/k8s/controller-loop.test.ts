@@ -16,7 +16,7 @@ import { PolicyV1Api } from '@kubernetes/client-node';
 import type { SimWorld } from '../../src/sim/sim-world.js';
 import { jobName } from '../../src/jobs/job-name.js';
 import {
-  MONITORING,
+  OPS_NAMESPACE,
   createFleetWorld,
   createKwokNodes,
   isComplete,
@@ -179,7 +179,7 @@ describe('controller loop on a real API server', () => {
       [jobName('diagnose_node', NODE, 1)],
     );
     assert.ok(diagnose.every(isComplete));
-    assert.equal(diagnose[0]?.metadata?.namespace, MONITORING);
+    assert.equal(diagnose[0]?.metadata?.namespace, OPS_NAMESPACE);
     assert.deepEqual(diagnose[0].spec?.template.spec?.containers[0]?.args, ['diagnose', XID, '0']);
     assert.deepEqual(await podNames(NODE), ['gpu-agent-x', 'training-0'], 'nothing evicted');
     assert.deepEqual(await jobsOf(cluster, NODE, 'restart_node'), [], 'no reboot before the drain');

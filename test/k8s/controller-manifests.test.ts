@@ -1,10 +1,12 @@
 /**
  * The controller run from the shipped manifests, as far as this API server allows. deploy/aegis is
  * applied for real (server-side apply as admin, generators reading ../jobs, ../ops and
- * ../priority.conf); then the controller's inputs are read back from the applied ConfigMaps as the
- * controller ServiceAccount, and `aegis run --config <file>` — the Deployment's own command line
- * — runs as a separate process on them, against this API server (controller token) and a
- * Prometheus API served from the simulated fleet.
+ * ../priority.conf, admission policies included); then the controller's inputs are read back from
+ * the applied ConfigMaps (as an admin: the kubelet mounts them for the pod, the controller's
+ * ServiceAccount may not read them), and `aegis run --config <file>` — the Deployment's own command
+ * line — runs as a separate process on them, against this API server (controller token) and a
+ * Prometheus API served from the simulated fleet. Its ops Jobs land in the shipped ops namespace,
+ * with the shipped ops image, through the shipped admission policy.
  *
  * The Deployment's pods never run here: kube-controller-manager runs no Deployment/ReplicaSet
  * controller in this harness, and kwok could only pretend a container runs, never run this
@@ -38,7 +40,13 @@ import {
   workflowLine,
 } from '../helpers/k8s-engine.js';
 import { startSimPromApi, type SimPromApi } from '../helpers/sim-prom-api.js';
-import { eventually, startTestCluster, type TestCluster } from './setup.js';
+import {
+  OPS_IMAGE,
+  OPS_NAMESPACE,
+  eventually,
+  startTestCluster,
+  type TestCluster,
+} from './setup.js';
 
 const REPO = dirname(dirname(DEPLOY_AEGIS_DIR));
 const NODE = 'gpu-node-0002';
@@ -97,6 +105,8 @@ describe('the controller from the shipped manifests', () => {
       'Deployment',
       'Service',
       'PodDisruptionBudget',
+      'ValidatingAdmissionPolicy',
+      'ValidatingAdmissionPolicyBinding',
     ]) {
       assert.ok(kinds.has(kind), `${kind} applied`);
     }
@@ -118,10 +128,15 @@ describe('the controller from the shipped manifests', () => {
     assert.equal(pods.items.length, 0, 'no Deployment controller here: no controller pod');
   });
 
-  it('its inputs read back from the applied ConfigMaps, as the controller ServiceAccount', async () => {
+  it('its inputs read back from the applied ConfigMaps (mounted files: the controller may not read them)', async () => {
     const { stack } = cluster;
-    const core = tokenKubeConfig(stack.server, stack.caData, stack.controllerToken).makeApiClient(
-      CoreV1Api,
+    const core = cluster.adminCore;
+    const asController = tokenKubeConfig(stack.server, stack.caData, stack.controllerToken);
+    await assert.rejects(
+      asController
+        .makeApiClient(CoreV1Api)
+        .readNamespacedConfigMap({ name: 'aegis-config', namespace: MONITORING }),
+      (err: unknown) => (err as { code?: unknown }).code === 403,
     );
     const data = async (name: string): Promise<Record<string, string>> =>
       (await core.readNamespacedConfigMap({ name, namespace: MONITORING })).data ?? {};
@@ -197,11 +212,13 @@ describe('the controller from the shipped manifests', () => {
       const jobs = await jobsOf(cluster, NODE, 'diagnose_node');
       return jobs.length > 0 ? jobs : undefined;
     });
+    assert.equal(diagnose?.metadata?.namespace, OPS_NAMESPACE, 'in the ops namespace');
     assert.equal(
-      diagnose?.spec?.template.spec?.containers[0]?.image,
-      'docker.io/library/ubuntu:24.04',
+      diagnose.spec?.template.spec?.containers[0]?.image,
+      OPS_IMAGE,
       'the ops image of the shipped config',
     );
+    assert.match(OPS_IMAGE, /@sha256:[0-9a-f]{64}$/, 'pinned by digest');
   });
 
   it('serves /metrics with the aegis_* series, /healthz and /readyz', async () => {

@@ -140,7 +140,27 @@ describe('pods on a node', () => {
   });
 
   it('deletes a pod with a grace period, and deleting it again is not an error', async () => {
-    await createPod('stuck-1');
+    // A DaemonSet's pod (a restart): the admission policy aegis-controller-pod-deletes lets the
+    // controller delete only those and pods already terminating (admission-policy.test.ts).
+    const ds = await createObject(cluster.admin, {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: { name: 'restartable', namespace: NS },
+      spec: {
+        selector: { matchLabels: { app: 'restartable' } },
+        template: {
+          metadata: { labels: { app: 'restartable' } },
+          spec: { containers: [{ name: 'c', image: 'busybox' }] },
+        },
+      },
+    });
+    const uid = ds.metadata?.uid ?? '';
+    await createPod('stuck-1', {
+      labels: { app: 'restartable' },
+      ownerReferences: [
+        { apiVersion: 'apps/v1', kind: 'DaemonSet', name: 'restartable', uid, controller: true },
+      ],
+    });
     const kube = cluster.controller();
     await kube.deletePod(NS, 'stuck-1', 0, deadline());
     await eventually('stuck-1 gone', async () => {

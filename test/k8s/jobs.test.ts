@@ -17,6 +17,8 @@ import { jobName } from '../../src/jobs/job-name.js';
 import { KWOK_EXIT_CODE_ANNOTATION, writePodLog } from '../helpers/k8s-harness.js';
 import {
   JOB_TEMPLATES_DIR,
+  OPS_IMAGE,
+  OPS_NAMESPACE,
   createNode,
   deadline,
   eventually,
@@ -107,7 +109,7 @@ describe('Jobs from the shipped templates', () => {
     const batch = cluster.admin.makeApiClient(BatchV1Api);
     const job = await batch.readNamespacedJob({
       name: jobName(JobKind.Remedy, NODE, 1),
-      namespace: 'monitoring',
+      namespace: OPS_NAMESPACE,
     });
     const pod = job.spec?.template.spec;
     const container = pod?.containers[0];
@@ -116,16 +118,16 @@ describe('Jobs from the shipped templates', () => {
     assert.equal(job.metadata?.labels?.['aegis.io/job-kind'], 'remedy_node');
     assert.equal(pod.nodeName, NODE);
     assert.deepEqual(container.args, ['remedy', 'DropCache']);
-    assert.equal(container.image, 'registry.local/aegis/ops:test');
+    assert.equal(container.image, OPS_IMAGE);
   });
 
   it('creating the same Job again succeeds without change', async () => {
     const kube = cluster.controller();
     const req = request(JobKind.Healthcheck, 1);
     const batch = cluster.admin.makeApiClient(BatchV1Api);
-    const before = await batch.readNamespacedJob({ name: req.name, namespace: 'monitoring' });
+    const before = await batch.readNamespacedJob({ name: req.name, namespace: OPS_NAMESPACE });
     await kube.createJob(req, deadline());
-    const again = await batch.readNamespacedJob({ name: req.name, namespace: 'monitoring' });
+    const again = await batch.readNamespacedJob({ name: req.name, namespace: OPS_NAMESPACE });
     assert.equal(again.metadata?.uid, before.metadata?.uid);
   });
 

@@ -23,12 +23,15 @@ after(async () => {
 function replica(clock = new ManualClock()): {
   clock: ManualClock;
   acquire: (lease: string, id: string) => Promise<boolean>;
+  epoch: (lease: string, id: string) => Promise<number | null>;
   release: (lease: string, id: string) => Promise<void>;
 } {
   const kube = cluster.controller({ clock });
   return {
     clock,
-    acquire: (lease, id) => kube.acquireOrRenew(lease, id, DURATION_S, deadline()),
+    acquire: async (lease, id) =>
+      (await kube.acquireOrRenew(lease, id, DURATION_S, deadline())) !== null,
+    epoch: (lease, id) => kube.acquireOrRenew(lease, id, DURATION_S, deadline()),
     release: (lease, id) => kube.release(lease, id, deadline()),
   };
 }
@@ -60,6 +63,18 @@ describe('lease', () => {
     assert.equal(await b.acquire('l2', 'b'), true);
     assert.equal(await a.acquire('l2', 'a'), false, 'a must see it lost the lease');
     assert.equal(await holderOf('l2'), 'b');
+  });
+
+  it('its epoch (transition count) grows at every change of holder, never on a renewal', async () => {
+    const a = replica();
+    const b = replica();
+    assert.equal(await a.epoch('l7', 'a'), 0, 'created');
+    assert.equal(await a.epoch('l7', 'a'), 0, 'renewed');
+    assert.equal(await b.epoch('l7', 'b'), null);
+    await b.clock.advance(DURATION_S * 1000);
+    assert.equal(await b.epoch('l7', 'b'), 1, 'taken over');
+    await b.release('l7', 'b');
+    assert.equal(await a.epoch('l7', 'a'), 2, 'taken after a release');
   });
 
   it('released, it goes to the next contender at once', async () => {

@@ -13,6 +13,7 @@ import {
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
+import { loadConfig } from '../../src/config/load.js';
 import type { Clock } from '../../src/core/clock.js';
 import { createKubeCluster, type KubeCluster } from '../../src/k8s/kube-cluster.js';
 import {
@@ -31,6 +32,14 @@ import {
 
 /** The real Job templates. */
 export const JOB_TEMPLATES_DIR = join(DEPLOY_AEGIS_DIR, '..', 'jobs');
+const SHIPPED_KUBERNETES = loadConfig({
+  file: join(DEPLOY_AEGIS_DIR, 'controller-config.yaml'),
+  env: {},
+}).kubernetes;
+/** Namespace of the ops Jobs in the shipped config (`aegis-ops`). */
+export const OPS_NAMESPACE = SHIPPED_KUBERNETES.jobNamespace;
+/** The ops image of the shipped config: the only one the shipped admission policy admits. */
+export const OPS_IMAGE = SHIPPED_KUBERNETES.opsImage ?? '';
 const PRIORITY_FILE = join(DEPLOY_AEGIS_DIR, '..', 'priority.conf');
 
 /** A started stack with the shipped manifests applied. */
@@ -81,7 +90,8 @@ export async function startTestCluster(options: KubeStackOptions = {}): Promise<
           kubeConfig: { server: stack.server, token: stack.controllerToken, caData: stack.caData },
           leaseNamespace: o.leaseNamespace ?? 'monitoring',
           jobTemplatesDir: o.jobTemplatesDir ?? JOB_TEMPLATES_DIR,
-          opsImage: 'registry.local/aegis/ops:test',
+          jobNamespace: OPS_NAMESPACE,
+          opsImage: OPS_IMAGE,
           ...(o.clock === undefined ? {} : { clock: o.clock }),
         }),
     };

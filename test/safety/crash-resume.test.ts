@@ -26,7 +26,7 @@ import { useSafetyFigures, type SafetyFigures } from './figures.js';
 const figures = useSafetyFigures({ crash: 200 });
 const CATALOGUE = catalogueOf(LADDER_CONDITIONS);
 const CONFIG = safetyConfig({
-  safety: { maxCordonedFraction: 0.75, stormMaxNewFaultyNodes: 50 },
+  safety: { maxCordonedFraction: 0.75, stormMaxNewFaultyNodes: 50, stormMaxNewFaultyFraction: 1 },
 });
 /**
  * The faults each run spreads over its fleet (reboot, shutdown, repair and remedy ladders), with

@@ -4,15 +4,21 @@
  * (duplicate reboots, nodes touched beyond the budget, false remediations, crashes) must be 0.
  */
 import assert from 'node:assert/strict';
+import { basename } from 'node:path';
 import { after } from 'node:test';
 import { isHealError, type ErrorCode } from '../../src/core/errors.js';
+import { checkOrUpdateFiguresRow } from './figures-doc.js';
 
 /** The four figures issue #6 asks for: what was tried, and what must never happen. */
 export const FIGURES = {
-  crash: { tried: 'kill points tried', bad: 'duplicate reboots' },
-  storm: { tried: 'storm scenarios run', bad: 'nodes touched beyond the budget' },
-  outage: { tried: 'outages injected', bad: 'false remediations' },
-  input: { tried: 'malformed inputs tried', bad: 'crashes' },
+  crash: { tried: 'kill points tried', bad: 'duplicate reboots', row: 'kill points' },
+  storm: {
+    tried: 'storm scenarios run',
+    bad: 'nodes touched beyond the budget',
+    row: 'storm scenarios',
+  },
+  outage: { tried: 'outages injected', bad: 'false remediations', row: 'outages' },
+  input: { tried: 'malformed inputs tried', bad: 'crashes', row: 'malformed inputs' },
 } as const;
 
 /** JSON text of any value (`undefined` for undefined and functions, whatever its type says). */
@@ -120,6 +126,21 @@ export function useSafetyFigures(
     }
     for (const [k, min] of Object.entries(minTried) as [FigureKind, number][]) {
       assert.ok(figures.triedOf(k) >= min, `${FIGURES[k].tried}: ${figures.triedOf(k)} < ${min}`);
+    }
+    // The figures in docs/safety.md are this run's, never typed by hand: a whole-file run checks
+    // its row (the runs are seeded), and AEGIS_UPDATE_SAFETY_FIGURES=1 rewrites it.
+    const file = process.argv[1];
+    const partial = process.execArgv.some((a) => a.startsWith('--test-name-pattern'));
+    if (file === undefined || !file.endsWith('.test.ts') || partial) return;
+    for (const k of Object.keys(FIGURES) as FigureKind[]) {
+      if (figures.triedOf(k) === 0 && figures.badOf(k) === 0) continue;
+      checkOrUpdateFiguresRow({
+        file: basename(file),
+        figure: `${FIGURES[k].row} / ${FIGURES[k].bad}`,
+        tried: figures.triedOf(k),
+        bad: figures.badOf(k),
+        update: process.env['AEGIS_UPDATE_SAFETY_FIGURES'] === '1',
+      });
     }
   });
   return figures;

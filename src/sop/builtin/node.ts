@@ -1,5 +1,12 @@
 import { countSteps, isOpen, type Ticket } from '../../ticket/ticket.js';
-import { commonGuards, defineLadderSop, handOff, isCritical } from '../ladder.js';
+import {
+  blockedDrain,
+  commonGuards,
+  defineLadderSop,
+  handOff,
+  isCritical,
+  type LadderSpec,
+} from '../ladder.js';
 import { performStep } from '../perform.js';
 import { Action, type NodeView, type Sop, type Verdict } from '../sop.js';
 
@@ -7,7 +14,11 @@ const HOUR_MS = 3_600_000;
 const MAX_HEALTHCHECK_FAILURES = 3;
 const MAX_RECOVERY_REBOOTS = 2;
 
-/** NodeNotReady: cordon and ticket; still NotReady after an hour: free stuck pods, hand off. */
+/**
+ * NodeNotReady: cordon and ticket; still NotReady after an hour: free stuck pods, hand off.
+ * Last rung: a human, as in the original. A node that does not come back cannot run a reboot Job,
+ * and powering it off would only hide why it went away.
+ */
 export const nodeNotReady: Sop = {
   id: 'node.notready',
   description: 'cordon, ticket; still NotReady after 1h: force-delete stuck pods, hand to a human',
@@ -37,7 +48,9 @@ export const nodeNotReady: Sop = {
 /**
  * The recovery loop: NodeCordon is the only condition left. Healthcheck, then uncordon and
  * resolve (or close, when nothing but checks happened). A node a human cordoned is left alone
- * unless the site allows otherwise.
+ * unless the site allows otherwise. Last rungs follow the original's health-check exit codes:
+ * 21/22 (row-remap failure, aggregate SRAM) are a GPU to replace — power off (non-critical
+ * nodes); 23/24 (GPU check, NVLink) — reboot (<= 2), then a human; anything else — a human.
  */
 export const nodeRecover: Sop = {
   id: 'node.recover',
@@ -82,7 +95,14 @@ export function evaluateRecovery(node: NodeView, opts: { requireAegisCordon: boo
     if (countSteps(t, Action.Healthcheck, 'Failed') >= MAX_HEALTHCHECK_FAILURES) {
       return handOff(t, 'healthcheck keeps failing');
     }
-    return afterFailedHealthcheck(node, t, last.exitCode ?? 1);
+    const next = afterFailedHealthcheck(node, t, last.exitCode ?? 1);
+    // A reboot or shutdown whose drain was blocked before waits, then hands off (see blockedDrain).
+    if (
+      next.kind === 'act' &&
+      (next.step.action === Action.Reboot || next.step.action === Action.Shutdown)
+    )
+      return blockedDrain(node) ?? next;
+    return next;
   }
   return { kind: 'act', step: { action: Action.Healthcheck, reason: 'verify before uncordon' } };
 }
@@ -110,13 +130,17 @@ function afterFailedHealthcheck(node: NodeView, t: Ticket, exitCode: number): Ve
   return handOff(t, `healthcheck failed with exit ${exitCode}`);
 }
 
-/** The most recent healthcheck after the last repairing action (a reboot makes it stale). */
+/**
+ * The most recent healthcheck after the last repairing action (a reboot makes it stale). A
+ * repairing step that never ran (cancelled, held) changed nothing and leaves the check valid.
+ */
 function lastHealthcheck(t: Ticket | null): Ticket['workflows'][number] | undefined {
   if (t === null) return undefined;
   for (let i = t.workflows.length - 1; i >= 0; i--) {
     const w = t.workflows[i];
     if (w === undefined) break;
     if (w.action === Action.Healthcheck) return w;
+    if (w.status === 'Canceled' || w.status === 'Held') continue;
     if (w.action === Action.Reboot || w.action === Action.Remedy || w.action === Action.Repair) {
       return undefined;
     }
@@ -133,31 +157,42 @@ function resolution(t: Ticket | null): 'resolve' | 'close' {
     Action.Diagnose,
     Action.Uncordon,
   ]);
+  // Counter keys are `Action/Status` (folded entries); other keys (markers) are not steps.
   const acted =
     t.workflows.some((w) => !passive.has(w.action)) ||
-    Object.keys(t.counters).some((k) => !passive.has(k.split('/')[0] ?? ''));
+    Object.keys(t.counters).some((k) => k.includes('/') && !passive.has(k.split('/')[0] ?? ''));
   return acted ? 'resolve' : 'close';
 }
 
-/** The other Node-domain ladders. */
-export const nodeLadders: readonly Sop[] = [
-  defineLadderSop({
+/** The other Node-domain ladders, as data (for tests and docs). */
+export const NODE_LADDER_SPECS: readonly LadderSpec[] = [
+  // NodeFrequentDown: a node flapping NotReady. A reboot clears a wedged kubelet or kernel state
+  // (the original rebooted, vetoed by a recent reboot of its own). After two reboots it is a
+  // power supply, a network path, a BMC or a kernel bug: a human, never a power-off — powering
+  // off a flapping node takes it away for good and restarts its pods for nothing (the original's
+  // RestartNode handed off after two reboots and never shut such a node down).
+  {
     id: 'node.reboot',
-    description:
-      'cordon, ticket, drain, reboot (<=2 successful per ticket), then shutdown, then human',
+    description: 'cordon, ticket, drain, reboot (<=2 successful per ticket), then human',
     reboot: { max: 2 },
-    shutdown: true,
     explainedByRemediationWithinMs: 2 * HOUR_MS,
-  }),
-  defineLadderSop({
+  },
+  // The container runtime cannot start containers: restart containerd and kubelet twice, then a
+  // human (as the original). Software: nothing disruptive.
+  {
     id: 'node.restart-kubelet',
     description: 'cordon, ticket, remedy RestartKubelet (<=2), then human',
     remedy: { action: 'RestartKubelet', max: 2 },
-  }),
-  defineLadderSop({
+  },
+  // Pods stuck terminating: free them once, then a human after 24 h (the original only handed
+  // off); a stuck pod is a kubelet or storage problem, nothing a power-off fixes.
+  {
     id: 'node.terminating-pods',
     description: 'cordon, ticket, force-delete pods stuck terminating, human after 24h',
     forceDeletePods: true,
     humanAfterMs: 24 * HOUR_MS,
-  }),
+  },
 ];
+
+/** The other Node-domain ladders. */
+export const nodeLadders: readonly Sop[] = NODE_LADDER_SPECS.map(defineLadderSop);
