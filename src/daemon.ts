@@ -1,3 +1,4 @@
+import { applyDetectionConfig } from './catalogue/detection.js';
 import { scopePodConditions } from './catalogue/node.js';
 import type { CatalogueEntry, Signal } from './catalogue/types.js';
 import type { Config } from './config/schema.js';
@@ -42,6 +43,11 @@ export interface EngineInput {
 export interface Engine {
   readonly controller: Controller;
   registry(): SopRegistry;
+  /**
+   * Calls `listener` whenever the node watch shows a detector raising a condition (the fast
+   * path: the loop runs a cycle at once instead of at the next interval). Returns the unsubscribe.
+   */
+  onFastPath(listener: () => void): () => void;
   /** Re-registers SOPs with a new plug-in set; a broken set keeps the previous registry. */
   reloadPlugins(plugins: readonly { sop: unknown; origin: string }[]): string[];
 }
@@ -49,8 +55,12 @@ export interface Engine {
 /** Composes the engine from its ports. Start-up errors (bad catalogue, bad built-in SOP) throw. */
 export function createEngine(input: EngineInput): Engine {
   // Pod-derived conditions read only the system namespaces (a tenant's pod never speaks for a node).
+  // The site's detection settings (IB ports meant to be down, mounts meant to be read-only).
   const catalogue = applyConditionOverrides(
-    scopePodConditions(input.catalogue, input.config.systemNamespaces),
+    applyDetectionConfig(
+      scopePodConditions(input.catalogue, input.config.systemNamespaces),
+      input.config.detection,
+    ),
     input.config.conditions,
   );
   const fence = input.fence ?? UNFENCED;
@@ -93,6 +103,10 @@ export function createEngine(input: EngineInput): Engine {
   });
   return {
     controller,
+    onFastPath: (listener) =>
+      cluster.onNodeChange?.((prev, next) => {
+        if (controller.wantsFastCycle(prev, next)) listener();
+      }) ?? (() => undefined),
     registry: () => registry,
     reloadPlugins(plugins) {
       try {
@@ -259,10 +273,19 @@ export async function runLoop(opts: {
   } else {
     opts.metrics.leader.set(1);
   }
+  // The fast path: a detector raising a condition on a node wakes the loop for a cycle at once,
+  // one that reuses the last inspection instead of asking Prometheus again.
+  let wake = new AbortController();
+  let fast = false;
+  /** When the last full cycle started: a fast cycle does not move the regular schedule. */
+  let regularStartMs = opts.clock.now();
+  const unsubscribe = opts.engine.onFastPath(() => {
+    wake.abort();
+  });
   while (!opts.signal.aborted) {
     // Cycles start every interval (a cycle's own time is not added to the wait), so a fault
     // waits at most one interval for the cycle that sees it.
-    const startedMs = opts.clock.now();
+    if (!fast) regularStartMs = opts.clock.now();
     opts.onTick?.();
     // A replica that was paused past its lease learns it here, before it decides anything.
     if (leading && lease !== undefined && lease.fence.remainingMs() <= 0)
@@ -271,6 +294,7 @@ export async function runLoop(opts: {
       try {
         const report = await opts.engine.controller.cycle(
           AbortSignal.any([opts.signal, stepAbort.signal]),
+          { fast },
         );
         opts.metrics.cycleSeconds.observe((report.engineMs + report.inspectMs) / 1000);
         opts.onCycle?.(report);
@@ -279,15 +303,23 @@ export async function runLoop(opts: {
         opts.log.error('cycle failed', { err: errorMessage(err) });
       }
     }
-    try {
-      await opts.clock.sleep(
-        Math.max(0, opts.intervalMs - (opts.clock.now() - startedMs)),
-        opts.signal,
-      );
-    } catch {
-      break;
+    fast = false;
+    if (!wake.signal.aborted) {
+      try {
+        await opts.clock.sleep(
+          Math.max(0, opts.intervalMs - (opts.clock.now() - regularStartMs)),
+          AbortSignal.any([opts.signal, wake.signal]),
+        );
+      } catch {
+        if (opts.signal.aborted) break;
+      }
+    }
+    if (wake.signal.aborted) {
+      fast = true;
+      wake = new AbortController();
     }
   }
+  unsubscribe();
   opts.engine.controller.stop();
   stepAbort.abort(new Error('shutting down'));
   await opts.engine.controller.idle();

@@ -116,7 +116,9 @@ capture() {
     timeout -k "$KILL_GRACE" "$CMD_TIMEOUT" "$@" </dev/null >"$file" 2>&1
     printf '%d\n' "$?"
   )
-  read -r -t "$((CMD_TIMEOUT + KILL_GRACE + 2))" -u "$fd" status || status=124
+  if ! read -r -t "$((CMD_TIMEOUT + KILL_GRACE + 2))" -u "$fd" status; then
+    status=124 # the deadline passed (a status line that never came: the same)
+  fi
   exec {fd}<&-
   [[ $status =~ ^[0-9]+$ ]] || status=1
   if ((status == 137)); then status=124; fi # killed after the grace period
@@ -186,7 +188,7 @@ find_driver_root() {
         DRIVER_ROOT=/
         return 0
       fi
-    elif host test -x "$root/usr/bin/nvidia-smi"; then
+    elif host test -x "$root/usr/bin/nvidia-smi" 2>/dev/null; then
       SMI=(chroot "$root" nvidia-smi)
       DRIVER_ROOT=$root
       return 0
@@ -549,11 +551,11 @@ smi_probe() {
   local hint=$1
   shift
   if ! find_driver_root; then
-    emit "$hint" "nvidia-smi $*" "nvidia-smi is neither on the host nor in a GPU Operator driver root ($OPERATOR_DRIVER_ROOT)" 127
+    emit "$hint" "nvidia-smi${*:+ $*}" "nvidia-smi is neither on the host nor in a GPU Operator driver root ($OPERATOR_DRIVER_ROOT)" 127
     return
   fi
   smicap "$@"
-  emit "$hint" "${SMI[*]} $*" "$OUT" "$RC"
+  emit "$hint" "${SMI[*]}${*:+ $*}" "$OUT" "$RC"
 }
 
 # filtered <ERE> <argv…>: a host command's output lines matching ERE (case-insensitive).
@@ -776,10 +778,23 @@ cmd_diagnose() {
     DiskUnhealthy)
       sensor_probe "drive sensors not Nominal" 'drive|disk'
       ;;
-    DiskReadOnly)
+    DiskReadOnly | NpdReadonlyFilesystem)
       probe "local filesystems mounted read-only" "findmnt -rn -t ext2,ext3,ext4,xfs,btrfs -O ro -o TARGET,SOURCE,FSTYPE,OPTIONS" \
         findmnt -rn -t ext2,ext3,ext4,xfs,btrfs -O ro -o TARGET,SOURCE,FSTYPE,OPTIONS
       kernel_probe "kernel I/O and filesystem errors" 'I/O error|EXT4-fs error|XFS .*error|BTRFS error|remount'
+      ;;
+    NpdXfsShutdown)
+      probe "XFS filesystems mounted" "findmnt -rn -t xfs -o TARGET,SOURCE,OPTIONS" findmnt -rn -t xfs -o TARGET,SOURCE,OPTIONS
+      kernel_probe "kernel XFS shutdowns and errors" 'XFS .*(shut|error|corrupt)'
+      ;;
+    NpdDiskBadBlock)
+      probe "smartd reports (pending and offline uncorrectable sectors)" "journalctl -u smartd --no-pager -n $MAX_RESULT_LINES" \
+        journalctl -u smartd --no-pager -n "$MAX_RESULT_LINES"
+      probe "SMART health of every drive" "smartctl --scan-open" smartctl --scan-open
+      ;;
+    NpdHardwareErrorFatal)
+      kernel_probe "firmware hardware error records (UEFI CPER)" 'Hardware Error|CPER|event severity'
+      sensor_probe "BMC sensors not Nominal" '.'
       ;;
     DiskSmartFailing)
       if [[ -n $dev ]]; then
@@ -889,10 +904,10 @@ cmd_diagnose() {
       probe "previous boot's kernel errors" "journalctl -k -b -1 -p err --no-pager | tail" journalctl -k -b -1 -p err --no-pager -n "$MAX_RESULT_LINES"
       probe "panic records kept in pstore" "ls -l /sys/fs/pstore" ls -l /sys/fs/pstore
       ;;
-    KernelSoftLockup)
+    KernelSoftLockup | NpdKernelDeadlock)
       kernel_probe "CPU lockups" 'soft lockup|hard lockup|hung_task|blocked for more than'
       ;;
-    NodeClockUnsynced)
+    NodeClockUnsynced | NpdNTPProblem)
       probe "clock synchronisation" "timedatectl status" timedatectl status
       probe "chrony tracking" "chronyc tracking" chronyc tracking
       ;;

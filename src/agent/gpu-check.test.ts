@@ -23,8 +23,8 @@ describe('nvidia-smi -q -x parsing (real documents)', () => {
     assert.equal(gpus.length, 8);
     assert.equal(gpus[0]?.pci, '0000:00:0d.0');
     assert.equal(gpus[7]?.pci, '0000:00:14.0');
-    assert.equal(gpus[0]?.pendingRetirement, false);
-    assert.equal(gpus[0]?.remapFailure, undefined); // remapped_rows N/A on Volta
+    assert.equal(gpus[0].pendingRetirement, false);
+    assert.equal(gpus[0].remapFailure, undefined); // remapped_rows N/A on Volta
   });
 
   it('reads reset status (v12), recovery action and row-remap failure (v13)', () => {
@@ -56,7 +56,7 @@ describe('GPU check', () => {
       { check: 'GpuErrResetRequired', value: 0 },
     ]);
     assert.deepEqual(runner.calls[0]?.args, ['-q', '-x']);
-    assert.equal(runner.calls[0]?.tool.root, '/run/nvidia/driver');
+    assert.equal(runner.calls[0].tool.root, '/run/nvidia/driver');
   });
 
   it('a row-remap failure fails the GPU with its bitmask (EDITED: remapped_row_failure No → Yes)', async () => {
@@ -66,7 +66,9 @@ describe('GPU check', () => {
     );
     const { check: c } = check([{ kind: 'exited', code: 0, stdout: xml, stderr: '' }]);
     const r = await c.run(signal);
-    assert.deepEqual(value(r, 'GpuCheckFailed'), [{ check: 'GpuCheckFailed', device: '10000000', value: 1 }]);
+    assert.deepEqual(value(r, 'GpuCheckFailed'), [
+      { check: 'GpuCheckFailed', device: '10000000', value: 1 },
+    ]);
   });
 
   it('a lost GPU is failed with its index from the previous document', async () => {
@@ -76,7 +78,9 @@ describe('GPU check', () => {
     ]);
     await c.run(signal);
     const r = await c.run(signal);
-    assert.deepEqual(value(r, 'GpuCheckFailed'), [{ check: 'GpuCheckFailed', device: '01000000', value: 1 }]);
+    assert.deepEqual(value(r, 'GpuCheckFailed'), [
+      { check: 'GpuCheckFailed', device: '01000000', value: 1 },
+    ]);
     assert.deepEqual(value(r, 'GpuHung'), [{ check: 'GpuHung', value: 0 }]);
     assert.match(String(r.available.GpuErrResetRequired), /nvidia-smi failed/);
   });
@@ -84,7 +88,9 @@ describe('GPU check', () => {
   it('a GPU never seen in a document is named by its PCI address (real "Unknown Error" output)', async () => {
     const { check: c } = check([exited(undefined, 255, 'nvidia-smi/unknown-error.txt')]);
     const r = await c.run(signal);
-    assert.deepEqual(value(r, 'GpuCheckFailed'), [{ check: 'GpuCheckFailed', device: '0000:0b:00.0', value: 1 }]);
+    assert.deepEqual(value(r, 'GpuCheckFailed'), [
+      { check: 'GpuCheckFailed', device: '0000:0b:00.0', value: 1 },
+    ]);
   });
 
   it('no answer within the deadline is GpuHung; the other checks are unknown, not healthy', async () => {

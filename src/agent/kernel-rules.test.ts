@@ -53,7 +53,11 @@ describe('/dev/kmsg records', () => {
       '3,100,1843308145,-;NVRM: The NVIDIA GPU 0000:b3:00.0\\x0a               NVRM: (PCI ID: 10de:26b5) installed in this system has\\x0a               NVRM: fallen off the bus and is not responding to commands.',
     );
     assert.equal(r?.priority, 3);
-    assert.deepEqual(classifyKernelMessage(r?.message ?? ''), { rule: 'xid', device: '0000:b3:00.0', xid: 79 });
+    assert.deepEqual(classifyKernelMessage(r.message), {
+      rule: 'xid',
+      device: '0000:b3:00.0',
+      xid: 79,
+    });
   });
 
   it('ignores continuation lines and garbage', () => {

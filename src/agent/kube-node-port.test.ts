@@ -23,17 +23,43 @@ const server = createServer((req: IncomingMessage, res) => {
   let body = '';
   req.on('data', (c: Buffer) => (body += c.toString()));
   req.on('end', () => {
-    seen.push({ method: req.method ?? '', url: req.url ?? '', auth: req.headers.authorization ?? '', type: req.headers['content-type'] ?? '', body });
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      auth: req.headers.authorization ?? '',
+      type: req.headers['content-type'] ?? '',
+      body,
+    });
     if (status !== 200) {
       res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ kind: 'Status', message: 'nodes "gpu-001" is forbidden: User "system:serviceaccount:monitoring:aegis-agent" cannot patch resource "nodes/status"' }));
+      res.end(
+        JSON.stringify({
+          kind: 'Status',
+          message:
+            'nodes "gpu-001" is forbidden: User "system:serviceaccount:monitoring:aegis-agent" cannot patch resource "nodes/status"',
+        }),
+      );
       return;
     }
     res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({
-      metadata: { name: 'gpu-001', labels: { 'kubernetes.io/hostname': 'gpu-001' } },
-      status: { allocatable: { 'nvidia.com/gpu': '8' }, conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'ok', lastTransitionTime: 't', lastHeartbeatTime: 't' }] },
-    }));
+    res.end(
+      JSON.stringify({
+        metadata: { name: 'gpu-001', labels: { 'kubernetes.io/hostname': 'gpu-001' } },
+        status: {
+          allocatable: { 'nvidia.com/gpu': '8' },
+          conditions: [
+            {
+              type: 'Ready',
+              status: 'True',
+              reason: 'KubeletReady',
+              message: 'ok',
+              lastTransitionTime: 't',
+              lastHeartbeatTime: 't',
+            },
+          ],
+        },
+      }),
+    );
   });
 });
 let url = '';
@@ -56,16 +82,26 @@ describe('Kubernetes node port (node:https / node:http, no client library)', () 
     assert.equal(node.conditions[0]?.type, 'Ready');
     writeFileSync(tokenFile, 'token-2\n');
     await port.getNode('gpu-001', signal);
-    assert.deepEqual(seen.slice(-2).map((s) => [s.method, s.url, s.auth]), [
-      ['GET', '/api/v1/nodes/gpu-001', 'Bearer token-1'],
-      ['GET', '/api/v1/nodes/gpu-001', 'Bearer token-2'],
-    ]);
+    assert.deepEqual(
+      seen.slice(-2).map((s) => [s.method, s.url, s.auth]),
+      [
+        ['GET', '/api/v1/nodes/gpu-001', 'Bearer token-1'],
+        ['GET', '/api/v1/nodes/gpu-001', 'Bearer token-2'],
+      ],
+    );
   });
 
   it('PATCHes nodes/status with a strategic-merge patch carrying only its conditions', async () => {
     writeFileSync(tokenFile, 't');
     const port = createKubeNodePort({ server: url, tokenFile });
-    const cond = { type: 'aegis.io/GpuXid', status: 'True' as const, reason: 'Xid79', message: 'Xid 79 on GPU 0000:06:00', lastTransitionTime: '2026-03-01T10:00:00.000Z', lastHeartbeatTime: '2026-03-01T10:00:00.000Z' };
+    const cond = {
+      type: 'aegis.io/GpuXid',
+      status: 'True' as const,
+      reason: 'Xid79',
+      message: 'Xid 79 on GPU 0000:06:00',
+      lastTransitionTime: '2026-03-01T10:00:00.000Z',
+      lastHeartbeatTime: '2026-03-01T10:00:00.000Z',
+    };
     await port.patchConditions('gpu-001', [cond], signal);
     const last = seen.at(-1);
     assert.equal(last?.method, 'PATCH');
@@ -74,20 +110,27 @@ describe('Kubernetes node port (node:https / node:http, no client library)', () 
     assert.deepEqual(JSON.parse(last.body), { status: { conditions: [cond] } });
   });
 
-  it('maps a 403 to K8S_FORBIDDEN with the API server\'s message', async () => {
+  it("maps a 403 to K8S_FORBIDDEN with the API server's message", async () => {
     status = 403;
     const port = createKubeNodePort({ server: url, tokenFile });
-    await assert.rejects(port.patchConditions('gpu-001', [], signal), (err: unknown) =>
-      isHealError(err, 'K8S_FORBIDDEN') && /HTTP 403: nodes "gpu-001" is forbidden/.test(err.message));
+    await assert.rejects(
+      port.patchConditions('gpu-001', [], signal),
+      (err: unknown) =>
+        isHealError(err, 'K8S_FORBIDDEN') &&
+        /HTTP 403: nodes "gpu-001" is forbidden/.test(err.message),
+    );
     status = 200;
   });
 
   it('in a pod: the ServiceAccount files and the service address; outside: a clear error', () => {
-    assert.deepEqual(inClusterEndpoint({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }), {
-      server: 'https://10.96.0.1:443',
-      tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
-      caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
-    });
+    assert.deepEqual(
+      inClusterEndpoint({ KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }),
+      {
+        server: 'https://10.96.0.1:443',
+        tokenFile: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+        caFile: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+      },
+    );
     assert.throws(() => inClusterEndpoint({}), /not in a pod .*--no-conditions/);
   });
 });

@@ -11,9 +11,12 @@ after(() => h.close());
 const signal = new AbortController().signal;
 const HOUR = 3_600_000;
 
-describe('mmfs.log (real lines from sichek\'s fixture)', () => {
+describe("mmfs.log (real lines from sichek's fixture)", () => {
   it('classifies the expel and quorum lines with their own time', () => {
-    const hits = fixture('gpfs/mmfs.log.sichek').split('\n').map(classifyMmfsLine).filter((m) => m !== undefined);
+    const hits = fixture('gpfs/mmfs.log.sichek')
+      .split('\n')
+      .map(classifyMmfsLine)
+      .filter((m) => m !== undefined);
     assert.deepEqual(hits, [
       { rule: 'quorum_connection_down', atMs: Date.parse('2024-11-23T01:18:31.152+08:00') },
       { rule: 'expelled', atMs: Date.parse('2024-11-23T03:04:13.799+08:00') },
@@ -25,7 +28,12 @@ describe('mmfs.log (real lines from sichek\'s fixture)', () => {
     h.copy('gpfs/mmfs.log.sichek', '/var/adm/ras/mmfs.log.latest');
     const window = new LogWindow(HOUR);
     let now = Date.parse('2024-11-23T03:30:00+08:00');
-    const check = createMmfsLogCheck({ path: join(h.root, 'var/adm/ras/mmfs.log.latest'), window, clock: { now: () => now, sleep: () => Promise.resolve() }, intervalMs: 1 });
+    const check = createMmfsLogCheck({
+      path: join(h.root, 'var/adm/ras/mmfs.log.latest'),
+      window,
+      clock: { now: () => now, sleep: () => Promise.resolve() },
+      intervalMs: 1,
+    });
     const r = await check.run(signal);
     assert.equal(r.available.GpfsExpelledFromCluster, true);
     assert.equal(window.count({ source: 'mmfs', rule: 'expelled' }, now), 2);
@@ -39,16 +47,29 @@ describe('mmfs.log (real lines from sichek\'s fixture)', () => {
     h.file('/var/adm/ras/mmfs.log.latest', '');
     const window = new LogWindow(HOUR);
     const now = Date.parse('2024-11-23T03:30:00+08:00');
-    const check = createMmfsLogCheck({ path, window, clock: { now: () => now, sleep: () => Promise.resolve() }, intervalMs: 1 });
+    const check = createMmfsLogCheck({
+      path,
+      window,
+      clock: { now: () => now, sleep: () => Promise.resolve() },
+      intervalMs: 1,
+    });
     await check.run(signal);
-    const line = fixture('gpfs/mmfs.log.sichek').split('\n').find((l) => l.includes('being expelled')) ?? '';
+    const line =
+      fixture('gpfs/mmfs.log.sichek')
+        .split('\n')
+        .find((l) => l.includes('being expelled')) ?? '';
     appendFileSync(path, `${line}\n`);
     await check.run(signal);
     assert.equal(window.count({ source: 'mmfs', rule: 'expelled' }, now), 1);
   });
 
   it('no mmfs.log: cannot check', async () => {
-    const check = createMmfsLogCheck({ path: join(h.root, 'nope'), window: new LogWindow(HOUR), clock: { now: () => 0, sleep: () => Promise.resolve() }, intervalMs: 1 });
+    const check = createMmfsLogCheck({
+      path: join(h.root, 'nope'),
+      window: new LogWindow(HOUR),
+      clock: { now: () => 0, sleep: () => Promise.resolve() },
+      intervalMs: 1,
+    });
     assert.match(String((await check.run(signal)).available.GpfsExpelledFromCluster), /ENOENT/);
   });
 });

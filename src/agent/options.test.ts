@@ -8,7 +8,9 @@ import { DEFAULT_AGENT_OPTIONS } from './options.js';
 import { parseAgentInvocation } from './options-parse.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'agent-opts-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 
 async function run(argv: string[], env: NodeJS.ProcessEnv = { NODE_NAME: 'gpu-001' }) {
   const inv = await parseAgentInvocation(argv, env);
@@ -16,8 +18,15 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = { NODE_NAME: 'gpu-00
   return inv.options;
 }
 
-async function rejects(argv: string[], pattern: RegExp, env: NodeJS.ProcessEnv = { NODE_NAME: 'gpu-001' }) {
-  await assert.rejects(parseAgentInvocation(argv, env), (err: unknown) => isHealError(err, 'CONFIG_INVALID') && pattern.test(err.message));
+async function rejects(
+  argv: string[],
+  pattern: RegExp,
+  env: NodeJS.ProcessEnv = { NODE_NAME: 'gpu-001' },
+) {
+  await assert.rejects(
+    parseAgentInvocation(argv, env),
+    (err: unknown) => isHealError(err, 'CONFIG_INVALID') && pattern.test(err.message),
+  );
 }
 
 describe('agent options', () => {
@@ -31,8 +40,26 @@ describe('agent options', () => {
 
   it('flags win over the environment and the config file (JSON and YAML)', async () => {
     const json = join(dir, 'a.json');
-    writeFileSync(json, JSON.stringify({ hostRoot: '/from-file', gpfsRequired: true, intervals: { gpu: '30s' }, ignorePorts: ['mlx5_2'], roce: { resource: 'rdma/roce' } }));
-    const o = await run(['--config', json, '--host-root', '/from-flag', '--ignore-port', 'mlx5_8', '--ignore-port', 'mlx5_9']);
+    writeFileSync(
+      json,
+      JSON.stringify({
+        hostRoot: '/from-file',
+        gpfsRequired: true,
+        intervals: { gpu: '30s' },
+        ignorePorts: ['mlx5_2'],
+        roce: { resource: 'rdma/roce' },
+      }),
+    );
+    const o = await run([
+      '--config',
+      json,
+      '--host-root',
+      '/from-flag',
+      '--ignore-port',
+      'mlx5_8',
+      '--ignore-port',
+      'mlx5_9',
+    ]);
     assert.equal(o.hostRoot, '/from-flag');
     assert.equal(o.gpfsRequired, true);
     assert.equal(o.intervals.gpuMs, 30_000);
@@ -48,8 +75,8 @@ describe('agent options', () => {
 
   it('--help prints every flag', async () => {
     const inv = await parseAgentInvocation(['--help'], {});
-    assert.equal(inv.kind, 'help');
-    assert.match(inv.kind === 'help' ? inv.text : '', /--host-root <value>[\s\S]*--no-conditions/);
+    assert.ok(inv.kind === 'help');
+    assert.match(inv.text, /--host-root <value>[\s\S]*--no-conditions/);
   });
 
   it('bad input is CONFIG_INVALID naming the field', async () => {

@@ -42,10 +42,14 @@ describe('RDMA sysfs of a real H100 node (8 × NDR InfiniBand + 1 RoCE bond)', (
   it('an HCA running the wrong link layer is IBProtoclAbnormal{device}', async () => {
     const h = host().copy('sysfs/ib-h100', '/sys/class/infiniband');
     const devices = (await readRdmaDevices(h.root)) ?? [];
-    const r = evaluateRdma(devices, { ignorePorts: [], expectLinkLayer: { '^mlx5_': 'InfiniBand' } });
-    assert.deepEqual(r.problems.filter((p) => p.check === 'IBProtoclAbnormal'), [
-      { check: 'IBProtoclAbnormal', device: 'mlx5_bond_0', value: 1 },
-    ]);
+    const r = evaluateRdma(devices, {
+      ignorePorts: [],
+      expectLinkLayer: { '^mlx5_': 'InfiniBand' },
+    });
+    assert.deepEqual(
+      r.problems.filter((p) => p.check === 'IBProtoclAbnormal'),
+      [{ check: 'IBProtoclAbnormal', device: 'mlx5_bond_0', value: 1 }],
+    );
   });
 });
 
@@ -54,7 +58,9 @@ describe('RoCE of a real host with 2-port CX-6 NICs (ibdev2netdev)', () => {
     const h = host().rdmaFromIbdev2netdev('sysfs/ibdev2netdev-imbue.txt');
     const devices = (await readRdmaDevices(h.root)) ?? [];
     const count = (ignorePorts: string[]) =>
-      evaluateRdma(devices, { ignorePorts, expectLinkLayer: {} }).problems.find((p) => p.check === 'RoceHostOffline')?.value;
+      evaluateRdma(devices, { ignorePorts, expectLinkLayer: {} }).problems.find(
+        (p) => p.check === 'RoceHostOffline',
+      )?.value;
     assert.equal(count([]), 2);
     assert.equal(count(['mlx5_2', 'mlx5_8']), 0);
     assert.equal(count(['enp27s0f1np1']), 1);
@@ -63,17 +69,24 @@ describe('RoCE of a real host with 2-port CX-6 NICs (ibdev2netdev)', () => {
   it('IPoIB netdevs being down is not a RoCE fault, and every IB HCA has a netdev', async () => {
     const h = host().rdmaFromIbdev2netdev('sysfs/ibdev2netdev-imbue.txt');
     const r = evaluateRdma((await readRdmaDevices(h.root)) ?? [], none);
-    assert.deepEqual(r.problems.find((p) => p.check === 'IBNetDriverFailedLoad'), { check: 'IBNetDriverFailedLoad', value: 0 });
-    assert.deepEqual(r.problems.find((p) => p.check === 'RoceDeviceBroken'), { check: 'RoceDeviceBroken', value: 0 });
+    assert.deepEqual(
+      r.problems.find((p) => p.check === 'IBNetDriverFailedLoad'),
+      { check: 'IBNetDriverFailedLoad', value: 0 },
+    );
+    assert.deepEqual(
+      r.problems.find((p) => p.check === 'RoceDeviceBroken'),
+      { check: 'RoceDeviceBroken', value: 0 },
+    );
   });
 
   it('an InfiniBand HCA without a netdev is IBNetDriverFailedLoad (EDITED: mlx5_3 netdev removed)', async () => {
     const h = host().rdmaFromIbdev2netdev('sysfs/ibdev2netdev-imbue.txt');
     rmSync(join(h.root, 'sys/class/infiniband/mlx5_3/device/net/ibp60s0'), { recursive: true });
     const r = evaluateRdma((await readRdmaDevices(h.root)) ?? [], none);
-    assert.deepEqual(r.problems.filter((p) => p.check === 'IBNetDriverFailedLoad'), [
-      { check: 'IBNetDriverFailedLoad', device: 'mlx5_3', value: 1 },
-    ]);
+    assert.deepEqual(
+      r.problems.filter((p) => p.check === 'IBNetDriverFailedLoad'),
+      [{ check: 'IBNetDriverFailedLoad', device: 'mlx5_3', value: 1 }],
+    );
   });
 
   it('no /sys/class/infiniband: cannot check', async () => {
@@ -84,18 +97,25 @@ describe('RoCE of a real host with 2-port CX-6 NICs (ibdev2netdev)', () => {
 });
 
 describe('SR-IOV (counts only)', () => {
-  const pf = { name: 'mlx5_1', ports: [{ port: '1', linkLayer: 'Ethernet', state: '4: ACTIVE' }], netdevs: [{ name: 'enp27s0f0np0', operstate: 'up' }], sriovNumVfs: 8 };
+  const pf = {
+    name: 'mlx5_1',
+    ports: [{ port: '1', linkLayer: 'Ethernet', state: '4: ACTIVE' }],
+    netdevs: [{ name: 'enp27s0f0np0', operstate: 'up' }],
+    sriovNumVfs: 8,
+  };
   it('fewer VFs than sriov_numvfs asks for: RoceVfDeviceMiss{netdev}', () => {
     const r = evaluateRdma([{ ...pf, virtfns: 6 }], none);
-    assert.deepEqual(r.problems.filter((p) => p.check === 'RoceVfDeviceMiss'), [
-      { check: 'RoceVfDeviceMiss', device: 'enp27s0f0np0', value: 1 },
-    ]);
+    assert.deepEqual(
+      r.problems.filter((p) => p.check === 'RoceVfDeviceMiss'),
+      [{ check: 'RoceVfDeviceMiss', device: 'enp27s0f0np0', value: 1 }],
+    );
   });
   it('fewer VFs than roce.expectedVfs: RoceSriovInitError', () => {
     const r = evaluateRdma([{ ...pf, virtfns: 8 }], { ...none, expectedVfs: 16 });
-    assert.deepEqual(r.problems.filter((p) => p.check.startsWith('RoceSriov')), [
-      { check: 'RoceSriovInitError', device: 'enp27s0f0np0', value: 1 },
-    ]);
+    assert.deepEqual(
+      r.problems.filter((p) => p.check.startsWith('RoceSriov')),
+      [{ check: 'RoceSriovInitError', device: 'enp27s0f0np0', value: 1 }],
+    );
     assert.equal(r.available.RoceSriovInitError, true);
   });
 });

@@ -35,16 +35,24 @@ describe('SMART check', () => {
   });
 
   it('a healthy NVMe drive passes', async () => {
-    const runner = fakeRunner((_c, args) => exited(args.includes('--scan') ? 'smart/scan-nvme.json' : 'smart/smart-nvme0.json'));
+    const runner = fakeRunner((_c, args) =>
+      exited(args.includes('--scan') ? 'smart/scan-nvme.json' : 'smart/smart-nvme0.json'),
+    );
     const r = await createSmartCheck({ runner, timeoutMs: 1, intervalMs: 1 }).run(signal);
     assert.deepEqual(r.problems, [{ check: 'DiskSmartFailing', value: 0 }]);
     assert.equal(r.available.DiskSmartFailing, true);
   });
 
   it('no smartctl, or no drive with a verdict: cannot check', async () => {
-    const none = await createSmartCheck({ runner: fakeRunner(() => MISSING), timeoutMs: 1, intervalMs: 1 }).run(signal);
+    const none = await createSmartCheck({
+      runner: fakeRunner(() => MISSING),
+      timeoutMs: 1,
+      intervalMs: 1,
+    }).run(signal);
     assert.notEqual(none.available.DiskSmartFailing, true);
-    const runner = fakeRunner((_c, args) => exited(args.includes('--scan') ? 'smart/scan-nvme.json' : 'smart/smart-open-failed.json', 2));
+    const runner = fakeRunner((_c, args) =>
+      exited(args.includes('--scan') ? 'smart/scan-nvme.json' : 'smart/smart-open-failed.json', 2),
+    );
     const r = await createSmartCheck({ runner, timeoutMs: 1, intervalMs: 1 }).run(signal);
     assert.deepEqual(r.problems, []);
     assert.match(String(r.available.DiskSmartFailing), /no drive gave a SMART verdict/);

@@ -7,10 +7,12 @@ import { ALL_DOMAINS } from '../core/types.js';
 import { isBuiltinSopId } from '../sop/ids.js';
 import {
   CATALOGUE,
+  COLLECTOR_HEALTH,
   conditionNames,
   findCondition,
   METRICS,
   metricNamesOf,
+  PROMETHEUS_SERIES,
   SIGNAL_PRESENCE,
   SIGNALS,
 } from './index.js';
@@ -86,6 +88,7 @@ const SUPPORTED_FUNCTIONS = new Set([
   'clamp_min',
   'clamp_max',
   'label_replace',
+  'label_join',
   'time',
   'timestamp',
 ]);
@@ -282,7 +285,10 @@ describe('signals and metrics', () => {
       [
         ...CATALOGUE.flatMap(exprsOf),
         ...Object.values(SIGNAL_PRESENCE).filter((q) => q !== null),
-      ].flatMap((q) => metricNamesOf(q)),
+        ...Object.values(COLLECTOR_HEALTH),
+      ]
+        .flatMap((q) => metricNamesOf(q))
+        .filter((m) => !PROMETHEUS_SERIES.includes(m)),
     );
     assert.deepEqual([...used].filter((m) => !names.includes(m)).sort(), [], 'used but not listed');
     assert.deepEqual(names.filter((m) => !used.has(m)).sort(), [], 'listed but unused');
@@ -292,8 +298,10 @@ describe('signals and metrics', () => {
     for (const s of SIGNALS) {
       const q = SIGNAL_PRESENCE[s];
       if (q === null) continue;
-      for (const m of metricNamesOf(q))
+      for (const m of metricNamesOf(q)) {
+        if (PROMETHEUS_SERIES.includes(m)) continue;
         assert.equal(METRICS.find((x) => x.name === m)?.signal, s, m);
+      }
     }
   });
 });

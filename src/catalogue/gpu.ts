@@ -12,6 +12,65 @@ const GPU = 'node, gpu, pci_bus_id';
 export const DCGM_ANY_GPU_SERIES =
   'DCGM_FI_DEV_GPU_TEMP or DCGM_FI_DEV_SM_CLOCK or DCGM_FI_DEV_XID_ERRORS';
 
+/** GPUs dcgm-exporter reports per node: one per `gpu` index (the MIG instances of a GPU count once). */
+const REPORTED_GPUS = `count by (node) (count by (node, gpu) (${DCGM_ANY_GPU_SERIES}))`;
+
+/** MIG instances dcgm-exporter reports per node: one per GPU and `GPU_I_ID`. */
+const REPORTED_MIG_INSTANCES =
+  'count by (node) (count by (node, gpu, GPU_I_ID) (DCGM_FI_DEV_GPU_TEMP{GPU_I_ID!=""} ' +
+  'or DCGM_FI_DEV_SM_CLOCK{GPU_I_ID!=""} or DCGM_FI_DEV_XID_ERRORS{GPU_I_ID!=""}))';
+
+/** The device plugin's `nvidia.com/gpu` capacity: GPUs × time-slicing replicas, or MIG devices (single). */
+const GPU_CAPACITY = 'max by (node) (kube_node_status_capacity{resource="nvidia_com_gpu"})';
+
+/** Most GPUs per node read from GPU Feature Discovery's `nvidia.com/gpu.count` label. */
+export const GFD_MAX_GPUS = 16;
+
+/**
+ * Physical GPUs per node from GPU Feature Discovery's `nvidia.com/gpu.count` label (exported by
+ * kube-state-metrics when allow-listed), on nodes whose MIG strategy is not `single` (under it the
+ * label counts MIG devices). PromQL cannot read a number out of a label value, so the value is
+ * spelt out for 1 to GFD_MAX_GPUS.
+ */
+const GFD_GPUS =
+  'max by (node) (' +
+  Array.from(
+    { length: GFD_MAX_GPUS },
+    (_, i) =>
+      `kube_node_labels{label_nvidia_com_gpu_count="${String(i + 1)}",label_nvidia_com_mig_strategy!="single"} * ${String(i + 1)}`,
+  ).join(' or ') +
+  ')';
+
+/** Nodes whose GPU count GPU Feature Discovery's labels decide (the capacity fallback skips them). */
+const GFD_DECIDES =
+  'max by (node) (kube_node_labels{label_nvidia_com_gpu_count=~"[1-9]|1[0-6]"} ' +
+  'or kube_node_labels{label_nvidia_com_mig_strategy="single"})';
+
+/**
+ * GpuDown: GPUs expected minus GPUs dcgm-exporter reports, comparing like with like.
+ * - GFD labels, MIG strategy none or mixed: physical GPUs (`nvidia.com/gpu.count`) against the
+ *   GPUs reported. Time-slicing multiplies the capacity, not this label; under the mixed strategy
+ *   the capacity counts only the GPUs without MIG, the label counts them all.
+ * - GFD labels, MIG strategy single: MIG devices advertised (the capacity) against the MIG
+ *   instances reported.
+ * - No GFD labels: the capacity against the GPUs reported, but only when the capacity is not a
+ *   multiple of the GPUs reported (time-slicing replicas, or MIG devices per GPU, are): a lost
+ *   GPU among 8 shows (8 % 7), losing exactly half or more of them may not (8 % 4 = 0).
+ */
+const GPU_DOWN_EXPR =
+  `(${GFD_GPUS} - ${REPORTED_GPUS} > 0) ` +
+  `or ((${GPU_CAPACITY} - ${REPORTED_MIG_INSTANCES} > 0) ` +
+  'and on(node) max by (node) (kube_node_labels{label_nvidia_com_mig_strategy="single"})) ' +
+  `or ((${GPU_CAPACITY} - ${REPORTED_GPUS} > 0) and (${GPU_CAPACITY} % ${REPORTED_GPUS} > 0) ` +
+  `unless on(node) ${GFD_DECIDES})`;
+
+/**
+ * Nodes with a scrape target that answers with text Prometheus cannot parse: `up` is 0 although
+ * samples were read (a target that is unreachable, times out or answers an HTTP error reads none).
+ */
+export const UNPARSABLE_TARGETS =
+  'max by (node) ((up == 0) and on(node, job) (scrape_samples_scraped > 0))';
+
 /** XID codes with a dedicated entry; everything else non-zero is XIDUnclassifiedErr. */
 const CLASSIFIED_XIDS = [13, 31, 43, 45, 48, 63, 64, 74, 79, 92, 94, 95, 119, 120];
 
@@ -693,12 +752,15 @@ const DCGM_ENTRIES: readonly CatalogueEntry[] = [
     name: 'GpuDown',
     domain: 'GPU',
     description:
-      'Fewer GPUs report to dcgm-exporter than the node capacity (nvidia_com_gpu): a GPU fell off the bus ' +
-      'and its series vanished; value = missing GPUs. MIG instances count once per GPU.',
+      'Fewer GPUs report to dcgm-exporter than the node has: a GPU fell off the bus and its series ' +
+      'vanished; value = missing GPUs. Like is compared with like: GPU Feature Discovery\'s ' +
+      '`nvidia.com/gpu.count` (physical GPUs, through kube_node_labels) against the GPUs reported, ' +
+      'the MIG instances of a GPU counting once, so time-slicing replicas and the MIG mixed strategy ' +
+      'read right; under the MIG single strategy, MIG devices advertised against MIG instances ' +
+      'reported. Without the GFD labels the nvidia.com/gpu capacity is used, and only when it is not ' +
+      'a multiple of the GPUs reported (as time-slicing replicas make it).',
     signal: 'dcgm-exporter',
-    expr:
-      'max by (node) (kube_node_status_capacity{resource="nvidia_com_gpu"}) ' +
-      `- count by (node) (count by (node, gpu) (${DCGM_ANY_GPU_SERIES})) > 0`,
+    expr: GPU_DOWN_EXPR,
     deviceLabel: '',
     forMs: MIN,
     clearForMs: 10 * MIN,
@@ -721,11 +783,13 @@ const DCGM_ENTRIES: readonly CatalogueEntry[] = [
     domain: 'GPU',
     description:
       'A node with GPU capacity has no dcgm-exporter series at all (exporter down or hung): every GPU rule ' +
-      'of the node is stale. The SOP restarts the exporter pod.',
+      'of the node is stale. The SOP restarts the exporter pod. Not raised while a scrape target of the ' +
+      'node answers with text Prometheus cannot parse (ExporterUnparsable): a restart cannot fix that.',
     signal: 'kube-state-metrics',
     expr:
       'max by (node) (kube_node_status_capacity{resource="nvidia_com_gpu"} > 0) ' +
-      `unless on(node) count by (node) (${DCGM_ANY_GPU_SERIES})`,
+      `unless on(node) count by (node) (${DCGM_ANY_GPU_SERIES}) ` +
+      `unless on(node) ${UNPARSABLE_TARGETS}`,
     deviceLabel: '',
     forMs: 3 * MIN,
     clearForMs: 2 * MIN,

@@ -40,21 +40,68 @@ function nodeCheckIb(spec: IbCheck): CatalogueEntry {
   };
 }
 
-/** A per-HCA counter that grew too fast: `increase(metric[window]) > threshold`. Record only. */
+/**
+ * The label carrying an IB port's device id: `<HCA>/<port>` (`mlx5_0/1`), node-exporter's
+ * `device` and `port` joined, so two ports of one HCA are two devices.
+ */
+export const IB_PORT_LABEL = 'ib_port';
+
+/**
+ * IB ports meant to be down (not cabled by design), left out of the per-port rules: `device` and
+ * `port` are anchored regexes (PromQL `=~`), `nodes` limits the entry to matching node names.
+ */
+export interface IbPortPattern {
+  readonly device: string;
+  readonly port: string;
+  readonly nodes?: string;
+}
+
+/** A PromQL string literal (Go escapes: backslash, quote, control characters). */
+function quote(text: string): string {
+  return JSON.stringify(text);
+}
+
+/**
+ * Per-port PromQL over one node-exporter InfiniBand family: `inner(selector)` aggregated per
+ * (node, HCA, port), the ignored ports left out, then one series per (node, `ib_port`).
+ */
+function perPort(
+  metric: string,
+  inner: (selector: string) => string,
+  ignore: readonly IbPortPattern[],
+): string {
+  let byPort = `max by (node, device, port) (${inner(metric)})`;
+  if (ignore.length > 0) {
+    const ignored = ignore
+      .map((p) => {
+        const node = p.nodes === undefined ? '' : `,node=~${quote(p.nodes)}`;
+        return `${metric}{device=~${quote(p.device)},port=~${quote(p.port)}${node}}`;
+      })
+      .join(' or ');
+    byPort = `(${byPort} unless on(node, device, port) (${ignored}))`;
+  }
+  return `max by (node, ${IB_PORT_LABEL}) (label_join(${byPort}, "${IB_PORT_LABEL}", "/", "device", "port"))`;
+}
+
+/** The recipe's labels of a per-port series: `{device}` is `<HCA>/<port>`. */
+const PORT_LABELS = { device: '{device#0}', port: '{device#1}' };
+
+/** A per-port counter that grew too fast: `increase(metric[window]) > threshold`. Record only. */
 function ibCounter(
   name: string,
   metric: string,
   window: string,
   threshold: number,
   description: string,
+  ignore: readonly IbPortPattern[],
 ): CatalogueEntry {
   return {
     name,
     domain: 'IB',
     description,
     signal: 'node-exporter',
-    expr: `max by (node, device) (increase(${metric}[${window}])) > ${threshold}`,
-    deviceLabel: 'device',
+    expr: `${perPort(metric, (m) => `increase(${m}[${window}])`, ignore)} > ${threshold}`,
+    deviceLabel: IB_PORT_LABEL,
     forMs: 0,
     clearForMs: 0,
     clear: `At most ${threshold} in the last ${window}.`,
@@ -63,329 +110,342 @@ function ibCounter(
     deviceIdMode: 'id',
     sop: 'ib.report',
     fault: {
-      defaultDevice: 'mlx5_0',
-      series: [{ metric, labels: { device: '{device}', port: '1' }, add: threshold * 2 }],
+      defaultDevice: 'mlx5_0/1',
+      series: [{ metric, labels: PORT_LABELS, add: threshold * 2 }],
     },
   };
 }
 
-/** InfiniBand HCA and link conditions. */
-export const IB_CONDITIONS: readonly CatalogueEntry[] = [
-  {
-    name: 'IBLost',
-    domain: 'IB',
-    description:
-      'Fewer HCAs are registered in the RDMA stack than Mellanox HCA PCI functions exist (sichek hca_num - ' +
-      'hca_pci_num); value = HCAs lost.',
-    signal: 'sichek',
-    expr: 'max by (node) (sichek_infiniband_hca_num) - max by (node) (sichek_infiniband_hca_pci_num) > 0',
-    deviceLabel: '',
-    forMs: MIN,
-    clearForMs: 10 * MIN,
-    clear: 'Every HCA registered for 10 minutes.',
-    priority: 3,
-    affectsLoad: false,
-    deviceIdMode: 'all',
-    sop: 'ib.report',
-    aliases: ['IBDown'],
-    fault: {
-      series: [
-        { metric: 'sichek_infiniband_hca_num', labels: {}, value: 9 },
-        { metric: 'sichek_infiniband_hca_pci_num', labels: {}, value: 8 },
-      ],
+/**
+ * InfiniBand HCA and link conditions, with the per-port rules (node-exporter's `device`/`port`
+ * series: link state, link-downs, error counters) leaving out the ports in `ignore`.
+ */
+export function ibConditions(ignore: readonly IbPortPattern[]): CatalogueEntry[] {
+  return [
+    {
+      name: 'IBLost',
+      domain: 'IB',
+      description:
+        'Fewer HCAs are registered in the RDMA stack than Mellanox HCA PCI functions exist (sichek hca_num - ' +
+        'hca_pci_num); value = HCAs lost.',
+      signal: 'sichek',
+      expr: 'max by (node) (sichek_infiniband_hca_num) - max by (node) (sichek_infiniband_hca_pci_num) > 0',
+      deviceLabel: '',
+      forMs: MIN,
+      clearForMs: 10 * MIN,
+      clear: 'Every HCA registered for 10 minutes.',
+      priority: 3,
+      affectsLoad: false,
+      deviceIdMode: 'all',
+      sop: 'ib.report',
+      aliases: ['IBDown'],
+      fault: {
+        series: [
+          { metric: 'sichek_infiniband_hca_num', labels: {}, value: 9 },
+          { metric: 'sichek_infiniband_hca_pci_num', labels: {}, value: 8 },
+        ],
+      },
     },
-  },
-  {
-    name: 'IBModuleLost',
-    domain: 'IB',
-    description: 'IB / RDMA kernel modules are not loaded; value = modules missing.',
-    signal: 'aegis-nodecheck',
-    expr:
-      'count by (node) (aegis_nodecheck_kernel_module_loaded' +
-      '{module=~"mlx5_core|mlx5_ib|ib_core|ib_uverbs|ib_umad|ib_cm|rdma_cm|rdma_ucm|ib_ipoib"} == 0) > 0',
-    deviceLabel: '',
-    forMs: MIN,
-    clearForMs: 10 * MIN,
-    clear: 'Every module loaded for 10 minutes.',
-    priority: 10,
-    affectsLoad: false,
-    deviceIdMode: 'all',
-    sop: 'ib.report',
-    aliases: ['IBModuleNotInstalled'],
-    fault: {
-      series: [
-        { metric: 'aegis_nodecheck_kernel_module_loaded', labels: { module: 'mlx5_ib' }, value: 0 },
-      ],
+    {
+      name: 'IBModuleLost',
+      domain: 'IB',
+      description: 'IB / RDMA kernel modules are not loaded; value = modules missing.',
+      signal: 'aegis-nodecheck',
+      expr:
+        'count by (node) (aegis_nodecheck_kernel_module_loaded' +
+        '{module=~"mlx5_core|mlx5_ib|ib_core|ib_uverbs|ib_umad|ib_cm|rdma_cm|rdma_ucm|ib_ipoib"} == 0) > 0',
+      deviceLabel: '',
+      forMs: MIN,
+      clearForMs: 10 * MIN,
+      clear: 'Every module loaded for 10 minutes.',
+      priority: 10,
+      affectsLoad: false,
+      deviceIdMode: 'all',
+      sop: 'ib.report',
+      aliases: ['IBModuleNotInstalled'],
+      fault: {
+        series: [
+          {
+            metric: 'aegis_nodecheck_kernel_module_loaded',
+            labels: { module: 'mlx5_ib' },
+            value: 0,
+          },
+        ],
+      },
     },
-  },
-  nodeCheckIb({
-    name: 'IBNetDriverFailedLoad',
-    description: 'The HCA has no network device (the net driver failed to bind); id = HCA.',
-    priority: 10,
-    deviceIdMode: 'id',
-    sop: 'ib.report',
-  }),
-  {
-    name: 'IBPCIeMRRNotAlign',
-    domain: 'IB',
-    description:
-      'The HCA PCIe MaxReadReq is not 4096 bytes (sichek pcie_mrr); id = HCA, value = MRR.',
-    signal: 'sichek',
-    expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_mrr')}) != 4096`,
-    deviceLabel: 'device',
-    forMs: MIN,
-    clearForMs: 10 * MIN,
-    clear: 'MRR is 4096 for 10 minutes.',
-    priority: 10,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: 'ib.report',
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        { metric: 'sichek_infiniband_pcie_mrr', labels: { ib_dev: '{device}' }, value: 512 },
-      ],
+    nodeCheckIb({
+      name: 'IBNetDriverFailedLoad',
+      description: 'The HCA has no network device (the net driver failed to bind); id = HCA.',
+      priority: 10,
+      deviceIdMode: 'id',
+      sop: 'ib.report',
+    }),
+    {
+      name: 'IBPCIeMRRNotAlign',
+      domain: 'IB',
+      description:
+        'The HCA PCIe MaxReadReq is not 4096 bytes (sichek pcie_mrr); id = HCA, value = MRR.',
+      signal: 'sichek',
+      expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_mrr')}) != 4096`,
+      deviceLabel: 'device',
+      forMs: MIN,
+      clearForMs: 10 * MIN,
+      clear: 'MRR is 4096 for 10 minutes.',
+      priority: 10,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: 'ib.report',
+      fault: {
+        defaultDevice: 'mlx5_0',
+        series: [
+          { metric: 'sichek_infiniband_pcie_mrr', labels: { ib_dev: '{device}' }, value: 512 },
+        ],
+      },
     },
-  },
-  {
-    name: 'IBPortSpeedAbnormal',
-    domain: 'IB',
-    description: 'The IB port rate is below the node spec (sichek port_speed_state = 1); id = HCA.',
-    signal: 'sichek',
-    expr: `max by (node, device) (${sichekIb('sichek_infiniband_port_speed_state')}) == 1`,
-    deviceLabel: 'device',
-    forMs: MIN,
-    clearForMs: 10 * MIN,
-    clear: 'Port at full rate for 10 minutes.',
-    priority: 10,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: 'ib.report',
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        { metric: 'sichek_infiniband_port_speed_state', labels: { ib_dev: '{device}' }, value: 1 },
-      ],
+    {
+      name: 'IBPortSpeedAbnormal',
+      domain: 'IB',
+      description:
+        'The IB port rate is below the node spec (sichek port_speed_state = 1); id = HCA.',
+      signal: 'sichek',
+      expr: `max by (node, device) (${sichekIb('sichek_infiniband_port_speed_state')}) == 1`,
+      deviceLabel: 'device',
+      forMs: MIN,
+      clearForMs: 10 * MIN,
+      clear: 'Port at full rate for 10 minutes.',
+      priority: 10,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: 'ib.report',
+      fault: {
+        defaultDevice: 'mlx5_0',
+        series: [
+          {
+            metric: 'sichek_infiniband_port_speed_state',
+            labels: { ib_dev: '{device}' },
+            value: 1,
+          },
+        ],
+      },
     },
-  },
-  nodeCheckIb({
-    name: 'IBProtoclAbnormal',
-    description:
-      'The HCA port runs the wrong link layer or protocol (e.g. Ethernet on an IB port); id = HCA.',
-    priority: 10,
-    deviceIdMode: 'id',
-    sop: 'ib.report',
-  }),
-  {
-    name: 'IBLinkAbnormal',
-    domain: 'IB',
-    description:
-      'The IB port is not ACTIVE (state 4) or not LinkUp (physical state 5); id = HCA, value = the state id.',
-    signal: 'node-exporter',
-    expr:
-      'max by (node, device) (node_infiniband_state_id != 4) ' +
-      'or max by (node, device) (node_infiniband_physical_state_id != 5)',
-    deviceLabel: 'device',
-    forMs: MIN,
-    clearForMs: 5 * MIN,
-    clear: 'ACTIVE and LinkUp for 5 minutes.',
-    priority: 10,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: 'ib.report',
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        { metric: 'node_infiniband_state_id', labels: { device: '{device}', port: '1' }, value: 1 },
-        {
-          metric: 'node_infiniband_physical_state_id',
-          labels: { device: '{device}', port: '1' },
-          value: 2,
-        },
-      ],
+    nodeCheckIb({
+      name: 'IBProtoclAbnormal',
+      description:
+        'The HCA port runs the wrong link layer or protocol (e.g. Ethernet on an IB port); id = HCA.',
+      priority: 10,
+      deviceIdMode: 'id',
+      sop: 'ib.report',
+    }),
+    {
+      name: 'IBLinkAbnormal',
+      domain: 'IB',
+      description:
+        'The IB port is not ACTIVE (state 4) or not LinkUp (physical state 5); id = HCA/port (`mlx5_0/1`), ' +
+        'value = the state id. Ports meant to be down are left out (config `detection.ignoreIbPorts`).',
+      signal: 'node-exporter',
+      expr:
+        `${perPort('node_infiniband_state_id', (m) => `${m} != 4`, ignore)} ` +
+        `or ${perPort('node_infiniband_physical_state_id', (m) => `${m} != 5`, ignore)}`,
+      deviceLabel: IB_PORT_LABEL,
+      forMs: MIN,
+      clearForMs: 5 * MIN,
+      clear: 'ACTIVE and LinkUp for 5 minutes.',
+      priority: 10,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: 'ib.report',
+      fault: {
+        defaultDevice: 'mlx5_0/1',
+        series: [
+          { metric: 'node_infiniband_state_id', labels: PORT_LABELS, value: 1 },
+          { metric: 'node_infiniband_physical_state_id', labels: PORT_LABELS, value: 2 },
+        ],
+      },
     },
-  },
-  {
-    name: 'IBPCIeSpeedAbnormal',
-    domain: 'IB',
-    description:
-      'The HCA PCIe link speed is below the node spec (sichek pcie_speed_state = 1); id = HCA.',
-    signal: 'sichek',
-    expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_speed_state')}) == 1`,
-    deviceLabel: 'device',
-    forMs: 5 * MIN,
-    clearForMs: 10 * MIN,
-    clear: 'PCIe speed at spec for 10 minutes.',
-    priority: 10,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: 'ib.reboot-once',
-    aliases: ['IBPcieDowngraded'],
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        { metric: 'sichek_infiniband_pcie_speed_state', labels: { ib_dev: '{device}' }, value: 1 },
-      ],
+    {
+      name: 'IBPCIeSpeedAbnormal',
+      domain: 'IB',
+      description:
+        'The HCA PCIe link speed is below the node spec (sichek pcie_speed_state = 1); id = HCA.',
+      signal: 'sichek',
+      expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_speed_state')}) == 1`,
+      deviceLabel: 'device',
+      forMs: 5 * MIN,
+      clearForMs: 10 * MIN,
+      clear: 'PCIe speed at spec for 10 minutes.',
+      priority: 10,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: 'ib.reboot-once',
+      aliases: ['IBPcieDowngraded'],
+      fault: {
+        defaultDevice: 'mlx5_0',
+        series: [
+          {
+            metric: 'sichek_infiniband_pcie_speed_state',
+            labels: { ib_dev: '{device}' },
+            value: 1,
+          },
+        ],
+      },
     },
-  },
-  {
-    name: 'IBPCIeWidthAbnormal',
-    domain: 'IB',
-    description:
-      'The HCA PCIe link width is below the node spec (sichek pcie_width_state = 1); id = HCA.',
-    signal: 'sichek',
-    expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_width_state')}) == 1`,
-    deviceLabel: 'device',
-    forMs: 5 * MIN,
-    clearForMs: 10 * MIN,
-    clear: 'PCIe width at spec for 10 minutes.',
-    priority: 10,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: 'ib.reboot-once',
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        { metric: 'sichek_infiniband_pcie_width_state', labels: { ib_dev: '{device}' }, value: 1 },
-      ],
+    {
+      name: 'IBPCIeWidthAbnormal',
+      domain: 'IB',
+      description:
+        'The HCA PCIe link width is below the node spec (sichek pcie_width_state = 1); id = HCA.',
+      signal: 'sichek',
+      expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_width_state')}) == 1`,
+      deviceLabel: 'device',
+      forMs: 5 * MIN,
+      clearForMs: 10 * MIN,
+      clear: 'PCIe width at spec for 10 minutes.',
+      priority: 10,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: 'ib.reboot-once',
+      fault: {
+        defaultDevice: 'mlx5_0',
+        series: [
+          {
+            metric: 'sichek_infiniband_pcie_width_state',
+            labels: { ib_dev: '{device}' },
+            value: 1,
+          },
+        ],
+      },
     },
-  },
-  {
-    name: 'IBLinkFrequentDown',
-    domain: 'IB',
-    description:
-      'The IB link went down more than 3 times in 24 hours; id = HCA, value = link-down count.',
-    signal: 'node-exporter',
-    expr: 'max by (node, device) (increase(node_infiniband_link_downed_total[24h])) > 3',
-    deviceLabel: 'device',
-    forMs: 0,
-    clearForMs: 0,
-    clear: 'At most 3 link-downs in the last 24 hours.',
-    priority: 50,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: 'ib.report',
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        {
-          metric: 'node_infiniband_link_downed_total',
-          labels: { device: '{device}', port: '1' },
-          add: 5,
-        },
-      ],
+    {
+      name: 'IBLinkFrequentDown',
+      domain: 'IB',
+      description:
+        'The IB link went down more than 3 times in 24 hours; id = HCA/port, value = link-down count.',
+      signal: 'node-exporter',
+      expr: `${perPort('node_infiniband_link_downed_total', (m) => `increase(${m}[24h])`, ignore)} > 3`,
+      deviceLabel: IB_PORT_LABEL,
+      forMs: 0,
+      clearForMs: 0,
+      clear: 'At most 3 link-downs in the last 24 hours.',
+      priority: 50,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: 'ib.report',
+      fault: {
+        defaultDevice: 'mlx5_0/1',
+        series: [{ metric: 'node_infiniband_link_downed_total', labels: PORT_LABELS, add: 5 }],
+      },
     },
-  },
-  {
-    name: 'IBRegisterFailed',
-    domain: 'IB',
-    description:
-      'The RDMA shared device plugin registered no device (rdma/hca_shared_devices_all capacity is 0).',
-    signal: 'kube-state-metrics',
-    expr: 'max by (node) (kube_node_status_capacity{resource="rdma_hca_shared_devices_all"} == bool 0) > 0',
-    deviceLabel: '',
-    forMs: 2 * MIN,
-    clearForMs: 5 * MIN,
-    clear: 'RDMA capacity back for 5 minutes.',
-    priority: 50,
-    affectsLoad: false,
-    deviceIdMode: 'none',
-    sop: 'ib.device-plugin',
-    fault: {
-      series: [
-        {
-          metric: 'kube_node_status_capacity',
-          labels: { resource: 'rdma_hca_shared_devices_all' },
-          value: 0,
-        },
-      ],
+    {
+      name: 'IBRegisterFailed',
+      domain: 'IB',
+      description:
+        'The RDMA shared device plugin registered no device (rdma/hca_shared_devices_all capacity is 0).',
+      signal: 'kube-state-metrics',
+      expr: 'max by (node) (kube_node_status_capacity{resource="rdma_hca_shared_devices_all"} == bool 0) > 0',
+      deviceLabel: '',
+      forMs: 2 * MIN,
+      clearForMs: 5 * MIN,
+      clear: 'RDMA capacity back for 5 minutes.',
+      priority: 50,
+      affectsLoad: false,
+      deviceIdMode: 'none',
+      sop: 'ib.device-plugin',
+      fault: {
+        series: [
+          {
+            metric: 'kube_node_status_capacity',
+            labels: { resource: 'rdma_hca_shared_devices_all' },
+            value: 0,
+          },
+        ],
+      },
     },
-  },
-  ibCounter(
-    'IBReceivedError',
-    'node_infiniband_port_errors_received_total',
-    '24h',
-    1000,
-    'More than 1000 receive errors on the IB port in 24 hours; id = HCA. Record only.',
-  ),
-  {
-    ...ibCounter(
-      'IBTrasmittedError',
-      'node_infiniband_port_discards_transmitted_total',
+    ibCounter(
+      'IBReceivedError',
+      'node_infiniband_port_errors_received_total',
       '24h',
       1000,
-      'More than 1000 transmit discards on the IB port in 24 hours; id = HCA (name spelt as in v1). Record only.',
+      'More than 1000 receive errors on the IB port in 24 hours; id = HCA/port. Record only.',
+      ignore,
     ),
-    aliases: ['IBTransmittedError'],
-  },
-  ibCounter(
-    'IBSymbolError',
-    'node_infiniband_symbol_error_total',
-    '24h',
-    1000,
-    'More than 1000 symbol errors on the IB port in 24 hours (a bad cable or optic); id = HCA. Record only.',
-  ),
-  ibCounter(
-    'IBLinkErrorRecovery',
-    'node_infiniband_link_error_recovery_total',
-    '1h',
-    10,
-    'The IB link retrained more than 10 times in an hour; id = HCA. Record only.',
-  ),
-  {
-    name: 'IBPortDown',
-    domain: 'IB',
-    description:
-      'The IB port logical state is not ACTIVE; value = state id. Legacy name, record only.',
-    signal: 'node-exporter',
-    expr: 'max by (node, device) (node_infiniband_state_id != 4)',
-    deviceLabel: 'device',
-    forMs: MIN,
-    clearForMs: 5 * MIN,
-    clear: 'ACTIVE for 5 minutes.',
-    priority: 999,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: null,
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        { metric: 'node_infiniband_state_id', labels: { device: '{device}', port: '1' }, value: 1 },
-      ],
+    {
+      ...ibCounter(
+        'IBTrasmittedError',
+        'node_infiniband_port_discards_transmitted_total',
+        '24h',
+        1000,
+        'More than 1000 transmit discards on the IB port in 24 hours; id = HCA/port (name spelt as in v1). Record only.',
+        ignore,
+      ),
+      aliases: ['IBTransmittedError'],
     },
-  },
-  {
-    name: 'IBPhysicalPortDown',
-    domain: 'IB',
-    description:
-      'The IB port physical state is not LinkUp; value = physical state id. Legacy name, record only.',
-    signal: 'node-exporter',
-    expr: 'max by (node, device) (node_infiniband_physical_state_id != 5)',
-    deviceLabel: 'device',
-    forMs: MIN,
-    clearForMs: 5 * MIN,
-    clear: 'LinkUp for 5 minutes.',
-    priority: 999,
-    affectsLoad: false,
-    deviceIdMode: 'id',
-    sop: null,
-    fault: {
-      defaultDevice: 'mlx5_0',
-      series: [
-        {
-          metric: 'node_infiniband_physical_state_id',
-          labels: { device: '{device}', port: '1' },
-          value: 2,
-        },
-      ],
+    ibCounter(
+      'IBSymbolError',
+      'node_infiniband_symbol_error_total',
+      '24h',
+      1000,
+      'More than 1000 symbol errors on the IB port in 24 hours (a bad cable or optic); id = HCA/port. Record only.',
+      ignore,
+    ),
+    ibCounter(
+      'IBLinkErrorRecovery',
+      'node_infiniband_link_error_recovery_total',
+      '1h',
+      10,
+      'The IB link retrained more than 10 times in an hour; id = HCA/port. Record only.',
+      ignore,
+    ),
+    {
+      name: 'IBPortDown',
+      domain: 'IB',
+      description:
+        'The IB port logical state is not ACTIVE; id = HCA/port, value = state id. Legacy name, record only.',
+      signal: 'node-exporter',
+      expr: perPort('node_infiniband_state_id', (m) => `${m} != 4`, ignore),
+      deviceLabel: IB_PORT_LABEL,
+      forMs: MIN,
+      clearForMs: 5 * MIN,
+      clear: 'ACTIVE for 5 minutes.',
+      priority: 999,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: null,
+      fault: {
+        defaultDevice: 'mlx5_0/1',
+        series: [{ metric: 'node_infiniband_state_id', labels: PORT_LABELS, value: 1 }],
+      },
     },
-  },
-  nodeCheckIb({
-    name: 'IBPingFailed',
-    description:
-      'The node check could not reach its IB ping peers from the HCA; id = HCA. Legacy name, record only.',
-    priority: 999,
-    deviceIdMode: 'id',
-    sop: null,
-  }),
-];
+    {
+      name: 'IBPhysicalPortDown',
+      domain: 'IB',
+      description:
+        'The IB port physical state is not LinkUp; id = HCA/port, value = physical state id. Legacy name, ' +
+        'record only.',
+      signal: 'node-exporter',
+      expr: perPort('node_infiniband_physical_state_id', (m) => `${m} != 5`, ignore),
+      deviceLabel: IB_PORT_LABEL,
+      forMs: MIN,
+      clearForMs: 5 * MIN,
+      clear: 'LinkUp for 5 minutes.',
+      priority: 999,
+      affectsLoad: false,
+      deviceIdMode: 'id',
+      sop: null,
+      fault: {
+        defaultDevice: 'mlx5_0/1',
+        series: [{ metric: 'node_infiniband_physical_state_id', labels: PORT_LABELS, value: 2 }],
+      },
+    },
+    nodeCheckIb({
+      name: 'IBPingFailed',
+      description:
+        'The node check could not reach its IB ping peers from the HCA; id = HCA. Legacy name, record only.',
+      priority: 999,
+      deviceIdMode: 'id',
+      sop: null,
+    }),
+  ];
+}
+
+/** InfiniBand HCA and link conditions (no port ignored; config: applyDetectionConfig). */
+export const IB_CONDITIONS: readonly CatalogueEntry[] = ibConditions([]);

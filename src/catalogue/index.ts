@@ -12,6 +12,7 @@ import { NPD_CONDITIONS } from './npd.js';
 import { PEERMEM_CONDITIONS } from './peermem.js';
 import { PROCESS_CONDITIONS } from './process.js';
 import { ROCE_CONDITIONS } from './roce.js';
+import { SCRAPE_CONDITIONS } from './scrape.js';
 import { SYSTEM_CONDITIONS } from './system.js';
 import type { CatalogueEntry } from './types.js';
 
@@ -23,8 +24,26 @@ export type {
   SeriesChange,
   Signal,
 } from './types.js';
-export { METRICS, metricNamesOf, SIGNAL_PRESENCE, SIGNAL_SOURCES, SIGNALS } from './signals.js';
+export {
+  COLLECTOR_HEALTH,
+  collectorKey,
+  METRICS,
+  metricNamesOf,
+  PROMETHEUS_SERIES,
+  SIGNAL_PRESENCE,
+  SIGNAL_SOURCES,
+  SIGNALS,
+} from './signals.js';
 export type { MetricSpec } from './signals.js';
+export { ruleInputs } from './inputs.js';
+export type { RuleInputs } from './inputs.js';
+export {
+  applyDetectionConfig,
+  DEFAULT_DETECTION,
+  parseIbPort,
+  type DetectionConfig,
+  type IbPortPattern,
+} from './detection.js';
 
 /**
  * Every condition Aegis knows, in domain order (the order of docs/conditions.md and priority.conf).
@@ -42,6 +61,7 @@ export const CATALOGUE: readonly CatalogueEntry[] = [
   ...ROCE_CONDITIONS,
   ...GPFS_CONDITIONS,
   ...SYSTEM_CONDITIONS,
+  ...SCRAPE_CONDITIONS,
   ...PROCESS_CONDITIONS,
   ...PEERMEM_CONDITIONS,
   // node-problem-detector's inputs, across domains (npd.ts)

@@ -19,7 +19,8 @@
  * systemd-monitor-counter.json (FrequentKubeletRestart, FrequentDockerRestart,
  * FrequentContainerdRestart), kernel-monitor-counter.json (FrequentUnregisterNetDevice/
  * UnregisterNetDevice), health-checker-kubelet.json (KubeletUnhealthy), health-checker-containerd
- * and -docker.json (ContainerRuntimeUnhealthy), custom-plugin-monitor.json (NTPProblem/NTPIsDown).
+ * and -docker.json (ContainerRuntimeUnhealthy), custom-plugin-monitor.json (NTPProblem/NTPIsDown),
+ * disk-log-message-filelog.json (DiskBadBlock).
  */
 import { ErrorCode, HealError } from '../core/errors.js';
 import type { Domain } from '../core/types.js';
@@ -32,7 +33,7 @@ export interface NpdProblemMapping {
   /** NPD condition type, e.g. `KernelDeadlock`. */
   readonly type: string;
   /** Only this reason (e.g. `DockerHung`); absent: any reason the condition is True with. */
-  readonly reason?: string;
+  readonly reason?: string | undefined;
   /** Catalogue condition it stands for. */
   readonly condition: string;
 }
@@ -68,6 +69,7 @@ export const DEFAULT_NPD_MAPPING: NpdMapping = {
     { type: 'KubeletUnhealthy', condition: 'NpdKubeletUnhealthy' },
     { type: 'ContainerRuntimeUnhealthy', condition: 'NpdContainerRuntimeUnhealthy' },
     { type: 'NTPProblem', condition: 'NpdNTPProblem' },
+    { type: 'DiskBadBlock', condition: 'NpdDiskBadBlock' },
   ],
   events: [{ reason: 'TaskHung', condition: 'NpdKernelDeadlock' }],
 };
@@ -170,6 +172,17 @@ export const NPD_CONDITIONS: readonly CatalogueEntry[] = [
     affectsLoad: true,
     sop: 'disk.replace',
     fault: { type: 'XfsShutdown', reason: 'XfsHasShutdown' },
+  }),
+  npd({
+    name: 'NpdDiskBadBlock',
+    domain: 'Disk',
+    description:
+      'smartd logged 100 or more unreadable (pending) or offline uncorrectable sectors of a drive: NPD ' +
+      'DiskBadBlock (disk-log-message-filelog.json). Record only by default (DiskSmartFailing acts).',
+    priority: 100,
+    affectsLoad: false,
+    sop: 'disk.replace',
+    fault: { type: 'DiskBadBlock', reason: 'DiskBadBlock' },
   }),
   npd({
     name: 'NpdHardwareErrorFatal',
@@ -290,15 +303,22 @@ export function applyNpdMapping(
   catalogue: readonly CatalogueEntry[],
   mapping: NpdMapping,
 ): CatalogueEntry[] {
-  const byName = new Map(catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])].map((n) => [n, e])));
+  const byName = new Map(
+    catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])].map((n) => [n, e] as const)),
+  );
   checkNpdMapping(mapping, (n) => byName.get(n));
+  const canonical = (name: string): string => byName.get(name)?.name ?? name;
+  const resolved: NpdMapping = {
+    problems: mapping.problems.map((p) => ({ ...p, condition: canonical(p.condition) })),
+    events: mapping.events.map((e) => ({ ...e, condition: canonical(e.condition) })),
+  };
   const out: CatalogueEntry[] = [];
   for (const e of catalogue) {
     if (e.signal !== 'node-problem-detector') {
       out.push(e);
       continue;
     }
-    const expr = npdExpr(e.name, mapping);
+    const expr = npdExpr(e.name, resolved);
     if (expr !== '') out.push(expr === e.expr ? e : { ...e, expr });
   }
   return out;

@@ -54,6 +54,7 @@ export const SIGNAL_PRESENCE: Readonly<Record<Signal, string | null>> = {
   'gpfs-exporter': `count by (node) (${scraped('gpfs_state')})`,
   sichek: `count by (node) (${scraped('sichek_nvidia_device_count or sichek_infiniband_hca_num')})`,
   'aegis-nodecheck': `count by (node) (${scraped('aegis_nodecheck_up')})`,
+  'node-problem-detector': `count by (node) (${scraped('problem_gauge or problem_counter')})`,
 };
 
 /** Who produces a signal and what a site must enable for the catalogue to see it. */
@@ -61,7 +62,9 @@ export const SIGNAL_SOURCES: Readonly<Record<Signal, string>> = {
   kubernetes:
     'The Kubernetes API (node Ready condition and spec.unschedulable), read by Aegis itself.',
   'kube-state-metrics':
-    'kube-state-metrics v2; `kube_node_labels` needs `--metric-labels-allowlist=nodes=[aegis.io/disable]`.',
+    'kube-state-metrics v2; `kube_node_labels` needs `--metric-labels-allowlist=nodes=[aegis.io/disable,' +
+    'nvidia.com/gpu.count,nvidia.com/mig.strategy]` (the GPU Feature Discovery labels give GpuDown the number ' +
+    'of physical GPUs under time-slicing and MIG; without them it falls back to the GPU capacity).',
   'node-exporter':
     'prometheus/node_exporter >= 1.5 with the default collectors plus `--collector.systemd` ' +
     '(`--collector.systemd.enable-start-time-metrics`), `--collector.processes`; infiniband, bonding, edac, ' +
@@ -102,6 +105,11 @@ export interface MetricSpec {
    */
   readonly healthy: number | null;
   readonly help: string;
+  /**
+   * The exporter's collector that produces it, where the exporter reports each collector's health
+   * (COLLECTOR_HEALTH): a failing collector makes the rules reading this metric stale on that node.
+   */
+  readonly collector?: string;
 }
 
 const DCGM_GPU = ['gpu', 'UUID', 'device', 'modelName', 'pci_bus_id', 'Hostname'];
@@ -116,7 +124,32 @@ function dcgm(
   return { name, signal: 'dcgm-exporter', kind, labels: DCGM_GPU, healthy, help };
 }
 
-/** A node-exporter metric. */
+/**
+ * node_exporter's collector of a metric, by name prefix (first match; the collector names of
+ * `node_scrape_collector_success{collector}`, see node_exporter's collector/*.go).
+ */
+const NODE_COLLECTORS: readonly (readonly [prefix: string, collector: string])[] = [
+  ['node_boot_time_seconds', 'stat'],
+  ['node_procs_', 'stat'],
+  ['node_load', 'loadavg'],
+  ['node_cpu_package_throttles', 'thermal_throttle'],
+  ['node_memory_', 'meminfo'],
+  ['node_edac_', 'edac'],
+  ['node_filesystem_', 'filesystem'],
+  ['node_disk_', 'diskstats'],
+  ['node_network_carrier', 'netclass'],
+  ['node_network_', 'netdev'],
+  ['node_bonding_', 'bonding'],
+  ['node_nf_conntrack_', 'conntrack'],
+  ['node_infiniband_', 'infiniband'],
+  ['node_systemd_', 'systemd'],
+  ['node_processes_', 'processes'],
+  ['node_vmstat_', 'vmstat'],
+  ['node_timex_', 'timex'],
+  ['node_filefd_', 'filefd'],
+];
+
+/** A node-exporter metric, with its collector. */
 function nodeExp(
   name: string,
   kind: MetricSpec['kind'],
@@ -124,7 +157,9 @@ function nodeExp(
   healthy: number | null,
   help: string,
 ): MetricSpec {
-  return { name, signal: 'node-exporter', kind, labels, healthy, help };
+  const collector = NODE_COLLECTORS.find(([prefix]) => name.startsWith(prefix))?.[1];
+  if (collector === undefined) throw new Error(`signals: no node_exporter collector for ${name}`);
+  return { name, signal: 'node-exporter', kind, labels, healthy, help, collector };
 }
 
 /** A sichek gauge. */
@@ -152,9 +187,12 @@ export const METRICS: readonly MetricSpec[] = [
     name: 'kube_node_labels',
     signal: 'kube-state-metrics',
     kind: 'gauge',
-    labels: ['label_aegis_io_disable'],
+    labels: ['label_aegis_io_disable', 'label_nvidia_com_gpu_count'],
     healthy: 1,
-    help: 'Allowlisted node labels as label_* labels.',
+    help:
+      'Allowlisted node labels as label_* labels: `aegis.io/disable`, and GPU Feature Discovery\'s ' +
+      '`nvidia.com/gpu.count` (physical GPUs; MIG devices under the single strategy) and ' +
+      '`nvidia.com/mig.strategy` (set only when MIG is on).',
   },
   {
     name: 'kube_node_spec_unschedulable',
@@ -221,6 +259,14 @@ export const METRICS: readonly MetricSpec[] = [
     help: 'Whether the kubelet reports the container running; 1 on a pod long past its deletionTimestamp means the kubelet has not stopped it.',
   },
   // node-exporter
+  {
+    name: 'node_scrape_collector_success',
+    signal: 'node-exporter',
+    kind: 'gauge',
+    labels: ['collector'],
+    healthy: 1,
+    help: '0 when the collector failed this scrape: the rules reading its metrics are stale on the node.',
+  },
   nodeExp('node_boot_time_seconds', 'gauge', [], null, 'Boot time; a change is a reboot.'),
   nodeExp('node_load5', 'gauge', [], null, '5-minute load average.'),
   nodeExp('node_load15', 'gauge', [], null, '15-minute load average.'),
@@ -466,6 +512,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['id', 'name'],
     healthy: 0,
     help: 'Sensor state: 0 nominal, 1 warning, 2 critical (NaN when unreadable).',
+    collector: 'ipmi',
   })),
   {
     name: 'ipmi_sensor_state',
@@ -474,6 +521,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['id', 'name', 'type'],
     healthy: 0,
     help: 'Generic sensor state: 0 nominal, 1 warning, 2 critical; Entity Presence 2 is a known false critical.',
+    collector: 'ipmi',
   },
   {
     name: 'ipmi_chassis_drive_fault_state',
@@ -482,6 +530,15 @@ export const METRICS: readonly MetricSpec[] = [
     labels: [],
     healthy: 1,
     help: 'Inverted: 1 = no drive fault, 0 = fault.',
+    collector: 'chassis',
+  },
+  {
+    name: 'ipmi_up',
+    signal: 'ipmi-exporter',
+    kind: 'gauge',
+    labels: ['collector'],
+    healthy: 1,
+    help: '0 when the collector (ipmi, chassis, bmc, sel) failed: the rules reading its metrics are stale on the node.',
   },
   // gpfs_exporter
   {
@@ -491,6 +548,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['state'],
     healthy: null,
     help: 'One-hot mmgetstate (active, arbitrating, down, unknown); healthy: active=1.',
+    collector: 'mmgetstate',
   },
   {
     name: 'gpfs_mount_status',
@@ -499,6 +557,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['mount'],
     healthy: 1,
     help: '1 when an fstab GPFS filesystem is mounted.',
+    collector: 'mount',
   },
   {
     name: 'gpfs_verbs_status',
@@ -507,6 +566,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: [],
     healthy: 1,
     help: '1 when verbs RDMA is started.',
+    collector: 'verbs',
   },
   {
     name: 'gpfs_health_status',
@@ -515,6 +575,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['component', 'entityname', 'entitytype', 'status'],
     healthy: null,
     help: 'One-hot mmhealth status per entity; HEALTHY or TIPS is healthy.',
+    collector: 'mmhealth',
   },
   {
     name: 'gpfs_waiter_seconds_count',
@@ -523,6 +584,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: [],
     healthy: null,
     help: 'Current waiters (histogram snapshot).',
+    collector: 'waiter',
   },
   {
     name: 'gpfs_waiter_seconds_bucket',
@@ -531,6 +593,23 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['le'],
     healthy: null,
     help: 'Current waiters by age; healthy: bucket le="300" equals the count.',
+    collector: 'waiter',
+  },
+  {
+    name: 'gpfs_exporter_collect_error',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: ['collector'],
+    healthy: 0,
+    help: '1 when the collector failed: the rules reading its metrics are stale on the node.',
+  },
+  {
+    name: 'gpfs_exporter_collect_timeout',
+    signal: 'gpfs-exporter',
+    kind: 'gauge',
+    labels: ['collector'],
+    healthy: 0,
+    help: '1 when the collector timed out: the rules reading its metrics are stale on the node.',
   },
   // sichek
   sichek('sichek_nvidia_device_count', [], null, 'GPUs seen by NVML.'),
@@ -664,4 +743,31 @@ export function metricNamesOf(expr: string): readonly string[] {
     }
   } while (cursor.next());
   return names;
+}
+
+/** Collectors of a signal that produce a metric the catalogue reads, sorted. */
+function collectorsOf(signal: Signal): string {
+  const names = new Set<string>();
+  for (const m of METRICS) if (m.signal === signal && m.collector !== undefined) names.add(m.collector);
+  return [...names].sort().join('|');
+}
+
+/**
+ * Per exporter that reports the health of each of its collectors, PromQL returning one series per
+ * (node, collector) whose last collection failed, over the collectors the catalogue reads. A rule
+ * reading a metric of a failing collector is stale on that node (never healthy, never a new fault)
+ * although the exporter itself answers: node_exporter keeps serving the other collectors when one
+ * fails (a hung NFS mount stalls `filesystem`, a missing sysfs tree fails `infiniband`).
+ */
+export const COLLECTOR_HEALTH: Readonly<Partial<Record<Signal, string>>> = {
+  'node-exporter': `max by (node, collector) (node_scrape_collector_success{collector=~"${collectorsOf('node-exporter')}"} == 0)`,
+  'ipmi-exporter': `max by (node, collector) (ipmi_up{collector=~"${collectorsOf('ipmi-exporter')}"} == 0)`,
+  'gpfs-exporter':
+    `max by (node, collector) (gpfs_exporter_collect_error{collector=~"${collectorsOf('gpfs-exporter')}"} == 1 ` +
+    `or gpfs_exporter_collect_timeout{collector=~"${collectorsOf('gpfs-exporter')}"} == 1)`,
+};
+
+/** The key of one collector of a signal in staleness reports: `node-exporter/filesystem`. */
+export function collectorKey(signal: Signal, collector: string): string {
+  return `${signal}/${collector}`;
 }

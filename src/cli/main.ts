@@ -14,6 +14,7 @@ import { registerAgentCommand } from './commands/agent.js';
 import { registerBenchCommand } from './commands/bench.js';
 import { registerConditionsCommand } from './commands/conditions.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerInspectCommand } from './commands/inspect.js';
 import { registerPriorityCommand } from './commands/priority.js';
 import { registerRulesCommand } from './commands/rules.js';
 import { registerRunCommand } from './commands/run.js';
@@ -29,6 +30,7 @@ export type CommandRegistrar = (program: Command) => void;
 // ───────────────────────────────────────────────────────────────────────────────────────────────
 export const COMMANDS: readonly CommandRegistrar[] = [
   registerRunCommand,
+  registerInspectCommand,
   registerConditionsCommand,
   registerPriorityCommand,
   registerRulesCommand,

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { DEFAULT_SYSTEM_NAMESPACES, isNamespacePattern } from '../catalogue/namespaces.js';
+import { DEFAULT_NPD_MAPPING } from '../catalogue/npd.js';
+import { DEFAULT_READ_ONLY_MOUNTS, parseIbPort, promRegexProblem } from '../catalogue/detection.js';
 import { parseDurationMs } from '../core/duration.js';
 
 /** A duration: `"30s"`-style string or milliseconds; finite and not negative. */
@@ -25,6 +27,13 @@ const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
 });
 /** A duration that must be positive (intervals, timeouts). */
 const positiveMs = durationMs.refine((ms) => ms > 0, 'must be greater than zero');
+/** A node-problem-detector condition type or reason (`KernelDeadlock`, `DockerHung`). */
+const npdName = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9][-A-Za-z0-9_.:/]{0,127}$/,
+    'must be a node-problem-detector condition type or reason, e.g. KernelDeadlock',
+  );
 /** One `key=value` label selector term (a label key with an optional DNS prefix, a label value). */
 const labelSelector = z
   .string()
@@ -206,6 +215,64 @@ export const ConfigSchema = z.strictObject({
     )
     .min(1, 'needs at least one namespace')
     .default([...DEFAULT_SYSTEM_NAMESPACES]),
+  /**
+   * What a site's hardware means to detection (src/catalogue/detection.ts, docs/prometheus.md).
+   * `ignoreIbPorts`: InfiniBand ports meant to be down (not cabled by design), left out of the
+   * per-port IB rules: `<HCA>/<port>` (`mlx5_4/1`), `<HCA>` for all its ports, each part an anchored
+   * regex, or `{ port: 'mlx5_4/1', nodes: '<regex>' }` for some nodes only. `readOnlyMounts`: mount
+   * points meant to be read-only, left out of DiskReadOnly (anchored regexes; replaces the default
+   * list, so keep the defaults you still want). Pods' volumes under /var/lib/kubelet are always left out.
+   */
+  detection: z
+    .strictObject({
+      ignoreIbPorts: z
+        .array(
+          z.union([z.string(), z.strictObject({ port: z.string(), nodes: z.string().optional() })]),
+        )
+        .default([])
+        .transform((entries, ctx) =>
+          entries.flatMap((e, i) => {
+            const parsed = typeof e === 'string' ? parseIbPort(e) : parseIbPort(e.port, e.nodes);
+            if (typeof parsed !== 'string') return [parsed];
+            ctx.addIssue({ code: 'custom', message: parsed, path: [i] });
+            return [];
+          }),
+        ),
+      readOnlyMounts: z
+        .array(
+          z.string().superRefine((regex, ctx) => {
+            const problem = promRegexProblem(regex);
+            if (problem !== undefined)
+              ctx.addIssue({ code: 'custom', message: `"${regex}" ${problem}` });
+          }),
+        )
+        .default([...DEFAULT_READ_ONLY_MOUNTS]),
+    })
+    .prefault({}),
+  /**
+   * node-problem-detector as an input (src/catalogue/npd.ts, docs/inspect.md): which catalogue
+   * condition each NPD problem type (Node condition and `problem_gauge{type,reason}`; `reason`
+   * optional) and each event reason (`problem_counter{reason}`, counted over the last hour) stands
+   * for. `staleAfterMs`: an NPD Node condition whose heartbeat is older is not trusted (NPD
+   * re-posts its conditions every 5 minutes by default).
+   */
+  nodeProblemDetector: z
+    .strictObject({
+      problems: z
+        .array(
+          z.strictObject({
+            type: npdName,
+            reason: npdName.optional(),
+            condition: z.string().min(1),
+          }),
+        )
+        .default(DEFAULT_NPD_MAPPING.problems.map((p) => ({ ...p }))),
+      events: z
+        .array(z.strictObject({ reason: npdName, condition: z.string().min(1) }))
+        .default(DEFAULT_NPD_MAPPING.events.map((e) => ({ ...e }))),
+      staleAfterMs: positiveMs.prefault('15m'),
+    })
+    .prefault({}),
   priorityFile: z.string().optional(),
   metricsPort: z.int().min(0).max(65535).default(9400),
   leaderElection: z

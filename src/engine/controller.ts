@@ -25,7 +25,13 @@ import {
 import { readTicket, updateTicket } from '../ticket/ticket-store.js';
 import { ConditionTracker } from './condition-tracker.js';
 import { UNFENCED, type Fence } from './fence.js';
-import { Inspector, type InspectorOptions } from './inspector.js';
+import { Inspector, type Inspection, type InspectorOptions } from './inspector.js';
+import {
+  isFresh,
+  nodeConditionSources,
+  readNodeConditions,
+  type NodeConditionSource,
+} from './node-conditions.js';
 import type { Logger } from './logger.js';
 import { runStep, type StepEvent } from './runner.js';
 import { fleetCounts, isHold, SafetyGates } from './safety.js';
@@ -110,6 +116,12 @@ export class Controller {
   readonly #lastEnded = new Map<string, { seq: number; fixedAtMs: number | undefined }>();
   #stopping = false;
   #seeded = false;
+  /** The last inspection (a fast cycle reuses it). */
+  #lastInspection: Inspection | undefined;
+  /** Producers of Node conditions read as observations (node-problem-detector, the agent). */
+  readonly #nodeSources: readonly NodeConditionSource[];
+  /** Node condition types some detector mapping reads. */
+  readonly #detectorTypes: ReadonlySet<string>;
   /** The node list the per-node maps were last pruned against. */
   #prunedFor: readonly NodeInfo[] | undefined;
   #prunedAtMs = Number.NEGATIVE_INFINITY;
@@ -128,6 +140,8 @@ export class Controller {
     });
     this.#tracker = new ConditionTracker((c) => byName.get(c) ?? { forMs: 0, clearForMs: 0 });
     this.#gates = new SafetyGates(deps.config.safety);
+    this.#nodeSources = nodeConditionSources(deps.config.nodeProblemDetector);
+    this.#detectorTypes = new Set(this.#nodeSources.flatMap((s) => s.mappings.map((m) => m.type)));
 
     const s = deps.config.sop;
     this.#policy = {
@@ -168,6 +182,26 @@ export class Controller {
     while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight.values()]);
   }
 
+  /**
+   * True when a node's change is a detector raising a condition (a Node condition of a mapped
+   * type turning True, or changing its reason while True): worth a fast cycle now rather than
+   * waiting for the interval. Heartbeats and everything else are not.
+   */
+  wantsFastCycle(prev: NodeInfo | undefined, next: NodeInfo): boolean {
+    const raised = (n: NodeInfo | undefined): Set<string> => {
+      const out = new Set<string>();
+      for (const c of n?.conditions ?? [])
+        if (c.status === 'True' && this.#detectorTypes.has(c.type))
+          out.add(`${c.type}/${c.reason}`);
+      return out;
+    };
+    const now = raised(next);
+    if (now.size === 0) return false;
+    const before = raised(prev);
+    for (const k of now) if (!before.has(k)) return true;
+    return false;
+  }
+
   /** Stops dispatching new steps; running ones finish. */
   stop(): void {
     this.#stopping = true;
@@ -189,8 +223,13 @@ export class Controller {
     this.#prevFaulty = new Set();
   }
 
-  /** Runs one inspection cycle. Errors are isolated per node and per query; this never throws for them. */
-  async cycle(signal: AbortSignal): Promise<CycleReport> {
+  /**
+   * Runs one inspection cycle. Errors are isolated per node and per query; this never throws for
+   * them. `fast`: a node's detector conditions changed (the agent or node-problem-detector wrote
+   * them): the cycle reuses the last inspection's answers instead of asking Prometheus again, so
+   * a host event reaches its cordon and ticket in the time of the node watch and two writes.
+   */
+  async cycle(signal: AbortSignal, opts: { fast?: boolean } = {}): Promise<CycleReport> {
     const d = this.#d;
     const atMs = d.clock.now();
     const t0 = performance.now();
@@ -217,17 +256,35 @@ export class Controller {
     }
     const t1 = performance.now();
     this.#pruneGoneNodes(nodes);
-    const insp = await this.#inspector.inspect(nodes, signal);
+    const last = this.#lastInspection;
+    const insp =
+      opts.fast === true && last !== undefined
+        ? last
+        : await this.#inspector.inspect(nodes, signal);
+    this.#lastInspection = insp;
+    const detectors = readNodeConditions(
+      nodes,
+      this.#nodeSources,
+      (c) => this.#timing.get(c),
+      atMs,
+    );
     const t2 = performance.now();
     const allHealthy = insp.complete;
     const isStale = (node: string, condition: string): boolean => {
-      if (insp.failedRules.has(condition)) return true;
-      const sig = this.#inspector.signalOf(condition);
-      if (sig === undefined) return false;
-      return insp.failedSignals.has(sig) || (insp.staleByNode.get(node)?.has(sig) ?? false);
+      // A fresh detector condition vouches for the conditions it reports on, True or False.
+      if (isFresh(detectors, node, condition)) return false;
+      // Every exporter and collector the rule reads (GpuDown: kube-state-metrics and dcgm-exporter).
+      return this.#inspector.isStale(insp, node, condition);
     };
     if (!this.#seeded) this.#seedFromTickets(nodes, atMs);
-    const edges = this.#tracker.update(insp.observations, atMs, isStale, insp.presenceAtMs);
+    const edges = this.#tracker.update(
+      detectors.observations.length === 0
+        ? insp.observations
+        : [...insp.observations, ...detectors.observations],
+      atMs,
+      isStale,
+      insp.presenceAtMs,
+    );
     const staleOf = (node: string): string[] => [...(insp.staleByNode.get(node) ?? [])];
     const statuses = [
       ...this.#tracker.statuses(staleOf),
@@ -343,6 +400,10 @@ export class Controller {
       const view: NodeView = { info, ticket, nowMs, policy: this.#policy };
       const ordered = actionableInOrder(status.conditions, priorityOf);
       const ackedUntil = acknowledgedUntil(ticket);
+      // A new hand-off assigns the whole ticket to a human, which stops every other ladder: it
+      // waits while a less urgent condition of the node still has a step of its own to take.
+      let handOff: Candidate | undefined;
+      let chosen = false;
       for (const [i, cond] of ordered.entries()) {
         // The Cordon bucket (recovery loop) runs only when nothing more urgent is active.
         if (i > 0 && bucketOfPriority(priorityOf(cond.condition)) === Bucket.Cordon) break;
@@ -377,7 +438,7 @@ export class Controller {
           bucketOfPriority(priorityOf(cond.condition)) !== Bucket.NotReady
         )
           continue;
-        out.push({
+        const candidate: Candidate = {
           info,
           status,
           conditionIndex: i,
@@ -386,9 +447,16 @@ export class Controller {
           view,
           sopId: reg.sop.id,
           key: urgency(cond, priorityOf),
-        });
+        };
+        if (verdict.step.action === Action.HandToHuman && verdict.step.seq === undefined) {
+          handOff ??= candidate;
+          continue;
+        }
+        out.push(candidate);
+        chosen = true;
         break;
       }
+      if (!chosen && handOff !== undefined) out.push(handOff);
     }
     return out;
   }

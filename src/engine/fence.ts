@@ -115,9 +115,11 @@ export function fencedCluster(cluster: ClusterClient, fence: Fence): ClusterClie
   };
   const peek = cluster.peekNode?.bind(cluster);
   const close = cluster.close?.bind(cluster);
+  const onNodeChange = cluster.onNodeChange?.bind(cluster);
   return {
     ...fenced,
     ...(peek === undefined ? {} : { peekNode: peek }),
     ...(close === undefined ? {} : { close }),
+    ...(onNodeChange === undefined ? {} : { onNodeChange }),
   };
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { CATALOGUE } from '../catalogue/index.js';
-import { SIGNAL_PRESENCE } from '../catalogue/signals.js';
+import { COLLECTOR_HEALTH, SIGNAL_PRESENCE } from '../catalogue/signals.js';
 import type { CatalogueEntry } from '../catalogue/types.js';
 import { ManualClock } from '../core/clock.js';
 import { ErrorCode, HealError } from '../core/errors.js';
@@ -10,6 +10,7 @@ import type { NodeInfo } from '../core/types.js';
 import type { InstantSample, MetricsSource } from '../prom/metrics-source.js';
 import { compilePromQL, createMemorySeriesSource, type Series } from '../promql/index.js';
 import { aNode } from '../../test/helpers/builders.js';
+import { ConditionTracker } from './condition-tracker.js';
 import { Inspector, longestRangeMs, rulePeriodMs, type InspectorOptions } from './inspector.js';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -20,6 +21,8 @@ const entry = (name: string): CatalogueEntry => {
   return e;
 };
 const NODES: NodeInfo[] = ['n1', 'n2'].map((name) => aNode({ name }));
+
+const PRESENCE_QUERIES = new Set(Object.values(SIGNAL_PRESENCE).filter((e) => e !== null));
 
 /** Answers every presence query with both nodes; rules per `faults` (expr -> samples). */
 class FakeSource implements MetricsSource {
@@ -36,7 +39,7 @@ class FakeSource implements MetricsSource {
     this.asked.push(expr);
     if (this.holding.has(expr)) await new Promise<void>((r) => this.#held.push(r));
     if (this.failing.has(expr)) throw new HealError(ErrorCode.PromUnavailable, `down: ${expr}`);
-    if (expr.startsWith('count by (node)') && !expr.includes('unless'))
+    if (PRESENCE_QUERIES.has(expr))
       return NODES.filter((n) => this.silent.get(expr)?.has(n.name) !== true).map((n) => ({
         labels: { node: n.name },
         value: 1,
@@ -113,7 +116,7 @@ describe('rule periods', () => {
   it('lists the queries a cycle waits for: every-cycle rules (shared ones once), no presence', () => {
     const insp = inspector(new FakeSource(), new ManualClock(T0), { shareSelections: true });
     const cycle = insp.cycleQueries;
-    const presence = Object.values(SIGNAL_PRESENCE).filter((e) => e !== null);
+    const presence = [...PRESENCE_QUERIES, ...Object.values(COLLECTOR_HEALTH)];
     assert.equal(cycle.length, insp.queriesEveryCycle - presence.length);
     assert.equal(new Set(cycle).size, cycle.length);
     assert.ok(cycle.every((q) => !presence.includes(q)));
@@ -321,7 +324,7 @@ describe('inspector: the caller signal', () => {
 
 describe('inspector: presence in the background', () => {
   const DCGM = SIGNAL_PRESENCE['dcgm-exporter'] as string;
-  const presenceExprs = new Set(Object.values(SIGNAL_PRESENCE).filter((e) => e !== null));
+  const presenceExprs = new Set([...PRESENCE_QUERIES, ...Object.values(COLLECTOR_HEALTH)]);
 
   it('the first cycle asks presence itself; later ones use the previous answer, asked after their rules', async () => {
     const clock = new ManualClock(T0);
@@ -333,6 +336,7 @@ describe('inspector: presence in the background', () => {
     await clock.advance(SEC);
     source.asked.length = 0;
     const second = await insp.inspect(NODES, signal);
+    await new Promise((resolve) => setImmediate(resolve)); // the background run asks them all
     assert.equal(second.presenceAtMs, T0, "the first cycle's answer");
     assert.equal(second.complete, true);
     assert.equal(second.staleByNode.size, 0);
@@ -381,7 +385,7 @@ describe('inspector: presence in the background', () => {
     const failed = await insp.inspect(NODES, signal);
     assert.ok(failed.failedSignals.has('dcgm-exporter'));
     assert.equal(failed.complete, false);
-    assert.match(failed.errors.join('\n'), /down: count by \(node\) \(DCGM/);
+    assert.match(failed.errors.join('\n'), /down: count by \(node\) \(\(DCGM/);
     await clock.advance(SEC);
     const back = await insp.inspect(NODES, signal);
     assert.equal(back.failedSignals.size, 0);
@@ -391,7 +395,12 @@ describe('inspector: presence in the background', () => {
   it('presence that stops answering makes every signal stale, never present', async () => {
     const clock = new ManualClock(T0);
     const source = new FakeSource();
-    const insp = inspector(source, clock, { backgroundPresence: true, queryTimeoutMs: 60 * SEC });
+    // Every presence and collector query in flight at once, so the run fails at one deadline.
+    const insp = inspector(source, clock, {
+      backgroundPresence: true,
+      queryTimeoutMs: 60 * SEC,
+      concurrency: 16,
+    });
     await insp.inspect(NODES, signal);
     for (const e of presenceExprs) source.holding.add(e);
     const cycles = [];
@@ -411,9 +420,112 @@ describe('inspector: presence in the background', () => {
     // The run asked at T0 + 1 s hits its 60 s deadline: the cycle at T0 + 61 s sees it fail.
     assert.equal(expired, 60);
     assert.match(cycles[60]?.errors.join('\n') ?? '', /timed out after 60000ms/);
-    assert.equal(cycles.at(-1)?.failedSignals.size, presenceExprs.size);
+    assert.equal(cycles.at(-1)?.failedSignals.size, PRESENCE_QUERIES.size);
     assert.equal(cycles.at(-1)?.complete, false);
     for (const e of presenceExprs) source.holding.delete(e);
     source.release();
+  });
+});
+
+describe('inspector: staleness per input and per collector', () => {
+  const KSM = SIGNAL_PRESENCE['kube-state-metrics'] as string;
+  const DCGM = SIGNAL_PRESENCE['dcgm-exporter'] as string;
+  const NODE_EXPORTER = SIGNAL_PRESENCE['node-exporter'] as string;
+  const NODE_COLLECTORS = COLLECTOR_HEALTH['node-exporter'] as string;
+  const GPU_DOWN = entry('GpuDown').expr;
+
+  it('GpuDown reads kube-state-metrics and dcgm-exporter: either one silent for a node makes it stale there', async () => {
+    const source = new FakeSource();
+    const insp = inspector(source, new ManualClock(T0));
+    source.silent.set(KSM, new Set(['n2']));
+    const ksmSilent = await insp.inspect(NODES, signal);
+    assert.deepEqual([...(ksmSilent.staleByNode.get('n2') ?? [])], ['kube-state-metrics']);
+    assert.equal(insp.isStale(ksmSilent, 'n2', 'GpuDown'), true, 'kube-state-metrics silent');
+    assert.equal(insp.isStale(ksmSilent, 'n1', 'GpuDown'), false);
+    // The condition's own signal says nothing about it: the old check read only dcgm-exporter.
+    assert.equal(insp.signalOf('GpuDown'), 'dcgm-exporter');
+    source.silent.clear();
+    source.silent.set(DCGM, new Set(['n1']));
+    const dcgmSilent = await insp.inspect(NODES, signal);
+    assert.equal(insp.isStale(dcgmSilent, 'n1', 'GpuDown'), true, 'dcgm-exporter silent');
+    assert.equal(insp.isStale(dcgmSilent, 'n2', 'GpuDown'), false);
+  });
+
+  it('an exporter read only to see it absent, or only as a filter, does not make the rule stale', async () => {
+    const source = new FakeSource();
+    const insp = inspector(source, new ManualClock(T0));
+    source.silent.set(DCGM, new Set(['n1']));
+    source.silent.set(NODE_EXPORTER, new Set(['n2']));
+    const r = await insp.inspect(NODES, signal);
+    assert.equal(insp.isStale(r, 'n1', 'GpuMetricsHang'), false, 'it detects the silence');
+    assert.equal(insp.isStale(r, 'n1', 'CPUPressure'), false, 'busy GPUs only filter it');
+    assert.equal(insp.isStale(r, 'n2', 'NodeExporterDown'), false, 'it detects the silence');
+    assert.equal(insp.isStale(r, 'n2', 'CPUPressure'), true, 'its load is node-exporter');
+    assert.deepEqual(insp.inputsOf('GpuMetricsHang')?.exempt, ['dcgm-exporter']);
+  });
+
+  it('a failing collector makes the rules reading it stale on that node only', async () => {
+    const source = new FakeSource();
+    const insp = inspector(source, new ManualClock(T0));
+    source.faults.set(NODE_COLLECTORS, [
+      { labels: { node: 'n1', collector: 'filesystem' }, value: 0 },
+    ]);
+    const r = await insp.inspect(NODES, signal);
+    assert.equal(r.complete, true);
+    assert.deepEqual([...(r.failedCollectorsByNode.get('n1') ?? [])], ['node-exporter/filesystem']);
+    assert.equal(insp.isStale(r, 'n1', 'DiskReadOnly'), true);
+    assert.equal(insp.isStale(r, 'n1', 'DiskPressure'), true);
+    assert.equal(insp.isStale(r, 'n2', 'DiskReadOnly'), false, 'only the node whose collector failed');
+    assert.equal(insp.isStale(r, 'n1', 'HighLoad'), false, 'loadavg still collects');
+    assert.deepEqual(insp.staleInputs(r, 'n1'), [
+      { input: 'node-exporter/filesystem', reason: 'the collector failed its last collection' },
+    ]);
+  });
+
+  it('a failed collector query makes its exporter stale everywhere (unknown is not healthy)', async () => {
+    const source = new FakeSource();
+    const insp = inspector(source, new ManualClock(T0));
+    source.failing.add(NODE_COLLECTORS);
+    const r = await insp.inspect(NODES, signal);
+    assert.equal(r.complete, false);
+    assert.ok(r.failedSignals.has('node-exporter'));
+    assert.equal(insp.isStale(r, 'n2', 'DiskReadOnly'), true);
+    assert.equal(insp.isStale(r, 'n2', 'Xid79GPULost'), false, 'dcgm-exporter rules are fine');
+  });
+
+  it('an input going silent clears nothing: GpuDown stays active while kube-state-metrics is gone', async () => {
+    const clock = new ManualClock(T0);
+    const source = new FakeSource();
+    const insp = inspector(source, clock);
+    const tracker = new ConditionTracker((c) => ({
+      forMs: 0,
+      clearForMs: entry(c).clearForMs,
+    }));
+    const edges: string[] = [];
+    const cycle = async (): Promise<void> => {
+      const r = await insp.inspect(NODES, signal);
+      const isStale = (node: string, c: string): boolean => insp.isStale(r, node, c);
+      for (const e of tracker.update(r.observations, clock.now(), isStale, r.presenceAtMs))
+        edges.push(`${e.kind} ${e.instance.node}/${e.instance.condition}`);
+      await clock.advance(SEC);
+    };
+    source.faults.set(GPU_DOWN, [{ labels: { node: 'n1' }, value: 1 }]);
+    await cycle();
+    assert.deepEqual(edges, ['raised n1/GpuDown']);
+    // kube-state-metrics goes down: its GPU count vanishes, so does GpuDown's answer.
+    source.faults.delete(GPU_DOWN);
+    source.silent.set(KSM, new Set(['n1', 'n2']));
+    for (let i = 0; i < (entry('GpuDown').clearForMs * 2) / SEC; i += 10) {
+      await cycle();
+      await clock.advance(9 * SEC);
+    }
+    assert.deepEqual(edges, ['raised n1/GpuDown'], 'not cleared while an input is stale');
+    // Back, and the GPU really is back: now it clears after its delay.
+    source.silent.clear();
+    for (let i = 0; i < (entry('GpuDown').clearForMs * 2) / SEC; i += 10) {
+      await cycle();
+      await clock.advance(9 * SEC);
+    }
+    assert.deepEqual(edges, ['raised n1/GpuDown', 'cleared n1/GpuDown']);
   });
 });

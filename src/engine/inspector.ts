@@ -1,4 +1,6 @@
 import { getMaxListeners, setMaxListeners } from 'node:events';
+import { ruleInputs, type RuleInputs } from '../catalogue/inputs.js';
+import { COLLECTOR_HEALTH, collectorKey } from '../catalogue/signals.js';
 import type { CatalogueEntry, Signal } from '../catalogue/types.js';
 import type { Clock } from '../core/clock.js';
 import { mapLimit } from '../core/concurrency.js';
@@ -27,9 +29,17 @@ export interface Inspection {
   readonly answeredAtMs: ReadonlyMap<string, number>;
   /** True when every rule and presence query has a usable answer (nothing stale fleet-wide). */
   readonly complete: boolean;
-  /** Per node, the signals (exporters) not reporting for it. */
+  /**
+   * Per node, the signals (exporters) not reporting for it: no series of the exporter for the
+   * node, or the scrape target that served them failing (`up` 0).
+   */
   readonly staleByNode: ReadonlyMap<string, ReadonlySet<Signal>>;
-  /** Signals whose presence query failed: stale on every node. */
+  /**
+   * Per node, the collectors whose last collection failed (`node-exporter/filesystem`: the
+   * exporter answers, one of its collectors does not). Rules reading them are stale on the node.
+   */
+  readonly failedCollectorsByNode: ReadonlyMap<string, ReadonlySet<string>>;
+  /** Signals whose presence (or collector health) query failed: stale on every node. */
   readonly failedSignals: ReadonlySet<Signal>;
   /**
    * Time the presence answers used in this cycle were evaluated at: the cycle's own time, or an
@@ -112,11 +122,19 @@ export function longestRangeMs(expr: string): number {
   return longest;
 }
 
-/** The newest answers of the presence queries, evaluated together at `atMs`. */
+/** One presence query: which nodes an exporter reports for, or which of its collectors fail. */
+interface PresenceQuery {
+  readonly kind: 'presence' | 'collectors';
+  readonly signal: Signal;
+  readonly expr: string;
+}
+
+/** The newest answers of the presence queries (by index in #presence), evaluated at `atMs`. */
 interface PresenceAnswer {
   readonly atMs: number;
-  readonly samples: ReadonlyMap<Signal, readonly InstantSample[]>;
-  readonly failed: ReadonlySet<Signal>;
+  readonly samples: ReadonlyMap<number, readonly InstantSample[]>;
+  /** Indexes of the queries that failed. */
+  readonly failed: ReadonlySet<number>;
 }
 
 /** A rule asked less often than every cycle, and its last answer. */
@@ -156,7 +174,10 @@ export class Inspector {
   #presenceAnswer: PresenceAnswer | undefined;
   #presenceInflight = false;
   readonly #byName: ReadonlyMap<string, CatalogueEntry>;
-  readonly #presence: readonly (readonly [Signal, string])[];
+  /** What each condition (and alias) reads: its staleness inputs. */
+  readonly #inputs: ReadonlyMap<string, RuleInputs>;
+  /** Presence queries, then collector-health queries of the signals that have presence. */
+  readonly #presence: readonly PresenceQuery[];
   readonly #metrics: MetricsSource;
   readonly #clock: Clock;
   readonly #opts: InspectorOptions;
@@ -168,20 +189,38 @@ export class Inspector {
   constructor(deps: {
     catalogue: readonly CatalogueEntry[];
     presence: Readonly<Record<Signal, string | null>>;
+    /**
+     * Per signal, the query naming its failing collectors (node, collector); default
+     * COLLECTOR_HEALTH. Asked only for signals that have a presence query.
+     */
+    collectors?: Readonly<Partial<Record<Signal, string>>>;
     metrics: MetricsSource;
     clock: Clock;
     options: InspectorOptions;
   }) {
     this.#rules = deps.catalogue.filter((e) => e.expr !== '');
     const byName = new Map<string, CatalogueEntry>();
+    const inputs = new Map<string, RuleInputs>();
     for (const e of deps.catalogue) {
-      byName.set(e.name, e);
-      for (const a of e.aliases ?? []) byName.set(a, e);
+      const read = ruleInputs(e.expr);
+      for (const name of [e.name, ...(e.aliases ?? [])]) {
+        byName.set(name, e);
+        inputs.set(name, read);
+      }
     }
     this.#byName = byName;
-    this.#presence = Object.entries(deps.presence).filter(
+    this.#inputs = inputs;
+    const present = Object.entries(deps.presence).filter(
       (p): p is [Signal, string] => p[1] !== null && p[1] !== '',
     );
+    const collectors = deps.collectors ?? COLLECTOR_HEALTH;
+    this.#presence = [
+      ...present.map(([signal, expr]): PresenceQuery => ({ kind: 'presence', signal, expr })),
+      ...present.flatMap(([signal]): PresenceQuery[] => {
+        const expr = collectors[signal];
+        return expr === undefined || expr === '' ? [] : [{ kind: 'collectors', signal, expr }];
+      }),
+    ];
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
     this.#opts = deps.options;
@@ -225,7 +264,7 @@ export class Inspector {
   /** Every query the inspector may issue (each once). */
   get queries(): string[] {
     return [
-      ...this.#presence.map(([, expr]) => expr),
+      ...this.#presence.map((p) => p.expr),
       ...this.#shared.map((g) => g.query),
       ...this.#rules.filter((e) => !this.#sharedNames.has(e.name)).map((e) => e.expr),
       ...(this.#opts.compatibility ? [COMPAT_METRIC] : []),
@@ -265,7 +304,7 @@ export class Inspector {
     if (max !== 0 && max < listeners) setMaxListeners(listeners, signal);
     type Job =
       | { kind: 'rule'; entry: CatalogueEntry }
-      | { kind: 'presence'; signal: Signal; expr: string }
+      | { kind: 'presence'; index: number; expr: string }
       | { kind: 'shared'; group: SharedGroup }
       | { kind: 'compat' };
     // In the background, presence is asked after this cycle's rules and used by the next cycle;
@@ -275,7 +314,7 @@ export class Inspector {
     const jobs: Job[] = [
       ...(presenceLater
         ? []
-        : this.#presence.map(([s, expr]): Job => ({ kind: 'presence', signal: s, expr }))),
+        : this.#presence.map((p, index): Job => ({ kind: 'presence', index, expr: p.expr }))),
       ...this.#shared.map((group): Job => ({ kind: 'shared', group })),
       ...this.#cycleRules.map((entry): Job => ({ kind: 'rule', entry })),
       ...(this.#opts.compatibility ? [{ kind: 'compat' } as Job] : []),
@@ -303,8 +342,8 @@ export class Inspector {
     if (presenceAsked) void this.#askPresence(atMs, signal);
     const answers = new Map<string, readonly InstantSample[]>();
     const failedRules = new Set<string>();
-    const presenceSamples = new Map<Signal, readonly InstantSample[]>();
-    const presenceFailed = new Set<Signal>();
+    const presenceSamples = new Map<number, readonly InstantSample[]>();
+    const presenceFailed = new Set<number>();
     const errors = this.#backgroundErrors;
     this.#backgroundErrors = [];
     let failures = errors.length;
@@ -318,14 +357,14 @@ export class Inspector {
         failures++;
         errors.push(errorMessage(r.reason));
         if (job.kind === 'rule') failedRules.add(job.entry.name);
-        else if (job.kind === 'presence') presenceFailed.add(job.signal);
+        else if (job.kind === 'presence') presenceFailed.add(job.index);
         else if (job.kind === 'shared')
           for (const m of job.group.rules) failedRules.add(m.entry.name);
         return;
       }
       answered++;
       if (job.kind === 'presence') {
-        presenceSamples.set(job.signal, r.value);
+        presenceSamples.set(job.index, r.value);
       } else if (job.kind === 'rule') {
         answers.set(job.entry.name, r.value);
       } else if (job.kind === 'shared') {
@@ -345,7 +384,11 @@ export class Inspector {
     if (!presenceLater && this.#presence.length > 0) {
       this.#presenceAnswer = { atMs, samples: presenceSamples, failed: presenceFailed };
     }
-    const { present, failedSignals, presenceAtMs } = this.#presenceNow(nodes, atMs, prevCycleMs);
+    const { present, failedSignals, failedCollectorsByNode, presenceAtMs } = this.#presenceNow(
+      nodes,
+      atMs,
+      prevCycleMs,
+    );
     for (const r of this.#slow.values()) {
       // An answer is usable until two periods (plus a query's deadline) have passed without a
       // newer one, unless it is from the previous cycle (the newest a background query can
@@ -390,6 +433,7 @@ export class Inspector {
       answeredAtMs,
       complete: failures === 0 && failedRules.size === 0 && failedSignals.size === 0,
       staleByNode,
+      failedCollectorsByNode,
       failedSignals,
       presenceAtMs,
       queries: jobs.length + due.length + (presenceAsked ? this.#presence.length : 0),
@@ -440,23 +484,43 @@ export class Inspector {
     nodes: readonly NodeInfo[],
     atMs: number,
     prevCycleMs: number,
-  ): { present: Map<Signal, Uint8Array>; failedSignals: Set<Signal>; presenceAtMs: number } {
+  ): {
+    present: Map<Signal, Uint8Array>;
+    failedSignals: Set<Signal>;
+    failedCollectorsByNode: Map<string, Set<string>>;
+    presenceAtMs: number;
+  } {
     const present = new Map<Signal, Uint8Array>();
     const failedSignals = new Set<Signal>();
+    const failedCollectorsByNode = new Map<string, Set<string>>();
     const answer = this.#presenceAnswer;
     if (this.#presence.length === 0 || answer === undefined) {
-      for (const [sig] of this.#presence) failedSignals.add(sig);
-      return { present, failedSignals, presenceAtMs: atMs };
+      for (const p of this.#presence) failedSignals.add(p.signal);
+      return { present, failedSignals, failedCollectorsByNode, presenceAtMs: atMs };
     }
     const maxAgeMs = 2 * (this.#opts.intervalMs ?? 0) + this.#opts.queryTimeoutMs;
     const expired = atMs - answer.atMs > maxAgeMs && answer.atMs < prevCycleMs;
     const index = this.#indexOf(nodes);
-    for (const [sig] of this.#presence) {
-      const samples = answer.samples.get(sig);
-      if (expired || answer.failed.has(sig) || samples === undefined) failedSignals.add(sig);
-      else present.set(sig, presenceMarks(samples, index, nodes.length));
-    }
-    return { present, failedSignals, presenceAtMs: answer.atMs };
+    this.#presence.forEach((p, i) => {
+      const samples = answer.samples.get(i);
+      if (expired || answer.failed.has(i) || samples === undefined) {
+        failedSignals.add(p.signal);
+        return;
+      }
+      if (p.kind === 'presence') {
+        present.set(p.signal, presenceMarks(samples, index, nodes.length));
+        return;
+      }
+      for (const s of samples) {
+        const node = nodeOf(s);
+        const collector = s.labels['collector'] ?? '';
+        if (node === '' || collector === '' || !index.has(node)) continue;
+        let set = failedCollectorsByNode.get(node);
+        if (set === undefined) failedCollectorsByNode.set(node, (set = new Set()));
+        set.add(collectorKey(p.signal, collector));
+      }
+    });
+    return { present, failedSignals, failedCollectorsByNode, presenceAtMs: answer.atMs };
   }
 
   /**
@@ -466,20 +530,19 @@ export class Inspector {
   async #askPresence(atMs: number, signal: AbortSignal): Promise<void> {
     this.#presenceInflight = true;
     try {
-      const results = await mapLimit(this.#presence, this.#opts.concurrency, ([, expr]) =>
-        this.#query(expr, atMs, signal),
+      const results = await mapLimit(this.#presence, this.#opts.concurrency, (p) =>
+        this.#query(p.expr, atMs, signal),
       );
-      const samples = new Map<Signal, readonly InstantSample[]>();
-      const failed = new Set<Signal>();
+      const samples = new Map<number, readonly InstantSample[]>();
+      const failed = new Set<number>();
       results.forEach((res, i) => {
-        const [sig] = this.#presence[i] as readonly [Signal, string];
         if (res.status === 'rejected') {
-          failed.add(sig);
+          failed.add(i);
           this.#backgroundErrors.push(errorMessage(res.reason));
           return;
         }
         this.#backgroundAnswered++;
-        samples.set(sig, res.value);
+        samples.set(i, res.value);
       });
       if (atMs > (this.#presenceAnswer?.atMs ?? Number.NEGATIVE_INFINITY)) {
         this.#presenceAnswer = { atMs, samples, failed };
@@ -512,9 +575,55 @@ export class Inspector {
     return index;
   }
 
-  /** Signal of a condition (for staleness checks). */
+  /** Signal of a condition (the exporter it is about; staleness reads `inputsOf`). */
   signalOf(condition: string): Signal | undefined {
     return this.#byName.get(condition)?.signal;
+  }
+
+  /** What a condition's rule reads (its exporters and collectors), derived from its PromQL. */
+  inputsOf(condition: string): RuleInputs | undefined {
+    return this.#inputs.get(condition);
+  }
+
+  /**
+   * True when `condition` on `node` has no usable data in `insp`: its query failed, or an exporter
+   * it reads (any of them: GpuDown reads kube-state-metrics and dcgm-exporter) is not reporting
+   * for the node or its presence is unknown, or a collector it reads failed on the node. Such a
+   * condition keeps its state: never cleared, never newly raised from silence.
+   */
+  isStale(insp: Inspection, node: string, condition: string): boolean {
+    if (insp.failedRules.has(condition)) return true;
+    const inputs = this.#inputs.get(condition);
+    if (inputs === undefined) return false;
+    const stale = insp.staleByNode.get(node);
+    for (const s of inputs.signals) {
+      if (insp.failedSignals.has(s) || stale?.has(s) === true) return true;
+    }
+    const failed = insp.failedCollectorsByNode.get(node);
+    if (failed !== undefined) for (const c of inputs.collectors) if (failed.has(c)) return true;
+    return false;
+  }
+
+  /**
+   * The inputs unusable for `node` in `insp`, with why: exporters not reporting (or their scrape
+   * failing), presence queries that failed, collectors that failed. Empty when all are usable.
+   */
+  staleInputs(insp: Inspection, node: string): { input: string; reason: string }[] {
+    const out: { input: string; reason: string }[] = [];
+    for (const s of insp.failedSignals) {
+      out.push({ input: s, reason: 'its presence or collector query failed (unknown, so stale)' });
+    }
+    for (const s of insp.staleByNode.get(node) ?? []) {
+      if (insp.failedSignals.has(s)) continue;
+      out.push({
+        input: s,
+        reason: 'no series for the node, or the scrape of its target fails (up 0)',
+      });
+    }
+    for (const c of insp.failedCollectorsByNode.get(node) ?? []) {
+      out.push({ input: c, reason: 'the collector failed its last collection' });
+    }
+    return out;
   }
 
   async #query(expr: string, atMs: number, signal: AbortSignal): Promise<readonly InstantSample[]> {

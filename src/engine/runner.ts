@@ -298,6 +298,9 @@ async function recordEnd(
   const job = jobOfStep(step, node);
   let resolvedFrom: Ticket | undefined;
   const end = (current: Ticket | null, bare: string | undefined): Ticket | undefined => {
+    // Recorded once: an entry no longer Running was ended by a write whose answer was lost.
+    if (!(current?.workflows.some((w) => w.seq === step.seq && w.status === 'Running') ?? false))
+      return undefined;
     if (current === null) return undefined;
     const message =
       bare === undefined
@@ -442,13 +445,15 @@ async function emitDiagnosis(
     size += line.length + 1;
   }
   const kept = chunks.slice(-DIAGNOSIS_EVENTS_MAX);
+  let sent = true;
   const left = chunks.slice(0, chunks.length - kept.length).reduce((n, c) => n + c.length, 0);
   for (const [i, chunk] of kept.entries()) {
+    if (i > 0 && !sent) return;
     const note =
       i === 0 && left > 0
         ? ` (first ${left} of ${lines.length} lines left out${job === undefined ? '' : `: kubectl logs job/${job}`})`
         : '';
-    await emitQuietly(deps, signal, {
+    sent = await emitQuietly(deps, signal, {
       node,
       type: 'Normal',
       reason: 'AegisDiagnosis',
@@ -460,15 +465,21 @@ async function emitDiagnosis(
   }
 }
 
-/** Emits an Event; a failure is counted and logged, never thrown. */
-async function emitQuietly(deps: RunnerDeps, signal: AbortSignal, event: NodeEvent): Promise<void> {
+/** Emits an Event; a failure is counted and logged, never thrown. False when it failed. */
+async function emitQuietly(
+  deps: RunnerDeps,
+  signal: AbortSignal,
+  event: NodeEvent,
+): Promise<boolean> {
   try {
     await deps.cluster.emitEvent(
       { ...event, message: event.message.slice(0, EVENT_MESSAGE_MAX) },
       signal,
     );
+    return true;
   } catch (err) {
     deps.metrics.errors.inc({ where: 'event' });
     deps.log.warn('event not recorded', { node: event.node, err: errorMessage(err) });
+    return false;
   }
 }

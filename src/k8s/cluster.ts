@@ -8,6 +8,11 @@ import type { NodeInfo } from '../core/types.js';
 export interface ClusterClient extends NodeClient, PodClient, JobClient, EventClient {
   /** Stops background work (the real client's node watch); resolves when it has stopped. */
   close?(): Promise<void>;
+  /**
+   * Calls `listener` when a node changes as the client's watch sees it (the previous version,
+   * undefined for a new node). Only clients with a watch have it. Returns the unsubscribe.
+   */
+  onNodeChange?(listener: (prev: NodeInfo | undefined, next: NodeInfo) => void): () => void;
 }
 
 /** Node reads and writes. */

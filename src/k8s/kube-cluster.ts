@@ -154,6 +154,9 @@ export function createKubeCluster(
     ...leaseMethods(ctx),
     emitEvent: (event, signal) => emitEvent(ctx, event, signal),
     close: () => informer?.close() ?? Promise.resolve(),
+    ...(informer === undefined
+      ? {}
+      : { onNodeChange: (listener) => informer.cache.listen(listener) }),
   };
 }
 

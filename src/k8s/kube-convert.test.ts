@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { V1Job, V1Lease, V1Node, V1Pod } from '@kubernetes/client-node';
 import { ErrorCode } from '../core/errors.js';
@@ -14,6 +15,7 @@ import {
   toNodeInfo,
   toPodInfo,
   toV1Event,
+  type NodeConditionFields,
 } from './kube-convert.js';
 
 // The client's models are classes with only optional fields; plain objects stand in for them.
@@ -65,6 +67,72 @@ describe('toNodeInfo', () => {
         { key: 'x', effect: 'NoExecute' },
       ],
     });
+  });
+});
+
+describe('toNodeInfo: the detectors’ conditions', () => {
+  // A GKE node's real status.conditions with node-problem-detector v0.4.1 (test/fixtures/npd).
+  const gke = JSON.parse(
+    readFileSync(new URL('../../test/fixtures/npd/node-conditions.json', import.meta.url), 'utf8'),
+  ) as NodeConditionFields[];
+
+  it("keeps NPD's conditions (not the kubelet's), without the messages of healthy ones", () => {
+    const info = toNodeInfo(node({ metadata: { name: 'super-node' }, status: { conditions: gke } }));
+    assert.equal(info.ready, true);
+    assert.deepEqual(
+      info.conditions?.map((c) => c.type),
+      [
+        'FrequentKubeletRestart',
+        'FrequentDockerRestart',
+        'FrequentContainerdRestart',
+        'CorruptDockerOverlay2',
+        'KernelDeadlock',
+        'ReadonlyFilesystem',
+        'FrequentUnregisterNetDevice',
+        'OutOfDisk',
+      ],
+    );
+    assert.deepEqual(info.conditions?.[4], {
+      type: 'KernelDeadlock',
+      status: 'False',
+      reason: 'KernelHasNoDeadlock',
+      sinceMs: Date.parse('2019-03-07T13:35:01Z'),
+      heartbeatMs: Date.parse('2019-03-15T10:49:17Z'),
+    });
+  });
+
+  it('keeps the message of a True condition; reads Date objects (list) and strings (watch)', () => {
+    const at = Date.UTC(2026, 0, 2);
+    for (const time of [new Date(at), new Date(at).toISOString()]) {
+      const conditions = [
+        {
+          type: 'aegis.io/GpuHung',
+          status: 'True',
+          reason: 'NvidiaSmiTimeout',
+          message: 'nvidia-smi did not answer within its deadline',
+          lastTransitionTime: time,
+          lastHeartbeatTime: time,
+        },
+      ];
+      const info = toNodeInfo(node({ metadata: { name: 'n' }, status: { conditions } }));
+      assert.deepEqual(info.conditions, [
+        {
+          type: 'aegis.io/GpuHung',
+          status: 'True',
+          reason: 'NvidiaSmiTimeout',
+          message: 'nvidia-smi did not answer within its deadline',
+          sinceMs: at,
+          heartbeatMs: at,
+        },
+      ]);
+    }
+  });
+
+  it('has no conditions field on a node with only the kubelet’s', () => {
+    const info = toNodeInfo(
+      node({ metadata: { name: 'n' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } }),
+    );
+    assert.equal('conditions' in info, false);
   });
 });
 

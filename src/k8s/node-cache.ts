@@ -85,6 +85,9 @@ function byName(a: string, b: string): number {
 }
 
 /** The pure cache: no I/O, no timers; every input is a list, an event or a write result. */
+/** A node stored in the cache: its previous version (undefined when new) and the new one. */
+export type NodeChangeListener = (prev: NodeInfo | undefined, next: NodeInfo) => void;
+
 export class NodeCache {
   readonly #nodes = new Map<string, NodeInfo>();
   /** Sorted names; undefined after a node was added or removed. */
@@ -98,6 +101,15 @@ export class NodeCache {
   #seeded = false;
   #watching = false;
   #failures = 0;
+  readonly #listeners = new Set<NodeChangeListener>();
+
+  /** Calls `listener` with every node that changed in the cache (added or updated). */
+  listen(listener: NodeChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => {
+      this.#listeners.delete(listener);
+    };
+  }
 
   /** True while the cache may be served: seeded by a list and a watch is established. */
   get synced(): boolean {
@@ -225,6 +237,7 @@ export class NodeCache {
     }
     this.#nodes.set(node.name, node);
     this.#snapshot = undefined;
+    for (const listener of this.#listeners) listener(cached, node);
   }
 
   #remove(name: string): void {

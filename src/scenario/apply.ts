@@ -168,6 +168,7 @@ async function apply(a: TimelineAction, ctx: ApplyContext): Promise<string | und
         const faultId = world.faults.injectLinkFlap({
           node,
           device: a.device,
+          port: a.port,
           atMs: now,
           count: a.count,
           periodMs: a.periodMs,
@@ -373,7 +374,7 @@ export function describeAction(a: TimelineAction): string {
     case 'close-ticket':
       return `${a.by} marks the ticket of ${nodeList(a.nodes)} ${a.status}`;
     case 'ib-flap':
-      return `IB link ${a.device} of ${nodeList(a.nodes)} flaps ${a.count} times, every ${formatDurationMs(a.periodMs)}, down ${formatDurationMs(a.downMs)} each`;
+      return `IB link ${a.device}/${a.port} of ${nodeList(a.nodes)} flaps ${a.count} times, every ${formatDurationMs(a.periodMs)}, down ${formatDurationMs(a.downMs)} each`;
     case 'restart':
       return 'the Aegis daemon restarts (a fresh process, the next lease epoch)';
     case 'leader-overlap':

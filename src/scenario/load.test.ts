@@ -252,6 +252,11 @@ const MALFORMED_NEW: readonly [string, string, RegExp][] = [
     /^x\.yaml:8: timeline\[0\]\.device: gpu-node-0003 has no IB device "mlx5_9" \(it has mlx5_0/,
   ],
   [
+    'ib-flap on a port the HCA does not have',
+    scenario('timeline:\n  - at: 5m\n    event: ib-flap\n    node: 3\n    device: mlx5_1/2\n'),
+    /^x\.yaml:8: timeline\[0\]\.device: mlx5_1 has no port "2" \(it has port 1\)$/,
+  ],
+  [
     'ib-flap down longer than its period',
     scenario(
       'timeline:\n  - at: 5m\n    event: ib-flap\n    node: 3\n    period: 30s\n    down: 1m\n',
@@ -350,7 +355,7 @@ describe('parseScenario: restarts, leader overlaps, link flaps, workloads, API e
   - {name: train, nodes: "1-4", minAvailable: 2}
 timeline:
   - {at: 5m, event: ib-flap, node: 3, device: mlx5_4, count: 6, period: 2m, down: 15s}
-  - {at: 6m, event: ib-flap, node: 4}
+  - {at: 6m, event: ib-flap, node: 4, device: mlx5_0/1}
   - {at: 10m, event: leader-overlap, for: 5m}
   - {at: 15m, event: leader-overlap, for: 1m}
   - {at: 20m, event: restart}
@@ -380,6 +385,7 @@ expect:
           kind: 'ib-flap',
           nodes: ['gpu-node-0003'],
           device: 'mlx5_4',
+          port: '1',
           count: 6,
           periodMs: 120_000,
           downMs: 15_000,
@@ -388,6 +394,7 @@ expect:
           kind: 'ib-flap',
           nodes: ['gpu-node-0004'],
           device: 'mlx5_0',
+          port: '1',
           count: 5,
           periodMs: 60_000,
           downMs: 10_000,

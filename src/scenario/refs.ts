@@ -2,6 +2,7 @@
  * References inside a scenario: node numbers and names, node sets, device ids checked against
  * the simulated hardware, and "did you mean" suggestions. Pure functions of the fleet shape.
  */
+import { IB_PORT_LABEL } from '../catalogue/ib.js';
 import type { CatalogueEntry } from '../catalogue/types.js';
 import { DEFAULT_NAME_PREFIX } from '../sim/fleet-spec.js';
 import { NODE_NICS, NODE_SENSORS, WORKER_HCAS, WORKER_MOUNTS } from '../sim/fleet.js';
@@ -127,12 +128,18 @@ export function checkDevice(
   const known = knownDevices(entry, worker);
   if (known === undefined || known.includes(device)) return undefined;
   if (known.length === 0) return `${node} has no ${entry.domain} device`;
-  return `${node} has no ${entry.domain} device "${device}" (it has ${known.join(', ')})`;
+  // Ports stand for their HCAs too: list the ports.
+  const shown = known.some((d) => d.includes('/')) ? known.filter((d) => d.includes('/')) : known;
+  return `${node} has no ${entry.domain} device "${device}" (it has ${shown.join(', ')})`;
 }
 
 function knownDevices(entry: CatalogueEntry, worker: boolean): readonly string[] | undefined {
   if ((entry.domain === 'IB' || entry.domain === 'RoCE') && entry.deviceLabel === 'device') {
     return worker ? WORKER_HCAS.map((h) => h.name) : [];
+  }
+  if (entry.deviceLabel === IB_PORT_LABEL) {
+    // A port `mlx5_0/1`, or an HCA alone (every port of it).
+    return worker ? WORKER_HCAS.flatMap((h) => [`${h.name}/${h.port}`, h.name]) : [];
   }
   if (entry.domain === 'GPFS' && entry.deviceLabel === 'mount') {
     return worker ? WORKER_MOUNTS.map((m) => m.mountpoint) : [];

@@ -12,7 +12,8 @@ import { formatDurationMs } from '../core/duration.js';
 import { createMetrics, metricNames } from '../metrics/metrics.js';
 import type { JobKind } from '../k8s/cluster.js';
 import type { Persistence } from '../sim/persistence.js';
-import { LINK_FLAP_CONDITION } from '../sim/faults.js';
+import { DEFAULT_NAME_PREFIX } from '../sim/fleet-spec.js';
+import { WORKER_HCAS } from '../sim/fleet.js';
 import { exporterOfSignal } from '../sim/sim-metrics.js';
 import { Action } from '../sop/sop.js';
 import { TicketStatus } from '../ticket/ticket.js';
@@ -316,6 +317,19 @@ function targetsOf(
   return optional ? [] : undefined;
 }
 
+/** An IB port of every node given: `mlx5_2` (its port 1) or `mlx5_2/1`; an error message if not. */
+function ibPort(device: string, nodes: readonly string[]): { hca: string; port: string } | string {
+  const [hca = '', port = '1', ...rest] = device.split('/');
+  const known = WORKER_HCAS.find((h) => h.name === hca);
+  for (const node of nodes) {
+    if (!node.startsWith(`${DEFAULT_NAME_PREFIX}-`)) return `${node} has no IB device`;
+  }
+  if (known === undefined || rest.length > 0)
+    return `${nodes[0] ?? 'the node'} has no IB device "${device}" (it has ${WORKER_HCAS.map((h) => h.name).join(', ')}; a port is HCA/port, e.g. mlx5_0/1)`;
+  if (known.port !== port) return `${hca} has no port "${port}" (it has port ${known.port})`;
+  return { hca, port };
+}
+
 function resolveCondition(name: string, path: Path, issues: Issues): string | undefined {
   const entry = findCondition(name);
   if (entry !== undefined) return entry.name;
@@ -402,16 +416,10 @@ function resolveAction(
     case 'ib-flap': {
       const nodes = n();
       if (nodes === undefined) return undefined;
-      const entry = findCondition(LINK_FLAP_CONDITION);
-      const device = (ev['device'] as string | undefined) ?? entry?.fault.defaultDevice ?? 'mlx5_0';
-      if (entry !== undefined) {
-        for (const node of nodes) {
-          const bad = checkDevice(entry, device, node, fleet);
-          if (bad !== undefined) {
-            issues.add([...at, 'device'], bad);
-            return undefined;
-          }
-        }
+      const port = ibPort((ev['device'] as string | undefined) ?? 'mlx5_0', nodes);
+      if (typeof port === 'string') {
+        issues.add([...at, 'device'], port);
+        return undefined;
       }
       const periodMs = ev['period'] as number;
       const downMs = ev['down'] as number;
@@ -437,7 +445,8 @@ function resolveAction(
       return {
         kind: 'ib-flap',
         nodes,
-        device,
+        device: port.hca,
+        port: port.port,
         count: ev['count'] as number,
         periodMs,
         downMs,

@@ -368,7 +368,9 @@ export type TimelineAction =
   | {
       readonly kind: 'ib-flap';
       readonly nodes: readonly string[];
+      /** The HCA. */
       readonly device: string;
+      readonly port: string;
       readonly count: number;
       readonly periodMs: number;
       readonly downMs: number;

@@ -39,6 +39,8 @@ export interface LinkFlapRequest {
   readonly node: string;
   /** The HCA (`mlx5_0` …). */
   readonly device: string;
+  /** Its port (default `1`). */
+  readonly port?: string;
   readonly atMs: number;
   readonly count: number;
   readonly periodMs: number;
@@ -174,11 +176,16 @@ export class FaultInjector {
       );
     }
     const id = `fault-${++this.#seq}`;
+    const port = request.port ?? '1';
     const fault: Fault = {
       id,
       entry,
       node: request.node,
-      device: request.device,
+      // The condition's own device id: the port (`mlx5_0/1`) when its rule is per port.
+      device:
+        entry.fault.defaultDevice?.includes('/') === true
+          ? `${request.device}/${port}`
+          : request.device,
       sinceMs: request.atMs,
       persistence: request.persistence ?? 'survives-reboot',
       remedy: undefined,
@@ -186,7 +193,7 @@ export class FaultInjector {
     };
     const record: FaultRecord = { fault, holds: [], applied: false };
     this.#faults.set(id, record);
-    const labels = { device: request.device, port: '1' };
+    const labels = { device: request.device, port };
     const track = (metric: string, counter: boolean): Track => {
       const found = this.#store.match(metric, request.node, labels);
       return found[0] ?? this.#store.create(metric, request.node, labels, counter);
@@ -299,7 +306,9 @@ export class FaultInjector {
     const { fault } = record;
     const labels: Record<string, string> = {};
     for (const [k, v] of Object.entries(change.labels)) {
-      labels[k] = v.replaceAll('{node}', fault.node).replaceAll('{device}', fault.device);
+      const value = fillDevice(v, fault.device).replaceAll('{node}', fault.node);
+      // A part the device id does not have (`mlx5_0` for `{device#1}`) selects every value.
+      if (value !== '' || v === '') labels[k] = value;
     }
     let tracks = this.#store.match(change.metric, fault.node, labels);
     if (tracks.length === 0) {
@@ -320,4 +329,15 @@ export class FaultInjector {
   #emit(event: FaultEvent): void {
     for (const listener of this.#listeners) listener(event);
   }
+}
+
+/**
+ * Fills `{device}` with the whole device id and `{device#i}` with its i-th `/`-separated part (an
+ * IB port id `mlx5_0/1` is HCA `mlx5_0`, port `1`; a missing part is empty).
+ */
+function fillDevice(value: string, device: string): string {
+  const parts = device.split('/');
+  return value
+    .replaceAll(/\{device#(\d)\}/g, (_m, i: string) => parts[Number(i)] ?? '')
+    .replaceAll('{device}', device);
 }

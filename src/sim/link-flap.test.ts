@@ -53,7 +53,12 @@ describe('IB link flap (FaultInjector.injectLinkFlap)', () => {
       'the counter exists before any flap (a healthy HCA reports 0 or more)',
     );
     await clock.advanceTo(at + 10 * MIN);
-    const rule = findCondition(LINK_FLAP_CONDITION)?.expr ?? '';
+    const entry = findCondition(LINK_FLAP_CONDITION);
+    assert.ok(entry !== undefined);
+    const rule = entry.expr;
+    // The rule's device id: the HCA, or `HCA/port` when the catalogue's IB rules are per port.
+    const deviceId = entry.fault.defaultDevice?.includes('/') === true ? 'mlx5_4/1' : 'mlx5_4';
+    const deviceLabel: string = entry.deviceLabel;
     for (let k = 0; k < 5; k++) {
       const t = at + k * MIN;
       assert.equal(await value(world, downed, t), base + k + 1, `drop ${k + 1} counted`);
@@ -64,8 +69,8 @@ describe('IB link flap (FaultInjector.injectLinkFlap)', () => {
       const flagged = await world.metrics.query(rule, t + 1_000, signal);
       // More than 3 link-downs in 24 h: from the 4th drop on.
       assert.deepEqual(
-        flagged.map((s) => [s.labels['node'], s.labels['device']]),
-        k >= 3 ? [[NODE, 'mlx5_4']] : [],
+        flagged.map((s): (string | undefined)[] => [s.labels['node'], s.labels[deviceLabel]]),
+        k >= 3 ? [[NODE, deviceId]] : [],
         `after drop ${k + 1}`,
       );
     }
@@ -80,7 +85,7 @@ describe('IB link flap (FaultInjector.injectLinkFlap)', () => {
     );
     assert.deepEqual(
       world.faults.active(NODE).map((f) => [f.id, f.entry.name, f.device]),
-      [[id, LINK_FLAP_CONDITION, 'mlx5_4']],
+      [[id, LINK_FLAP_CONDITION, deviceId]],
     );
   });
 

@@ -319,7 +319,9 @@ export class SeriesStore implements SeriesSource {
             const track = this.#tracks.get(keyOf(family, node, d, v));
             const value = upMode
               ? up
-                ? 1
+                ? track === undefined
+                  ? 1
+                  : valueAt(track, atMs)
                 : 0
               : track === undefined
                 ? baselineAt(

@@ -23,7 +23,7 @@ import type { FaultInjector } from './faults.js';
 import type { SeriesStore } from './series-store.js';
 import { SimJobs, type JobBehaviour } from './sim-jobs.js';
 import { SimPods, type DisruptionBudget, type PodTimings, type WorkloadSpec } from './sim-pods.js';
-import { SimNodes, type PowerState } from './sim-nodes.js';
+import { SimNodes, type NodeConditionWrite, type PowerState } from './sim-nodes.js';
 import type { SimScheduler } from './sim-scheduler.js';
 
 /** A method of the simulated API, for failure injection and the write log. */
@@ -391,6 +391,13 @@ export class SimCluster implements ClusterClient, LeaseClient {
   powerOn(node: string): void {
     this.#sync();
     if (this.#nodes.powerOn(node, this.#clock.now())) this.#log('operator', 'powerOn', node, '');
+  }
+
+  /** A node-side detector (node-problem-detector, the Aegis agent) writes a Node condition. */
+  setNodeCondition(node: string, condition: NodeConditionWrite): void {
+    this.#sync();
+    this.#log('kubelet', 'nodeCondition', node, `${condition.type}=${condition.status}`);
+    this.#nodes.setCondition(this.#nodes.get(node), condition, this.#clock.now());
   }
 
   /** How Jobs of a kind behave from now on (everywhere, or on one node); undefined resets. */

@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, HealError } from '../core/errors.js';
-import type { NodeInfo } from '../core/types.js';
+import type { NodeConditionInfo, NodeInfo } from '../core/types.js';
 import type { FaultInjector } from './faults.js';
 import type { FleetNode } from './fleet-spec.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from './ksm-sync.js';
 import type { SeriesStore } from './series-store.js';
 import type { SimScheduler } from './sim-scheduler.js';
+import { hold } from './track.js';
 
 /** Power state of a simulated node. */
 export type PowerState = 'on' | 'off' | 'booting';
@@ -32,6 +33,16 @@ export interface NodeRecord {
   power: PowerState;
   ready: boolean | 'Unknown';
   info: NodeInfo | undefined;
+  /** Status conditions set by node-side detectors (node-problem-detector, the Aegis agent). */
+  conditions?: readonly NodeConditionInfo[];
+}
+
+/** A node-side detector's condition as a test or scenario sets it. */
+export interface NodeConditionWrite {
+  readonly type: string;
+  readonly status: 'True' | 'False' | 'Unknown';
+  readonly reason: string;
+  readonly message?: string;
 }
 
 /** What SimNodes needs. */
@@ -110,8 +121,37 @@ export class SimNodes {
         ? [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }]
         : [],
       bootId: `${r.fleet.name}-boot-${String(this.#reboots.get(r.fleet.name) ?? 0)}`,
+      ...(r.conditions === undefined ? {} : { conditions: r.conditions }),
     };
     return r.info;
+  }
+
+  /**
+   * A detector writes a Node condition (as node-problem-detector or the Aegis agent does): its
+   * transition time moves only when the status changes, its heartbeat is `atMs`. Mirrored into
+   * `kube_node_status_condition{condition, status}` as kube-state-metrics exports every condition.
+   */
+  setCondition(r: NodeRecord, c: NodeConditionWrite, atMs = this.#o.clock.now()): void {
+    const prev = r.conditions?.find((x) => x.type === c.type);
+    const next: NodeConditionInfo = {
+      type: c.type,
+      status: c.status,
+      reason: c.reason,
+      ...(c.status === 'True' && c.message !== undefined ? { message: c.message } : {}),
+      sinceMs: prev !== undefined && prev.status === c.status ? (prev.sinceMs ?? atMs) : atMs,
+      heartbeatMs: atMs,
+    };
+    r.conditions = [...(r.conditions ?? []).filter((x) => x.type !== c.type), next];
+    this.#bump(r);
+    for (const status of ['true', 'false', 'unknown'] as const) {
+      const track = this.#o.store.create(
+        'kube_node_status_condition',
+        r.fleet.name,
+        { condition: c.type, status },
+        false,
+      );
+      hold(track, 'k8s', status === c.status.toLowerCase() ? 1 : 0, atMs);
+    }
   }
 
   /** True when pods can start on the node. */

@@ -166,7 +166,9 @@ export function windowSamples(
 ): Sample[] | undefined {
   const at = (t: number): number | null => {
     const up = isUp(avail, t);
-    if (mode.upMode) return up ? 1 : 0;
+    // `up` is 0 while the exporter is down; while it answers, a fault may hold it at 0 (a scrape
+    // that fails on an answer Prometheus cannot parse).
+    if (mode.upMode) return up ? read(t) : 0;
     return up ? read(t) : null;
   };
   if (mode.instant && at(end) === null) return undefined;

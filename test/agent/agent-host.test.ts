@@ -27,20 +27,38 @@ after(async () => {
 
 function clockAt(t0: number): Clock {
   const offset = Date.now() - t0;
-  return { now: () => Date.now() - offset, sleep: systemClock.sleep };
+  return { now: () => Date.now() - offset, sleep: (ms, signal) => systemClock.sleep(ms, signal) };
 }
 
 function options(host: FakeHost, over: Partial<AgentOptions> = {}): AgentOptions {
-  return { ...DEFAULT_AGENT_OPTIONS, nodeName: 'gpu-001', hostRoot: host.root, toolMode: 'direct', listenHost: '127.0.0.1', port: 0, ...over };
+  return {
+    ...DEFAULT_AGENT_OPTIONS,
+    nodeName: 'gpu-001',
+    hostRoot: host.root,
+    toolMode: 'direct',
+    listenHost: '127.0.0.1',
+    port: 0,
+    ...over,
+  };
 }
 
 async function start(host: FakeHost, over: Partial<AgentOptions> = {}, port = new FakeNodePort()) {
-  const agent = await startAgent(options(host, over), { clock: clockAt(T0), bootTimeMs: BOOT, nodePort: port, resolve: () => Promise.resolve(['10.96.0.1']), log: () => undefined });
+  const agent = await startAgent(options(host, over), {
+    clock: clockAt(T0),
+    bootTimeMs: BOOT,
+    nodePort: port,
+    resolve: () => Promise.resolve(['10.96.0.1']),
+    log: () => undefined,
+  });
   running.push({ agent, host });
   return { agent, port };
 }
 
-async function eventually(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+async function eventually(
+  what: string,
+  probe: () => Promise<boolean>,
+  timeoutMs = 10_000,
+): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
     if (await probe()) return;
@@ -52,7 +70,11 @@ async function eventually(what: string, probe: () => Promise<boolean>, timeoutMs
 const problem = (s: Sample[], check: string, device?: string) =>
   value(s, 'aegis_nodecheck_problem', device === undefined ? { check } : { check, device });
 const kernel = (s: Sample[], rule: string, device?: string) =>
-  value(s, 'aegis_nodecheck_log_matches', device === undefined ? { source: 'kernel', rule } : { source: 'kernel', rule, device });
+  value(
+    s,
+    'aegis_nodecheck_log_matches',
+    device === undefined ? { source: 'kernel', rule } : { source: 'kernel', rule, device },
+  );
 
 describe('agent on a real H100 node (fake host root from real outputs)', () => {
   const host = new FakeHost()
@@ -69,7 +91,11 @@ describe('agent on a real H100 node (fake host root from real outputs)', () => {
       { args: '/dev/sdc', stdout: 'smart/smart-fail2-sdc.json', exit: 216 },
       { stdout: 'smart/smart-pass-sdc.json' },
     ])
-    .file('/sys/fs/pstore/dmesg-erst-7530486857247752193', fixture('pstore/panic/dmesg-erst-7530486857247752193'), BOOT - HOUR);
+    .file(
+      '/sys/fs/pstore/dmesg-erst-7530486857247752193',
+      fixture('pstore/panic/dmesg-erst-7530486857247752193'),
+      BOOT - HOUR,
+    );
   let agent: RunningAgent;
   let port: FakeNodePort;
 
@@ -79,7 +105,16 @@ describe('agent on a real H100 node (fake host root from real outputs)', () => {
     const s = await scrape(agent.url);
     assert.equal(value(s, 'aegis_nodecheck_up'), 1);
     assert.deepEqual(
-      ['GpuHung', 'GpuCheckFailed', 'GpuErrResetRequired', 'IBNetDriverFailedLoad', 'RoceHostOffline', 'GpfsNotStarted', 'GpfsTestFailed', 'DnsTestFailed'].map((c) => problem(s, c)),
+      [
+        'GpuHung',
+        'GpuCheckFailed',
+        'GpuErrResetRequired',
+        'IBNetDriverFailedLoad',
+        'RoceHostOffline',
+        'GpfsNotStarted',
+        'GpfsTestFailed',
+        'DnsTestFailed',
+      ].map((c) => problem(s, c)),
       [0, 0, 0, 0, 0, 0, 0, 0],
     );
     assert.equal(problem(s, 'DiskSmartFailing', 'sdc'), 1);
@@ -88,29 +123,45 @@ describe('agent on a real H100 node (fake host root from real outputs)', () => {
   it('kernel modules follow the hardware of the lspci: half the RDMA stack and nvidia_peermem missing', async () => {
     const s = await scrape(agent.url);
     const mod = (m: string) => value(s, 'aegis_nodecheck_kernel_module_loaded', { module: m });
-    assert.deepEqual(['mlx5_core', 'ib_uverbs', 'rdma_cm', 'nvidia', 'nvidia_peermem'].map(mod), [1, 0, 0, 1, 0]);
+    assert.deepEqual(
+      ['mlx5_core', 'ib_uverbs', 'rdma_cm', 'nvidia', 'nvidia_peermem'].map(mod),
+      [1, 0, 0, 1, 0],
+    );
   });
 
   it('the previous boot panicked (pstore record): log count and aegis.io/KernelPanic', async () => {
     const s = await scrape(agent.url);
     assert.equal(kernel(s, 'panic'), 1);
     assert.equal(value(s, 'aegis_nodecheck_check_available', { check: 'KernelPanic' }), 1);
-    await eventually('KernelPanic condition', () => Promise.resolve(port.condition('aegis.io/KernelPanic')?.status === 'True'));
+    await eventually('KernelPanic condition', () =>
+      Promise.resolve(port.condition('aegis.io/KernelPanic')?.status === 'True'),
+    );
     assert.equal(port.condition('aegis.io/KernelPanic')?.reason, 'PanicOnPreviousBoot');
   });
 
   it('the mmfs.log expels within the hour count, the older quorum loss does not', async () => {
     const s = await scrape(agent.url);
     assert.equal(value(s, 'aegis_nodecheck_log_matches', { source: 'mmfs', rule: 'expelled' }), 2);
-    assert.equal(value(s, 'aegis_nodecheck_log_matches', { source: 'mmfs', rule: 'quorum_connection_down' }), 0);
+    assert.equal(
+      value(s, 'aegis_nodecheck_log_matches', { source: 'mmfs', rule: 'quorum_connection_down' }),
+      0,
+    );
   });
 
   it('kernel log lines written to /dev/kmsg are counted live and raise the fast-path conditions', async () => {
     await host.kmsgRaw(fixture('kernel/kmsg-gpud-1.log')); // a real node's healthy history first
-    const faults = kernelLines().filter((l) => l.rule !== '-' && l.rule !== 'panic' && !l.line.includes('[ T1946]'));
+    const faults = kernelLines().filter(
+      (l) => l.rule !== '-' && l.rule !== 'panic' && !l.line.includes('[ T1946]'),
+    );
     const { stripLogPrefix } = await import('../../src/agent/kernel-rules.js');
-    await host.kmsg(faults.map((l) => stripLogPrefix(l.line)), (T0 - BOOT) * 1000);
-    await eventually('kernel counts', async () => kernel(await scrape(agent.url), 'hung_task') === 2);
+    await host.kmsg(
+      faults.map((l) => stripLogPrefix(l.line)),
+      (T0 - BOOT) * 1000,
+    );
+    await eventually(
+      'kernel counts',
+      async () => kernel(await scrape(agent.url), 'hung_task') === 2,
+    );
     const s = await scrape(agent.url);
     assert.equal(kernel(s, 'soft_lockup'), 3);
     assert.equal(kernel(s, 'mce'), 1);
@@ -119,7 +170,9 @@ describe('agent on a real H100 node (fake host root from real outputs)', () => {
     assert.equal(kernel(s, 'xid', '0000:06:00'), 1);
     assert.equal(kernel(s, 'mlx5_error', '0000:01:00.0'), 3);
     assert.equal(matching(s, 'aegis_nodecheck_log_matches', { rule: 'xid' }).length, 8);
-    await eventually('GpuXid condition', () => Promise.resolve(port.condition('aegis.io/GpuXid')?.status === 'True'));
+    await eventually('GpuXid condition', () =>
+      Promise.resolve(port.condition('aegis.io/GpuXid')?.status === 'True'),
+    );
     assert.equal(port.condition('aegis.io/GpuXid')?.reason, 'Xid79');
     assert.match(port.condition('aegis.io/GpuXid')?.message ?? '', /Xid 48 on GPU 0000:07:00/);
     assert.equal(port.condition('aegis.io/SoftLockup')?.status, 'True');
@@ -128,11 +181,13 @@ describe('agent on a real H100 node (fake host root from real outputs)', () => {
 });
 
 describe('agent: a GPU is lost, then nvidia-smi hangs', () => {
-  const host = new FakeHost().kmsgFifo().stub('/usr/bin/nvidia-smi', [
-    { mode: 'lost', stderr: 'nvidia-smi/gpu-lost-EDITED-00-0e.txt', exit: 15 },
-    { mode: 'hang', hangS: 30 },
-    { stdout: 'nvidia-smi/v100s-pcie-8gpu-v11.xml' },
-  ]);
+  const host = new FakeHost()
+    .kmsgFifo()
+    .stub('/usr/bin/nvidia-smi', [
+      { mode: 'lost', stderr: 'nvidia-smi/gpu-lost-EDITED-00-0e.txt', exit: 15 },
+      { mode: 'hang', hangS: 30 },
+      { stdout: 'nvidia-smi/v100s-pcie-8gpu-v11.xml' },
+    ]);
   const intervals = { ...DEFAULT_AGENT_OPTIONS.intervals, gpuMs: 100 };
 
   it('GpuCheckFailed names GPU 1, GpuHung is raised and cleared, with the Node condition', async () => {
@@ -140,13 +195,23 @@ describe('agent: a GPU is lost, then nvidia-smi hangs', () => {
     await agent.ready;
     assert.equal(problem(await scrape(agent.url), 'GpuCheckFailed'), 0);
     host.mode('/usr/bin/nvidia-smi', 'lost');
-    await eventually('lost GPU', async () => problem(await scrape(agent.url), 'GpuCheckFailed', '01000000') === 1);
+    await eventually(
+      'lost GPU',
+      async () => problem(await scrape(agent.url), 'GpuCheckFailed', '01000000') === 1,
+    );
     host.mode('/usr/bin/nvidia-smi', 'hang');
     await eventually('GpuHung', async () => problem(await scrape(agent.url), 'GpuHung') === 1);
-    await eventually('GpuHung condition', () => Promise.resolve(port.condition('aegis.io/GpuHung')?.status === 'True'));
+    await eventually('GpuHung condition', () =>
+      Promise.resolve(port.condition('aegis.io/GpuHung')?.status === 'True'),
+    );
     host.mode('/usr/bin/nvidia-smi', '');
-    await eventually('GpuHung cleared', async () => problem(await scrape(agent.url), 'GpuHung') === 0);
-    await eventually('condition cleared', () => Promise.resolve(port.condition('aegis.io/GpuHung')?.status === 'False'));
+    await eventually(
+      'GpuHung cleared',
+      async () => problem(await scrape(agent.url), 'GpuHung') === 0,
+    );
+    await eventually('condition cleared', () =>
+      Promise.resolve(port.condition('aegis.io/GpuHung')?.status === 'False'),
+    );
   });
 });
 
@@ -161,7 +226,10 @@ describe('agent on a host where nothing can be read', () => {
     assert.deepEqual(matching(s, 'aegis_nodecheck_log_matches'), []);
     const available = matching(s, 'aegis_nodecheck_check_available');
     assert.ok(available.length >= 38);
-    assert.deepEqual(available.filter((x) => x.value !== 0), []);
+    assert.deepEqual(
+      available.filter((x) => x.value !== 0),
+      [],
+    );
     assert.equal(port.patches.length, 0);
   });
 });

@@ -5,7 +5,16 @@
  * kernel log is a FIFO the test writes /dev/kmsg records into.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  cpSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -59,7 +68,10 @@ export class FakeHost {
     const modeFile = join(this.root, `${path}.mode`);
     const lines = ['#!/bin/sh', `mode=$(cat '${modeFile}' 2>/dev/null)`, 'args="$*"'];
     for (const c of cases) {
-      const cond = [c.args === undefined ? 'true' : `case "$args" in *'${c.args}'*) true;; *) false;; esac`, c.mode === undefined ? 'true' : `[ "$mode" = '${c.mode}' ]`].join(' && ');
+      const cond = [
+        c.args === undefined ? 'true' : `case "$args" in *'${c.args}'*) true;; *) false;; esac`,
+        c.mode === undefined ? 'true' : `[ "$mode" = '${c.mode}' ]`,
+      ].join(' && ');
       const body = [
         c.hangS === undefined ? '' : `sleep ${c.hangS}`,
         c.stdout === undefined ? '' : `cat '${join(FIXTURES, c.stdout)}'`,
@@ -89,7 +101,9 @@ export class FakeHost {
   /** Writes kernel messages as /dev/kmsg records dated `usec` after boot. */
   async kmsg(messages: readonly string[], usec: number, priority = 4): Promise<void> {
     this.#kmsg ??= await open(join(this.root, 'dev/kmsg'), 'w');
-    const records = messages.map((m) => `${priority},${this.#seq++},${Math.round(usec)},-;${escapeKmsg(m)}\n`);
+    const records = messages.map(
+      (m) => `${priority},${this.#seq++},${Math.round(usec)},-;${escapeKmsg(m)}\n`,
+    );
     await this.#kmsg.write(records.join(''));
   }
 
@@ -102,10 +116,18 @@ export class FakeHost {
   /** PCI functions from a real `lspci -vvv`: NVIDIA and Mellanox only (see SOURCE.md). */
   pciFromLspci(fixturePath: string): this {
     for (const line of fixture(fixturePath).split('\n')) {
-      const m = /^([0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]) ([^:]+): (NVIDIA Corporation|Mellanox Technologies)/.exec(line);
+      const m =
+        /^([0-9a-f]{2}:[0-9a-f]{2}\.[0-9a-f]) ([^:]+): (NVIDIA Corporation|Mellanox Technologies)/.exec(
+          line,
+        );
       if (!m) continue;
       const vendor = m[3] === 'NVIDIA Corporation' ? '0x10de' : '0x15b3';
-      const cls = m[2] === '3D controller' ? '0x030200' : m[2] === 'Infiniband controller' ? '0x020700' : '0x020000';
+      const cls =
+        m[2] === '3D controller'
+          ? '0x030200'
+          : m[2] === 'Infiniband controller'
+            ? '0x020700'
+            : '0x020000';
       const dir = `/sys/bus/pci/devices/0000:${m[1] ?? ''}`;
       this.file(`${dir}/vendor`, `${vendor}\n`).file(`${dir}/class`, `${cls}\n`);
     }
@@ -119,7 +141,10 @@ export class FakeHost {
       if (!m) continue;
       const [, hca = '', port = '', netdev = '', state = '', comment = ''] = m;
       const base = `/sys/class/infiniband/${hca}`;
-      this.file(`${base}/ports/${port}/link_layer`, comment.includes('ethernet') ? 'Ethernet\n' : 'InfiniBand\n');
+      this.file(
+        `${base}/ports/${port}/link_layer`,
+        comment.includes('ethernet') ? 'Ethernet\n' : 'InfiniBand\n',
+      );
       this.file(`${base}/device/net/${netdev}/operstate`, `${state.toLowerCase()}\n`);
     }
     return this;

@@ -23,7 +23,11 @@ export class FakeNodePort implements NodePort {
   getNode(name: string): Promise<NodeView> {
     this.gets++;
     if (this.#failures > 0) return this.#fail(`get node ${name}`);
-    return Promise.resolve({ labels: this.labels, allocatable: this.allocatable, conditions: [...this.conditions] });
+    return Promise.resolve({
+      labels: this.labels,
+      allocatable: this.allocatable,
+      conditions: [...this.conditions],
+    });
   }
 
   patchConditions(name: string, conditions: readonly NodeCondition[]): Promise<void> {

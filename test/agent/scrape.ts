@@ -15,7 +15,8 @@ export function parseExposition(text: string): Sample[] {
     const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
     if (!m) throw new Error(`unparsable exposition line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1] ?? ''] = l[2] ?? '';
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g))
+      labels[l[1] ?? ''] = l[2] ?? '';
     out.push({ name: m[1] ?? '', labels, value: Number(m[3]) });
   }
   return out;
@@ -29,12 +30,24 @@ export async function scrape(url: string): Promise<Sample[]> {
 }
 
 /** The samples of `name` whose labels are exactly `labels`. */
-export function value(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
+export function value(
+  samples: readonly Sample[],
+  name: string,
+  labels: Record<string, string> = {},
+): number | undefined {
   const want = JSON.stringify(Object.entries(labels).sort());
-  return samples.find((s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === want)?.value;
+  return samples.find(
+    (s) => s.name === name && JSON.stringify(Object.entries(s.labels).sort()) === want,
+  )?.value;
 }
 
 /** Every sample of `name` matching the given labels (others free). */
-export function matching(samples: readonly Sample[], name: string, labels: Record<string, string> = {}): Sample[] {
-  return samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+export function matching(
+  samples: readonly Sample[],
+  name: string,
+  labels: Record<string, string> = {},
+): Sample[] {
+  return samples.filter(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
 }

@@ -64,6 +64,8 @@ export const TEST_CONFIG_OVERRIDES: Readonly<Record<string, unknown>> = {
   'safety.dryRun': false,
   'inspect.intervalMs': '500ms',
   'sop.settleMs': '3s',
+  // A drain the PDB blocks is tried again after this (the product waits 10 minutes).
+  'sop.blockedDrain.retryMs': '2s',
   'safety.nodeCooldownMs': '1s',
   'leaderElection.leaseDurationSeconds': 3,
   'leaderElection.renewIntervalMs': '1s',

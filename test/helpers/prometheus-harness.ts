@@ -38,6 +38,11 @@ export interface ScrapeTarget {
   readonly path?: string;
   /** URL parameters of the scrape. */
   readonly params?: Readonly<Record<string, string>>;
+  /**
+   * Target labels by URL (as a relabel sets `node` on a per-node exporter's target): each such URL
+   * becomes its own static config, so `up` and every series it serves carry them.
+   */
+  readonly labels?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /** Options of `startPrometheus`. */
@@ -356,7 +361,13 @@ function configYaml(opts: PrometheusOptions): string {
       ...(t.params === undefined
         ? {}
         : { params: Object.fromEntries(Object.entries(t.params).map(([k, v]) => [k, [v]])) }),
-      static_configs: [{ targets: t.urls.map((u) => new URL(u).host) }],
+      static_configs:
+        t.labels === undefined
+          ? [{ targets: t.urls.map((u) => new URL(u).host) }]
+          : t.urls.map((u) => ({
+              targets: [new URL(u).host],
+              ...(t.labels?.[u] === undefined ? {} : { labels: { ...t.labels[u] } }),
+            })),
     })),
   };
   return stringify(config);

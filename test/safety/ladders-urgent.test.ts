@@ -71,39 +71,31 @@ describe('a ladder that is waiting, exhausted or handed off never blocks another
     assert.equal(gpfsRepairs.length, 5);
   });
 
-  it(
-    'IBLost handed to a human does not leave Xid 48 unrebooted: the other ladder runs first, then the hand-off',
-    {
-      todo:
-        'needs Controller.#decide (src/engine/controller.ts, the lead) to prefer the first non-HandToHuman ' +
-        "'act' verdict of the node's conditions over an earlier condition's hand-off (see the issue 12 report)",
-    },
-    async () => {
-      const f = await createGuardedFleet({ config: CONFIG, catalogue: CATALOGUE });
-      const node = f.sw.names[2] ?? '';
-      const t0 = f.sw.clock.now();
-      // IBLost (priority 3): cordon, diagnose, human. Xid 48 (priority 9): diagnose, reboot.
-      f.sw.world.faults.injectFault({
-        condition: 'IBLost',
-        node,
-        atMs: t0,
-        persistence: 'survives-reboot',
-      });
-      f.sw.world.faults.injectFault({
-        condition: 'Xid48GPUMemoryDBE',
-        device: '3',
-        node,
-        atMs: t0,
-      });
-      await runFor(f.sw, f.life, { durationMs: 2 * HOUR, intervalMs: 20_000 });
-      assert.deepEqual(await sideEffectProblems(f), []);
-      const done = f.life.steps.filter((s) => s.node === node && s.status === 'Succeeded');
-      const reboot = done.findIndex(
-        (s) => s.condition === 'Xid48GPUMemoryDBE' && s.action === 'Reboot',
-      );
-      const handOff = done.findIndex((s) => s.action === 'HandToHuman');
-      assert.ok(reboot !== -1, `Xid 48 rebooted: ${done.map((s) => s.action).join(' ')}`);
-      assert.ok(handOff > reboot, 'the hand-off came after the other ladder');
-    },
-  );
+  it('IBLost handed to a human does not leave Xid 48 unrebooted: the other ladder runs first, then the hand-off', async () => {
+    const f = await createGuardedFleet({ config: CONFIG, catalogue: CATALOGUE });
+    const node = f.sw.names[2] ?? '';
+    const t0 = f.sw.clock.now();
+    // IBLost (priority 3): cordon, diagnose, human. Xid 48 (priority 9): diagnose, reboot.
+    f.sw.world.faults.injectFault({
+      condition: 'IBLost',
+      node,
+      atMs: t0,
+      persistence: 'survives-reboot',
+    });
+    f.sw.world.faults.injectFault({
+      condition: 'Xid48GPUMemoryDBE',
+      device: '3',
+      node,
+      atMs: t0,
+    });
+    await runFor(f.sw, f.life, { durationMs: 2 * HOUR, intervalMs: 20_000 });
+    assert.deepEqual(await sideEffectProblems(f), []);
+    const done = f.life.steps.filter((s) => s.node === node && s.status === 'Succeeded');
+    const reboot = done.findIndex(
+      (s) => s.condition === 'Xid48GPUMemoryDBE' && s.action === 'Reboot',
+    );
+    const handOff = done.findIndex((s) => s.action === 'HandToHuman');
+    assert.ok(reboot !== -1, `Xid 48 rebooted: ${done.map((s) => s.action).join(' ')}`);
+    assert.ok(handOff > reboot, 'the hand-off came after the other ladder');
+  });
 });

@@ -32,7 +32,7 @@ import { gunzipSync } from 'node:zlib';
 import { CATALOGUE } from '../../src/catalogue/index.js';
 import type { CatalogueEntry } from '../../src/catalogue/types.js';
 import { builtInSops } from '../../src/sop/index.js';
-import { Action, type ApiBridge } from '../../src/sop/sop.js';
+import { Action, type ApiBridge, type SopInstance } from '../../src/sop/sop.js';
 import { aStatus, aView } from '../helpers/builders.js';
 
 const SCRIPT =
@@ -813,7 +813,8 @@ function sampleId(entry: CatalogueEntry): string {
       if (entry.deviceLabel === 'part') return 'fan';
       if (entry.deviceLabel === 'name') return 'CPU1_Status';
       return ''; // a mount point never passes the id pattern
-    default:
+    case 'all':
+    case 'none':
       return '';
   }
 }
@@ -831,7 +832,9 @@ function diagnoseRungs(): { condition: string; type: string; id: string }[] {
       },
     },
   ) as ApiBridge;
-  const instances = new Map(builtInSops.map((s) => [s.id, s.createInstance(bridge)]));
+  const instances = new Map<string, SopInstance>(
+    builtInSops.map((s) => [s.id, s.createInstance(bridge)]),
+  );
   const rungs: { condition: string; type: string; id: string }[] = [];
   for (const entry of CATALOGUE) {
     const sop = entry.sop === null ? undefined : instances.get(entry.sop);
@@ -927,8 +930,9 @@ describe('entrypoint.sh diagnose: recipes on real outputs', () => {
     const h = fakeHost();
     h.replies('dmesg', { '-T': kernelLog });
     const [rec] = parseDiagnose(h.run(['diagnose', 'Xid119GspRpcTimeout']).stdout);
-    assert.equal(rec?.result.length, 5, 'the log has five Xid 119 events');
-    for (const line of rec?.result ?? []) assert.match(line, /NVRM: Xid \(PCI:0000:9b:00\): 119, /);
+    assert.ok(rec !== undefined);
+    assert.equal(rec.result.length, 5, 'the log has five Xid 119 events');
+    for (const line of rec.result) assert.match(line, /NVRM: Xid \(PCI:0000:9b:00\): 119, /);
   });
 
   it('reads the kernel log from the journal when dmesg is missing', () => {

@@ -14,6 +14,7 @@ import {
   type CatalogueEntry,
   type MetricSpec,
 } from '../../catalogue/index.js';
+import { producersOf, type ProducerId } from '../../catalogue/producers.js';
 import { formatDurationMs } from '../../core/duration.js';
 import { ErrorCode, HealError } from '../../core/errors.js';
 import { ALL_DOMAINS, toDomain, type Domain } from '../../core/types.js';
@@ -39,6 +40,8 @@ export interface ConditionRow {
   readonly aliases: readonly string[];
   readonly description: string;
   readonly clear: string;
+  /** What produces its inputs (src/catalogue/producers.ts): shipped with Aegis or third-party. */
+  readonly producers: readonly ProducerId[];
 }
 
 /** The JSON form of an entry. */
@@ -62,6 +65,7 @@ export function toConditionRow(e: CatalogueEntry): ConditionRow {
     aliases: e.aliases ?? [],
     description: e.description,
     clear: e.clear,
+    producers: producersOf(e),
   };
 }
 

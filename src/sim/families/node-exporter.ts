@@ -201,6 +201,13 @@ export const NODE_EXPORTER_FAMILIES: readonly FamilyDef[] = [
     { variants: () => UNIT_VARIANTS },
   ),
   gauge(
+    'node_scrape_collector_success',
+    'node_exporter: Whether a collector succeeded.',
+    NODE,
+    ONE,
+    { ...NODE_ALL, variants: () => COLLECTOR_VARIANTS },
+  ),
+  gauge(
     'node_boot_time_seconds',
     'Node boot time, in unixtime.',
     NODE,
@@ -416,3 +423,23 @@ const EDAC_VARIANTS: Variants = [
 const IB_INFO_VARIANTS: Variants = [
   { board_id: 'MT_0000000970', firmware_version: '28.43.1014', hca_type: 'MT4129' },
 ];
+/** node_exporter collectors the catalogue reads (node_scrape_collector_success, 1 = succeeded). */
+const COLLECTOR_VARIANTS: Variants = [
+  'bonding',
+  'conntrack',
+  'diskstats',
+  'edac',
+  'filefd',
+  'filesystem',
+  'infiniband',
+  'loadavg',
+  'meminfo',
+  'netclass',
+  'netdev',
+  'processes',
+  'stat',
+  'systemd',
+  'thermal_throttle',
+  'timex',
+  'vmstat',
+].map((collector) => ({ collector }));

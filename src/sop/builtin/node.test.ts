@@ -59,6 +59,51 @@ describe('recovery loop (NodeCordon only): healthcheck -> uncordon -> resolve', 
       'Reboot',
     ],
     [
+      'exit 25 (cannot check: driver not found yet) never reboots: asks again later',
+      {
+        node: { unschedulable: true },
+        ticket: ours([
+          { action: 'Cordon' },
+          {
+            action: 'Healthcheck',
+            status: 'Failed',
+            exitCode: 25,
+            end: new Date(T0 + HOUR - 60_000).toISOString(),
+          },
+        ]),
+      },
+      'skip:healthcheck could not run; asking again later',
+    ],
+    [
+      'exit 25 more than five minutes ago: the healthcheck again',
+      {
+        node: { unschedulable: true },
+        ticket: ours([
+          { action: 'Cordon' },
+          {
+            action: 'Healthcheck',
+            status: 'Failed',
+            exitCode: 25,
+            end: new Date(T0 + HOUR - 6 * 60_000).toISOString(),
+          },
+        ]),
+      },
+      'Healthcheck',
+    ],
+    [
+      'exit 25 three times: a human, saying the check could not run',
+      {
+        node: { unschedulable: true },
+        ticket: ours([
+          { action: 'Cordon' },
+          { action: 'Healthcheck', status: 'Failed', exitCode: 25 },
+          { action: 'Healthcheck', status: 'Failed', exitCode: 25 },
+          { action: 'Healthcheck', status: 'Failed', exitCode: 25 },
+        ]),
+      },
+      'HandToHuman->assign',
+    ],
+    [
       'exit 24 after two reboots hands off',
       {
         node: { unschedulable: true },

@@ -50,7 +50,9 @@ export const nodeNotReady: Sop = {
  * resolve (or close, when nothing but checks happened). A node a human cordoned is left alone
  * unless the site allows otherwise. Last rungs follow the original's health-check exit codes:
  * 21/22 (row-remap failure, aggregate SRAM) are a GPU to replace — power off (non-critical
- * nodes); 23/24 (GPU check, NVLink) — reboot (<= 2), then a human; anything else — a human.
+ * nodes); 23/24 (GPU check, NVLink) — reboot (<= 2), then a human; 25 (cannot check: no driver
+ * found, a tool missing) — ask again every 5 minutes, then a human, never a reboot; anything
+ * else — a human.
  */
 export const nodeRecover: Sop = {
   id: 'node.recover',
@@ -91,6 +93,24 @@ export function evaluateRecovery(node: NodeView, opts: { requireAegisCordon: boo
       step: { action: Action.Uncordon, reason: 'healthcheck passed', then: resolution(t) },
     };
   }
+  if (last?.status === 'Failed' && t !== null && last.exitCode === CANNOT_CHECK) {
+    // The check could not run (no driver found yet — a GPU Operator driver container takes
+    // minutes to load after a boot — or a host tool missing): not a fault. Ask again later, a
+    // bounded number of times, then a human, saying so.
+    if (countSteps(t, Action.Healthcheck, 'Failed') >= MAX_HEALTHCHECK_FAILURES) {
+      return handOff(
+        t,
+        `healthcheck could not run (exit ${CANNOT_CHECK}: GPU driver or a host tool missing) ${MAX_HEALTHCHECK_FAILURES} times; check the node by hand`,
+      );
+    }
+    const endMs = Date.parse(last.end ?? last.time ?? '');
+    if (node.nowMs - endMs < CANNOT_CHECK_RETRY_MS)
+      return { kind: 'skip', reason: 'healthcheck could not run; asking again later' };
+    return {
+      kind: 'act',
+      step: { action: Action.Healthcheck, reason: 'the last healthcheck could not run' },
+    };
+  }
   if (last?.status === 'Failed' && t !== null) {
     if (countSteps(t, Action.Healthcheck, 'Failed') >= MAX_HEALTHCHECK_FAILURES) {
       return handOff(t, 'healthcheck keeps failing');
@@ -106,6 +126,11 @@ export function evaluateRecovery(node: NodeView, opts: { requireAegisCordon: boo
   }
   return { kind: 'act', step: { action: Action.Healthcheck, reason: 'verify before uncordon' } };
 }
+
+/** Healthcheck exit code for "cannot check" (deploy/ops/entrypoint.sh): never a fault. */
+export const CANNOT_CHECK = 25;
+/** Wait before asking again a healthcheck that could not run. */
+const CANNOT_CHECK_RETRY_MS = 5 * 60_000;
 
 /** Exit codes of the healthcheck script (see deploy/ops/entrypoint.sh). */
 function afterFailedHealthcheck(node: NodeView, t: Ticket, exitCode: number): Verdict {

@@ -1,0 +1,161 @@
+/**
+ * The node agent's resource use (`node --import tsx bench/agent.ts --seconds 300`): the compiled
+ * agent (`tsc -p tsconfig.build.json` into .tmp/, then `node --max-old-space-size=32
+ * dist/agent/main.js`, as the DaemonSet runs it) against a fake host root built from the real
+ * host fixtures of test/fixtures/host/agent (an H100 node: IB sysfs, lspci, /proc/modules, GPFS,
+ * SMART, mmfs.log, nvidia-smi XML of 8 GPUs), with the production check intervals, a kernel log
+ * FIFO receiving one real kernel line per second, a local fake API server taking the Node
+ * condition writes, and /metrics scraped every 15 s as Prometheus would.
+ *
+ * Prints RSS (from /proc/<pid>/status, sampled every second) and CPU (utime+stime of the agent
+ * from /proc/<pid>/stat over the run; its children — the stub tools — separately), as a table and
+ * one JSON document. A benchmark, not a test.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { stripLogPrefix } from '../src/agent/kernel-rules.js';
+import { FakeHost, fixture, kernelLines } from '../test/agent/fake-host.js';
+import { freePorts } from '../test/helpers/k8s-harness.js';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '120' } } });
+const SECONDS = Number(values.seconds);
+const REPO = join(import.meta.dirname, '..');
+const DIST = join(REPO, '.tmp/agent-bench-dist');
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
+
+function buildHost(): FakeHost {
+  return new FakeHost()
+    .kmsgFifo()
+    .stub('/usr/bin/nvidia-smi', [{ stdout: 'nvidia-smi/v100s-pcie-8gpu-v11.xml' }])
+    .copy('sysfs/ib-h100', '/sys/class/infiniband')
+    .pciFromLspci('sysfs/lspci-vvv-h100.txt')
+    .copy('modules/proc-modules-composite.txt', '/proc/modules')
+    .stub('/usr/lpp/mmfs/bin/mmgetstate', [{ stdout: 'gpfs/mmgetstate-Y-active.txt' }])
+    .stub('/usr/lpp/mmfs/bin/mmhealth', [{ stdout: 'gpfs/mmhealth-Y-tips.txt' }])
+    .copy('gpfs/mmfs.log.sichek', '/var/adm/ras/mmfs.log.latest')
+    .stub('/usr/sbin/smartctl', [
+      { args: '--scan', stdout: 'smart/scan-simple.json' },
+      { args: '/dev/sdc', stdout: 'smart/smart-fail2-sdc.json', exit: 216 },
+      { stdout: 'smart/smart-pass-sdc.json' },
+    ])
+    .file(
+      '/sys/fs/pstore/dmesg-erst-7530486857247752193',
+      fixture('pstore/panic/dmesg-erst-7530486857247752193'),
+    );
+}
+
+/** A fake API server: GET node, PATCH node status (counted). */
+async function fakeApiServer(): Promise<{ url: string; patches: () => number; close: () => void }> {
+  let patches = 0;
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (req.method === 'PATCH') patches++;
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ metadata: { labels: {} }, status: { conditions: [] } }));
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    patches: () => patches,
+    close: () => server.close(),
+  };
+}
+
+function cpuTicks(pid: number): { self: number; children: number } {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  const n = (i: number): number => Number(fields[i - 3]); // fields after "pid (comm)" start at 3
+  return { self: n(14) + n(15), children: n(16) + n(17) };
+}
+
+function rssMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+async function main(): Promise<void> {
+  process.stderr.write('building the agent (tsc -p tsconfig.build.json)...\n');
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', DIST], {
+    cwd: REPO,
+    stdio: 'inherit',
+  });
+  const host = buildHost();
+  const api = await fakeApiServer();
+  const [port = 0] = await freePorts(1);
+  writeFileSync(join(host.root, 'token'), 'bench');
+  const args = [
+    '--max-old-space-size=32',
+    join(DIST, 'agent/main.js'),
+    '--node-name',
+    'gpu-001',
+    '--host-root',
+    host.root,
+    '--tool-mode',
+    'direct',
+    '--listen-host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--dns-name',
+    'localhost',
+    '--kube-server',
+    api.url,
+    '--kube-token-file',
+    join(host.root, 'token'),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const pid = child.pid ?? 0;
+  await delay(3_000); // start-up (module load, first round of checks) is excluded from the CPU figure
+  const lines = kernelLines()
+    .filter((l) => l.rule !== '-')
+    .map((l) => stripLogPrefix(l.line));
+  const start = { t: Date.now(), cpu: cpuTicks(pid) };
+  const rss: number[] = [];
+  let scrapes = 0;
+  for (let s = 0; s < SECONDS; s++) {
+    await host.kmsg([lines[s % lines.length] ?? ''], s * 1e6);
+    rss.push(rssMb(pid));
+    if (s % 15 === 0) {
+      await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
+      scrapes++;
+    }
+    await delay(1_000);
+  }
+  const end = { t: Date.now(), cpu: cpuTicks(pid) };
+  const wallS = (end.t - start.t) / 1000;
+  const cpu = (ticks: number): number => (100 * ticks) / TICKS / wallS;
+  const result = {
+    seconds: Math.round(wallS),
+    rssMb: {
+      max: Math.max(...rss),
+      mean: rss.reduce((a, b) => a + b, 0) / rss.length,
+      last: rss.at(-1) ?? 0,
+    },
+    cpuPercentOfOneCore: {
+      agent: cpu(end.cpu.self - start.cpu.self),
+      toolStubs: cpu(end.cpu.children - start.cpu.children),
+    },
+    kernelLines: SECONDS,
+    scrapes,
+    conditionWrites: api.patches(),
+  };
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  api.close();
+  await host.close();
+  process.stdout.write(
+    `agent, ${result.seconds} s, production intervals, 1 kernel line/s, scrape every 15 s\n` +
+      `  RSS MB        max ${result.rssMb.max.toFixed(1)}  mean ${result.rssMb.mean.toFixed(1)}  last ${result.rssMb.last.toFixed(1)}\n` +
+      `  CPU % of 1 core  agent ${result.cpuPercentOfOneCore.agent.toFixed(2)}  (tool stubs ${result.cpuPercentOfOneCore.toolStubs.toFixed(2)})\n` +
+      `${JSON.stringify(result)}\n`,
+  );
+}
+
+await main();
