@@ -22,7 +22,14 @@ import { stripLogPrefix } from '../src/agent/kernel-rules.js';
 import { FakeHost, fixture, kernelLines } from '../test/agent/fake-host.js';
 import { freePorts } from '../test/helpers/k8s-harness.js';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '120' } } });
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '120' },
+    'fault-every': { type: 'string', default: '60' },
+    'agent-arg': { type: 'string', multiple: true, default: [] },
+  },
+});
+const FAULT_EVERY = Number(values['fault-every']);
 const SECONDS = Number(values.seconds);
 const REPO = join(import.meta.dirname, '..');
 const DIST = join(REPO, '.tmp/agent-bench-dist');
@@ -120,7 +127,9 @@ async function main(): Promise<void> {
   const rss: number[] = [];
   let scrapes = 0;
   for (let s = 0; s < SECONDS; s++) {
-    await host.kmsg([lines[s % lines.length] ?? ''], s * 1e6);
+    const line =
+      s % FAULT_EVERY === 0 ? faults[(s / FAULT_EVERY) % faults.length] : quiet[s % quiet.length];
+    await host.kmsg([line ?? ''], s * 1e6);
     rss.push(rssMb(pid));
     if (s % 15 === 0) {
       await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text());
@@ -143,6 +152,7 @@ async function main(): Promise<void> {
       toolStubs: cpu(end.cpu.children - start.cpu.children),
     },
     kernelLines: SECONDS,
+    faultLineEveryS: FAULT_EVERY,
     scrapes,
     conditionWrites: api.patches(),
   };
@@ -151,7 +161,7 @@ async function main(): Promise<void> {
   api.close();
   await host.close();
   process.stdout.write(
-    `agent, ${result.seconds} s, production intervals, 1 kernel line/s, scrape every 15 s\n` +
+    `agent, ${result.seconds} s, production intervals, 1 kernel line/s (a fault line every ${FAULT_EVERY} s), scrape every 15 s\n` +
       `  RSS MB        max ${result.rssMb.max.toFixed(1)}  mean ${result.rssMb.mean.toFixed(1)}  last ${result.rssMb.last.toFixed(1)}\n` +
       `  CPU % of 1 core  agent ${result.cpuPercentOfOneCore.agent.toFixed(2)}  (tool stubs ${result.cpuPercentOfOneCore.toolStubs.toFixed(2)})\n` +
       `${JSON.stringify(result)}\n`,

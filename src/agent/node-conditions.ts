@@ -114,7 +114,7 @@ export function desiredConditions(
             type: 'aegis.io/SoftLockup',
             status: 'True',
             reason: 'SoftLockup',
-            message: `${inputs.lockups} soft/hard lockup(s) in the kernel log within the window`,
+            message: 'Soft or hard lockups in the kernel log within the window',
           }
         : healthy('aegis.io/SoftLockup', 'No lockup in the kernel log within the window'),
     );

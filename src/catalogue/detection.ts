@@ -33,7 +33,8 @@ export function promRegexProblem(regex: string): string | undefined {
   } catch (err) {
     return `is not a regular expression (${err instanceof Error ? err.message : String(err)})`;
   }
-  if (/\(\?<?[=!]/.test(regex)) return 'uses a lookahead or lookbehind, which Prometheus (RE2) lacks';
+  if (/\(\?<?[=!]/.test(regex))
+    return 'uses a lookahead or lookbehind, which Prometheus (RE2) lacks';
   if (/\\[1-9]/.test(regex)) return 'uses a backreference, which Prometheus (RE2) lacks';
   return undefined;
 }

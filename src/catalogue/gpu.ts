@@ -753,7 +753,7 @@ const DCGM_ENTRIES: readonly CatalogueEntry[] = [
     domain: 'GPU',
     description:
       'Fewer GPUs report to dcgm-exporter than the node has: a GPU fell off the bus and its series ' +
-      'vanished; value = missing GPUs. Like is compared with like: GPU Feature Discovery\'s ' +
+      "vanished; value = missing GPUs. Like is compared with like: GPU Feature Discovery's " +
       '`nvidia.com/gpu.count` (physical GPUs, through kube_node_labels) against the GPUs reported, ' +
       'the MIG instances of a GPU counting once, so time-slicing replicas and the MIG mixed strategy ' +
       'read right; under the MIG single strategy, MIG devices advertised against MIG instances ' +

@@ -3,7 +3,12 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 import { ErrorCode, isHealError } from '../core/errors.js';
-import { createMemorySeriesSource, evaluateInstant, loadSeries, parsePromQL } from '../promql/index.js';
+import {
+  createMemorySeriesSource,
+  evaluateInstant,
+  loadSeries,
+  parsePromQL,
+} from '../promql/index.js';
 import { CATALOGUE } from './index.js';
 import {
   applyNpdMapping,
@@ -91,7 +96,10 @@ describe('npdExpr', () => {
       events: [],
     };
     const x = npdExpr('X', mapping);
-    assert.equal(x, 'max by (node) (problem_gauge{type="Gpu\\"Xid\\"\\\\Fatal",reason="Xid79"} == 1)');
+    assert.equal(
+      x,
+      'max by (node) (problem_gauge{type="Gpu\\"Xid\\"\\\\Fatal",reason="Xid79"} == 1)',
+    );
     const series = {
       'problem_gauge{node="a",type="Gpu\\"Xid\\"\\\\Fatal",reason="Xid79"}': '1',
       'problem_gauge{node="b",type="Gpu\\"Xid\\"\\\\Fatal",reason="Xid48"}': '1',

@@ -124,7 +124,8 @@ function npd(spec: NpdSpec): CatalogueEntry {
     deviceLabel: '',
     forMs: 0,
     clearForMs: 5 * MIN,
-    clear: 'node-problem-detector reports the problem gone (and no mapped event within 1 hour) for 5 minutes.',
+    clear:
+      'node-problem-detector reports the problem gone (and no mapped event within 1 hour) for 5 minutes.',
     priority: spec.priority,
     affectsLoad: spec.affectsLoad,
     deviceIdMode: 'none',
@@ -198,7 +199,8 @@ export const NPD_CONDITIONS: readonly CatalogueEntry[] = [
   npd({
     name: 'NpdCorruptDockerOverlay2',
     domain: 'Node',
-    description: "Docker's overlay2 storage is corrupt (readlink errors): NPD CorruptDockerOverlay2.",
+    description:
+      "Docker's overlay2 storage is corrupt (readlink errors): NPD CorruptDockerOverlay2.",
     priority: 100,
     affectsLoad: false,
     sop: null,

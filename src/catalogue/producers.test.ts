@@ -93,16 +93,26 @@ describe('metric producers', () => {
       assert.ok(e !== undefined, `${row.metric}: no upstream evidence`);
       assert.equal(e.producer, row.producer, row.metric);
       // dcgm-exporter resolves CSV field names through NVIDIA/go-dcgm's table.
-      const repo = row.producer === 'dcgm-exporter' ? 'NVIDIA/go-dcgm' : PRODUCERS[row.producer].project;
+      const repo =
+        row.producer === 'dcgm-exporter' ? 'NVIDIA/go-dcgm' : PRODUCERS[row.producer].project;
       assert.ok(e.where.startsWith(`${repo}@`), `${row.metric}: ${e.where} is not ${repo}`);
       assert.ok(mentions(row.metric, e.text), `${row.metric}: "${e.text}" does not name it`);
     }
   });
 
   it('has the evidence check with teeth', () => {
-    assert.equal(mentions('node_filesystem_avail_bytes', 'BuildFQName(namespace, subsystem, "avail_bytes"),'), true);
-    assert.equal(mentions('node_filesystem_avail_bytes', 'BuildFQName(namespace, subsystem, "size_bytes"),'), false);
-    assert.equal(mentions('sichek_infiniband_pcie_mrr', 'PCIEMRR string `json:"pcie_mrr" yaml:"pcie_mrr"`'), true);
+    assert.equal(
+      mentions('node_filesystem_avail_bytes', 'BuildFQName(namespace, subsystem, "avail_bytes"),'),
+      true,
+    );
+    assert.equal(
+      mentions('node_filesystem_avail_bytes', 'BuildFQName(namespace, subsystem, "size_bytes"),'),
+      false,
+    );
+    assert.equal(
+      mentions('sichek_infiniband_pcie_mrr', 'PCIEMRR string `json:"pcie_mrr" yaml:"pcie_mrr"`'),
+      true,
+    );
   });
 
   it("finds every aegis_nodecheck_* series in the agent's own /metrics registry", () => {
@@ -117,7 +127,8 @@ describe('metric producers', () => {
       const producers = producersOf(e);
       assert.ok(producers.length > 0, `${e.name}: no producer`);
       const own = PRODUCER_OF_SIGNAL[e.signal];
-      if (own !== null) assert.ok(producers.includes(own), `${e.name}: ${own} not among ${producers.join(', ')}`);
+      if (own !== null)
+        assert.ok(producers.includes(own), `${e.name}: ${own} not among ${producers.join(', ')}`);
     }
   });
 
@@ -153,7 +164,11 @@ describe('metric producers', () => {
 
   it('knows exactly which conditions still read a metric nothing ships (sichek HCA PCIe gauges)', () => {
     // A new one fails here; so does fixing one without updating the table.
-    assert.deepEqual(unshipped, ['IBPCIeMRRNotAlign', 'IBPCIeSpeedAbnormal', 'IBPCIeWidthAbnormal']);
+    assert.deepEqual(unshipped, [
+      'IBPCIeMRRNotAlign',
+      'IBPCIeSpeedAbnormal',
+      'IBPCIeWidthAbnormal',
+    ]);
   });
 
   it(

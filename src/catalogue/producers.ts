@@ -106,7 +106,8 @@ export interface MetricProducer {
   readonly shipped: boolean;
 }
 
-const CSV = 'NVIDIA dcgm-exporter counters CSV (`-f`, or the `dcgm-metrics` ConfigMap of the GPU Operator)';
+const CSV =
+  'NVIDIA dcgm-exporter counters CSV (`-f`, or the `dcgm-metrics` ConfigMap of the GPU Operator)';
 
 function rows(
   producer: ProducerId,
@@ -118,7 +119,10 @@ function rows(
 }
 
 /** dcgm-exporter fields by their state in its shipped `etc/default-counters.csv`. */
-function dcgm(state: 'enabled' | 'commented' | 'absent', fields: readonly string[]): MetricProducer[] {
+function dcgm(
+  state: 'enabled' | 'commented' | 'absent',
+  fields: readonly string[],
+): MetricProducer[] {
   const enable =
     state === 'enabled'
       ? `${CSV}: on in the default CSV`
@@ -159,7 +163,10 @@ export const METRIC_PRODUCERS: readonly MetricProducer[] = [
     'kube_pod_container_status_running',
   ]),
   // node_exporter, by collector
-  ...rows('node-exporter', 'stat collector (default)', ['node_boot_time_seconds', 'node_procs_blocked']),
+  ...rows('node-exporter', 'stat collector (default)', [
+    'node_boot_time_seconds',
+    'node_procs_blocked',
+  ]),
   ...rows('node-exporter', 'loadavg collector (default)', ['node_load5', 'node_load15']),
   ...rows('node-exporter', 'cpu collector (default; thermal_throttle on x86)', [
     'node_cpu_package_throttles_total',
@@ -190,7 +197,10 @@ export const METRIC_PRODUCERS: readonly MetricProducer[] = [
     'node_network_receive_errs_total',
     'node_network_transmit_errs_total',
   ]),
-  ...rows('node-exporter', 'bonding collector (default)', ['node_bonding_slaves', 'node_bonding_active']),
+  ...rows('node-exporter', 'bonding collector (default)', [
+    'node_bonding_slaves',
+    'node_bonding_active',
+  ]),
   ...rows('node-exporter', 'conntrack collector (default)', [
     'node_nf_conntrack_entries',
     'node_nf_conntrack_entries_limit',
@@ -204,7 +214,9 @@ export const METRIC_PRODUCERS: readonly MetricProducer[] = [
     'node_infiniband_port_discards_transmitted_total',
     'node_infiniband_symbol_error_total',
   ]),
-  ...rows('node-exporter', 'systemd collector (`--collector.systemd`)', ['node_systemd_unit_state']),
+  ...rows('node-exporter', 'systemd collector (`--collector.systemd`)', [
+    'node_systemd_unit_state',
+  ]),
   ...rows(
     'node-exporter',
     'systemd collector with `--collector.systemd.enable-start-time-metrics`',
@@ -219,7 +231,10 @@ export const METRIC_PRODUCERS: readonly MetricProducer[] = [
     'node_vmstat_oom_kill',
   ]),
   ...rows('node-exporter', 'timex collector (default)', ['node_timex_sync_status']),
-  ...rows('node-exporter', 'filefd collector (default)', ['node_filefd_allocated', 'node_filefd_maximum']),
+  ...rows('node-exporter', 'filefd collector (default)', [
+    'node_filefd_allocated',
+    'node_filefd_maximum',
+  ]),
   ...rows('node-exporter', 'every collector (the exporter reports each one’s success)', [
     'node_scrape_collector_success',
   ]),
@@ -270,7 +285,10 @@ export const METRIC_PRODUCERS: readonly MetricProducer[] = [
   ...rows('gpfs-exporter', 'mount collector', ['gpfs_mount_status']),
   ...rows('gpfs-exporter', 'verbs collector', ['gpfs_verbs_status']),
   ...rows('gpfs-exporter', 'mmhealth collector', ['gpfs_health_status']),
-  ...rows('gpfs-exporter', 'waiter collector', ['gpfs_waiter_seconds_count', 'gpfs_waiter_seconds_bucket']),
+  ...rows('gpfs-exporter', 'waiter collector', [
+    'gpfs_waiter_seconds_count',
+    'gpfs_waiter_seconds_bucket',
+  ]),
   // sichek
   ...rows('sichek', 'nvidia component (daemon with its metrics endpoint)', [
     'sichek_nvidia_device_count',
@@ -351,7 +369,8 @@ export function selectedMetrics(expr: string): string[] {
       case 'paren':
         walk(e.expr);
         return;
-      default:
+      case 'number':
+      case 'string':
         return;
     }
   };

@@ -190,7 +190,7 @@ export const METRICS: readonly MetricSpec[] = [
     labels: ['label_aegis_io_disable', 'label_nvidia_com_gpu_count'],
     healthy: 1,
     help:
-      'Allowlisted node labels as label_* labels: `aegis.io/disable`, and GPU Feature Discovery\'s ' +
+      "Allowlisted node labels as label_* labels: `aegis.io/disable`, and GPU Feature Discovery's " +
       '`nvidia.com/gpu.count` (physical GPUs; MIG devices under the single strategy) and ' +
       '`nvidia.com/mig.strategy` (set only when MIG is on).',
   },
@@ -748,7 +748,8 @@ export function metricNamesOf(expr: string): readonly string[] {
 /** Collectors of a signal that produce a metric the catalogue reads, sorted. */
 function collectorsOf(signal: Signal): string {
   const names = new Set<string>();
-  for (const m of METRICS) if (m.signal === signal && m.collector !== undefined) names.add(m.collector);
+  for (const m of METRICS)
+    if (m.signal === signal && m.collector !== undefined) names.add(m.collector);
   return [...names].sort().join('|');
 }
 

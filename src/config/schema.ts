@@ -42,6 +42,117 @@ const labelSelector = z
     'must be one key=value label selector, e.g. app=nvidia-device-plugin-daemonset',
   );
 
+/** Ticket events an adapter is told about (src/notify/adapters/events.ts). */
+const ticketEvents = z
+  .array(z.enum(['opened', 'step', 'handoff', 'closed']))
+  .min(1)
+  .default(['opened', 'step', 'handoff', 'closed']);
+const httpUrl = z.string().refine((u) => {
+  try {
+    const p = new URL(u).protocol;
+    return p === 'https:' || p === 'http:';
+  } catch {
+    return false;
+  }
+}, 'must be an http:// or https:// URL');
+/** A secret is only ever named by the file holding it (a mounted Secret), never written inline. */
+const secretFile = z.string().min(1, 'must name a file holding the secret (a mounted Secret)');
+/** An http:// URL would carry the credentials in clear: refused unless allowInsecureHttp. */
+function refuseCleartext(urlKey: string) {
+  return (v: Record<string, unknown>, ctx: z.RefinementCtx): void => {
+    const url = v[urlKey];
+    if (typeof url === 'string' && url.startsWith('http://') && v.allowInsecureHttp !== true)
+      ctx.addIssue({
+        code: 'custom',
+        path: [urlKey],
+        message:
+          'is http://: the credentials would cross the network in clear; use https:// (or set allowInsecureHttp: true for a loopback proxy or a lab)',
+      });
+  };
+}
+/**
+ * Ticket adapters (docs/ticket-adapters.md): a generic webhook, Jira Cloud and ServiceNow, each
+ * off until its block is present (and `enabled` not false). Events are queued (`queueSize`, the
+ * oldest step updates go first when full), delivered by `concurrency` workers, one node at a time
+ * in order, each request retried `maxAttempts` times with exponential backoff.
+ */
+const ticketAdapters = z.strictObject({
+  queueSize: z.int().positive().default(1000),
+  concurrency: z.int().positive().max(64).default(4),
+  timeoutMs: positiveMs.prefault('10s'),
+  maxAttempts: z.int().positive().max(20).default(8),
+  initialBackoffMs: positiveMs.prefault('1s'),
+  maxBackoffMs: positiveMs.prefault('5m'),
+  /** POSTs every event as JSON, signed with HMAC-SHA256 (key from `hmacKeyFile`). */
+  webhook: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      url: httpUrl,
+      hmacKeyFile: secretFile,
+      events: ticketEvents,
+    })
+    .optional(),
+  /** Jira Cloud REST API v3: an issue per ticket, a comment per update, a transition to close. */
+  jira: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      baseUrl: httpUrl,
+      email: z.string().min(1),
+      apiTokenFile: secretFile,
+      projectKey: z
+        .string()
+        .regex(/^[A-Z][A-Z0-9_]{0,63}$/, 'must be a Jira project key, e.g. OPS'),
+      issueType: z.string().min(1).default('Task'),
+      /** Transition id that closes an issue (GET /rest/api/3/issue/{key}/transitions lists them). */
+      closeTransitionId: z.string().regex(/^\d+$/, 'must be a transition id (digits)').optional(),
+      labels: z.array(z.string().regex(/^\S{1,255}$/, 'a Jira label has no spaces')).default([]),
+      events: ticketEvents,
+      allowInsecureHttp: z.boolean().default(false),
+    })
+    .superRefine(refuseCleartext('baseUrl'))
+    .optional(),
+  /** ServiceNow Table API: an incident per ticket, work notes per update, resolved at the end. */
+  servicenow: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      instanceUrl: httpUrl,
+      table: z
+        .string()
+        .regex(/^[a-z][a-z0-9_]{0,79}$/, 'must be a table name, e.g. incident')
+        .default('incident'),
+      /** Basic auth (`username` + `passwordFile`) or an OAuth bearer token (`tokenFile`). */
+      username: z.string().min(1).optional(),
+      passwordFile: secretFile.optional(),
+      tokenFile: secretFile.optional(),
+      /** Sets `cmdb_ci` to the node name (needs `inputDisplayValue`). */
+      cmdbCi: z.boolean().default(true),
+      /** Creates with `sysparm_input_display_value=true`: reference fields take names. */
+      inputDisplayValue: z.boolean().default(true),
+      /** Extra fields of every new record (assignment_group, caller_id, category, …). */
+      fields: z.record(z.string().regex(/^[a-z][a-z0-9_]*$/), z.string()).default({}),
+      resolveState: z.string().min(1).default('6'),
+      closeCode: z.string().min(1).default('Solution provided'),
+      events: ticketEvents,
+      allowInsecureHttp: z.boolean().default(false),
+    })
+    .superRefine(refuseCleartext('instanceUrl'))
+    .superRefine((v, ctx) => {
+      const basic = v.username !== undefined || v.passwordFile !== undefined;
+      if (basic === (v.tokenFile !== undefined))
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            'needs exactly one of username + passwordFile (basic auth) or tokenFile (OAuth bearer)',
+        });
+      else if (basic && (v.username === undefined || v.passwordFile === undefined))
+        ctx.addIssue({
+          code: 'custom',
+          message: 'basic auth needs both username and passwordFile',
+        });
+    })
+    .optional(),
+});
+
 /**
  * The configuration, as one zod schema: type, defaults and validation. Unknown keys are
  * rejected (typos are errors). Safe by default: dry-run on, one disruptive action at a time.
@@ -133,6 +244,28 @@ export const ConfigSchema = z.strictObject({
        * costs one module instance that Node never frees); past it a change waits for a restart.
        */
       pluginMaxVersions: z.int().positive().default(64),
+    })
+    .prefault({}),
+  /**
+   * Approval mode: a step matching a rule is held ("awaiting approval", gate `approval`) until an
+   * operator approves it (`kubectl aegis approve NODE`); dismissed, the node goes to a human. A
+   * rule matches by action and, when given, condition, SOP id and node labels. Default: none.
+   */
+  approval: z
+    .strictObject({
+      rules: z
+        .array(
+          z.strictObject({
+            actions: z
+              .array(z.enum(['Drain', 'Reboot', 'Shutdown', 'Repair', 'Remedy', 'RestartPod']))
+              .min(1)
+              .default(['Drain', 'Reboot', 'Shutdown', 'Repair']),
+            conditions: z.array(z.string().min(1)).optional(),
+            sops: z.array(z.string().min(1)).optional(),
+            nodeSelector: z.record(z.string(), z.string()).optional(),
+          }),
+        )
+        .default([]),
     })
     .prefault({}),
   safety: z
@@ -271,6 +404,47 @@ export const ConfigSchema = z.strictObject({
         .array(z.strictObject({ reason: npdName, condition: z.string().min(1) }))
         .default(DEFAULT_NPD_MAPPING.events.map((e) => ({ ...e }))),
       staleAfterMs: positiveMs.prefault('15m'),
+    })
+    .prefault({}),
+  /** Notifications (docs/notifications.md). Every receiver is off by default. */
+  notify: z
+    .strictObject({
+      /**
+       * Alerts posted to Alertmanager's API v2 (`POST <url>/api/v2/alerts`), each URL on its own
+       * timer: hand-off to a human, budget exhausted, storm breaker open, approval pending, ticket
+       * corrupt, signal stale on many nodes. Firing alerts are re-posted every `refreshMs` with
+       * `endsAt` = now + 3 × refreshMs; an ended one is posted once with `endsAt` = now. A failed
+       * post is retried after `backoffMs`, doubling up to `maxBackoffMs`. No `urls`: off.
+       */
+      alertmanager: z
+        .strictObject({
+          urls: z
+            .array(
+              z
+                .string()
+                .refine(
+                  (u) => /^https?:\/\/[^/\s]+/.test(u),
+                  'must be an http:// or https:// URL of Alertmanager, e.g. http://alertmanager:9093',
+                ),
+            )
+            .default([]),
+          refreshMs: positiveMs.prefault('1m'),
+          timeoutMs: positiveMs.prefault('10s'),
+          backoffMs: positiveMs.prefault('1s'),
+          maxBackoffMs: positiveMs.prefault('5m'),
+          bearerTokenFile: z.string().optional(),
+          caFile: z.string().optional(),
+          insecureSkipVerify: z.boolean().default(false),
+          /** An http:// URL with a `bearerTokenFile` is refused at start-up unless this is true. */
+          allowInsecureBearerToken: z.boolean().default(false),
+          /** AegisSignalStale fires for a signal stale on at least this many nodes… */
+          staleSignalMinNodes: z.int().positive().default(5),
+          /** …and on at least this fraction of the fleet. */
+          staleSignalMinFraction: z.number().min(0).max(1).default(0.05),
+        })
+        .prefault({}),
+      /** Ticket adapters: webhook, Jira, ServiceNow (docs/ticket-adapters.md). Off by default. */
+      adapters: ticketAdapters.prefault({}),
     })
     .prefault({}),
   priorityFile: z.string().optional(),

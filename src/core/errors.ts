@@ -23,6 +23,8 @@ export const ErrorCode = {
   JobFailed: 'JOB_FAILED',
   InvalidInput: 'INVALID_INPUT',
   NotLeader: 'NOT_LEADER',
+  /** An operator action (`kubectl aegis`) that does not apply to the node or ticket as it is. */
+  OperatorRefused: 'OPERATOR_REFUSED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -105,6 +105,13 @@ export interface NodeConditionInfo {
 export const TICKET_ANNOTATION = 'aegis.io/ticketing';
 export const DISABLE_LABEL = 'aegis.io/disable';
 export const PAUSE_ANNOTATION = 'aegis.io/pause';
+/**
+ * Fleet-wide operator controls: a ConfigMap of this name in the controller's namespace, written by
+ * `kubectl aegis pause|resume|breaker reset` (and the console), read by the daemon every cycle.
+ * Keys: `paused` ("true" pauses every step), `pausedBy`, `breakerResetAt` (RFC 3339: a breaker
+ * tripped before it is reset), `breakerResetBy`.
+ */
+export const CONTROL_CONFIGMAP = 'aegis-control';
 export const CORDONED_BY_ANNOTATION = 'aegis.io/cordoned-by';
 export const RACK_LABEL = 'topology.aegis.io/rack';
 export const LEAF_LABEL = 'topology.aegis.io/leaf-switch';

@@ -116,6 +116,10 @@ export class Controller {
   readonly #lastEnded = new Map<string, { seq: number; fixedAtMs: number | undefined }>();
   #stopping = false;
   #seeded = false;
+  /** Who paused everything through the operator controls (undefined: not paused). */
+  #operatorPause: string | undefined;
+  /** The operator controls' last breaker reset applied. */
+  #breakerResetSeen: string | undefined;
   /** The last inspection (a fast cycle reuses it). */
   #lastInspection: Inspection | undefined;
   /** Producers of Node conditions read as observations (node-problem-detector, the agent). */
@@ -237,6 +241,7 @@ export class Controller {
     // Steps that end after this point may be missing from the node list (their ticket and cordon
     // writes): their nodes wait for the next cycle rather than be decided on the old picture.
     const listedAfter = this.#stepsEnded;
+    if (opts.fast !== true) await this.#readControls(signal);
     try {
       nodes = await d.cluster.listNodes(signal);
     } catch (err) {
@@ -315,8 +320,9 @@ export class Controller {
         : fleetCounts(nodes, (n) => this.#cordonedByAegis(n));
     let started = 0;
     let held = 0;
-    for (const c of candidates) {
+    for (const decided of candidates) {
       if (this.#stopping) break;
+      let c = decided;
       // Never start or resume a step on frozen data: the served condition's rule or exporter is
       // stale (or, for the recovery loop, any signal of the node is). A resumed step's Job keeps
       // running in the cluster meanwhile and is followed once data is fresh. A hand-off touches
@@ -326,6 +332,26 @@ export class Controller {
       if (stale !== undefined) {
         held++;
         this.#recordHold(c, 'stale-signal', stale, signal);
+        continue;
+      }
+      // Approval mode: a matching step waits for an operator; dismissed, the node goes to a human.
+      const approval = this.#approvalOf(c);
+      if (approval.kind === 'dismissed') {
+        c = {
+          ...c,
+          step: {
+            action: Action.HandToHuman,
+            reason: `${c.step.action} dismissed by ${approval.by}`,
+            then: 'assign',
+          },
+        };
+      } else if (approval.kind === 'awaiting') {
+        // Dry-run approves nothing and shows everything: the plan says it would wait.
+        if (d.config.safety.dryRun) this.#dryRun(c, 'awaiting approval');
+        else {
+          held++;
+          this.#recordHold(c, 'approval', 'awaiting approval', signal);
+        }
         continue;
       }
       if (d.config.safety.dryRun) {
@@ -526,8 +552,67 @@ export class Controller {
     );
   }
 
-  #dryRun(c: Candidate): void {
-    const plan = `${c.sopId}:${c.step.action}:${c.step.reason}`;
+  /**
+   * Reads the operators' fleet-wide controls (ConfigMap aegis-control): pause everything, reset
+   * the storm breaker. An unreadable ConfigMap keeps the last known controls (counted).
+   */
+  async #readControls(signal: AbortSignal): Promise<void> {
+    const d = this.#d;
+    if (d.cluster.readControl === undefined) return;
+    let data: Readonly<Record<string, string>> | null;
+    try {
+      data = await d.cluster.readControl(signal);
+    } catch (err) {
+      d.metrics.errors.inc({ where: 'control' });
+      d.log.warn('operator controls unreadable; the last known ones stay in force', {
+        err: errorMessage(err),
+      });
+      return;
+    }
+    const pausedBy = data?.['paused'] === 'true' ? (data['pausedBy'] ?? 'an operator') : undefined;
+    if (pausedBy !== this.#operatorPause)
+      d.log.info(pausedBy === undefined ? 'resumed by an operator' : 'paused by an operator', {
+        by: pausedBy ?? data?.['resumedBy'] ?? '',
+      });
+    this.#operatorPause = pausedBy;
+    this.#gates.setOperatorPause(pausedBy);
+    const reset = data?.['breakerResetAt'];
+    if (reset !== undefined && reset !== this.#breakerResetSeen) {
+      this.#breakerResetSeen = reset;
+      const atMs = Date.parse(reset);
+      if (!Number.isNaN(atMs) && this.#gates.operatorReset(atMs)) {
+        d.metrics.breakerOpen.set(0);
+        d.log.info('storm breaker reset by an operator', { by: data?.['breakerResetBy'] ?? '' });
+      }
+    }
+  }
+
+  /**
+   * Where the candidate stands in approval mode: no rule requires approval (or it resumes a step
+   * already begun), approved, dismissed by someone, or awaiting an operator.
+   */
+  #approvalOf(
+    c: Candidate,
+  ): { kind: 'none' | 'approved' | 'awaiting' } | { kind: 'dismissed'; by: string } {
+    if (c.step.seq !== undefined || c.step.action === Action.HandToHuman) return { kind: 'none' };
+    const needs = this.#d.config.approval.rules.some(
+      (r) =>
+        (r.actions as readonly string[]).includes(c.step.action) &&
+        (r.conditions === undefined || r.conditions.includes(c.condition.condition)) &&
+        (r.sops === undefined || r.sops.includes(c.sopId)) &&
+        (r.nodeSelector === undefined ||
+          Object.entries(r.nodeSelector).every(([k, v]) => c.info.labels[k] === v)),
+    );
+    if (!needs) return { kind: 'none' };
+    const a = c.view.ticket?.approval;
+    if (a?.action !== c.step.action) return { kind: 'awaiting' };
+    if (a.state === 'approved') return { kind: 'approved' };
+    if (a.state === 'dismissed') return { kind: 'dismissed', by: a.by ?? 'an operator' };
+    return { kind: 'awaiting' };
+  }
+
+  #dryRun(c: Candidate, waitingFor?: string): void {
+    const plan = `${c.sopId}:${c.step.action}:${c.step.reason}${waitingFor === undefined ? '' : ` (${waitingFor})`}`;
     if (this.#dryRunSeen.get(c.info.name) === plan) return;
     this.#dryRunSeen.set(c.info.name, plan);
     this.#d.metrics.dryRunPlans.inc({ action: c.step.action });
@@ -536,6 +621,7 @@ export class Controller {
       sop: c.sopId,
       action: c.step.action,
       reason: c.step.reason,
+      ...(waitingFor === undefined ? {} : { waitingFor }),
     });
     this.#d.onStep?.({
       atMs: this.#d.clock.now(),
@@ -544,7 +630,7 @@ export class Controller {
       condition: c.status.conditions[0]?.condition ?? '',
       action: c.step.action,
       status: 'DryRun',
-      message: c.step.reason,
+      message: waitingFor === undefined ? c.step.reason : `${c.step.reason} (${waitingFor})`,
     });
   }
 
@@ -572,10 +658,29 @@ export class Controller {
       (t) => {
         if (t === null || !isOpen(t) || !isAutomationOwned(t)) return undefined;
         const last = t.workflows.at(-1);
-        if (last?.status === 'Held' && last.message === `${gate}: ${reason}`) return undefined;
+        // Approval mode: the ticket names the step that waits for an operator.
+        const request =
+          gate === 'approval' &&
+          (t.approval?.action !== c.step.action || t.approval.state === 'dismissed')
+            ? {
+                approval: {
+                  action: c.step.action,
+                  state: 'pending' as const,
+                  requestedAt: now,
+                  reason: c.step.reason.slice(0, 300),
+                },
+              }
+            : {};
+        if (
+          last?.status === 'Held' &&
+          last.message === `${gate}: ${reason}` &&
+          !('approval' in request)
+        )
+          return undefined;
         if (last?.status === 'Running') return undefined;
         return {
           ...t,
+          ...request,
           workflows: [
             ...t.workflows,
             { action: c.step.action, status: 'Held', time: now, message: `${gate}: ${reason}` },
@@ -635,6 +740,7 @@ export class Controller {
             ...cur,
             status: acted ? TicketStatus.Resolved : TicketStatus.Closed,
             resolvedTime: new Date(nowMs).toISOString(),
+            updateTime: new Date(nowMs).toISOString(),
             conclusion: acted
               ? 'condition cleared after remediation'
               : 'condition cleared by itself',

@@ -116,10 +116,12 @@ export function fencedCluster(cluster: ClusterClient, fence: Fence): ClusterClie
   const peek = cluster.peekNode?.bind(cluster);
   const close = cluster.close?.bind(cluster);
   const onNodeChange = cluster.onNodeChange?.bind(cluster);
+  const readControl = cluster.readControl?.bind(cluster);
   return {
     ...fenced,
     ...(peek === undefined ? {} : { peekNode: peek }),
     ...(close === undefined ? {} : { close }),
     ...(onNodeChange === undefined ? {} : { onNodeChange }),
+    ...(readControl === undefined ? {} : { readControl }),
   };
 }

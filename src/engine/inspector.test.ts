@@ -475,7 +475,11 @@ describe('inspector: staleness per input and per collector', () => {
     assert.deepEqual([...(r.failedCollectorsByNode.get('n1') ?? [])], ['node-exporter/filesystem']);
     assert.equal(insp.isStale(r, 'n1', 'DiskReadOnly'), true);
     assert.equal(insp.isStale(r, 'n1', 'DiskPressure'), true);
-    assert.equal(insp.isStale(r, 'n2', 'DiskReadOnly'), false, 'only the node whose collector failed');
+    assert.equal(
+      insp.isStale(r, 'n2', 'DiskReadOnly'),
+      false,
+      'only the node whose collector failed',
+    );
     assert.equal(insp.isStale(r, 'n1', 'HighLoad'), false, 'loadavg still collects');
     assert.deepEqual(insp.staleInputs(r, 'n1'), [
       { input: 'node-exporter/filesystem', reason: 'the collector failed its last collection' },

@@ -22,7 +22,10 @@ const GKE = JSON.parse(
 /** Its last NPD heartbeat. */
 const HEARTBEAT = Date.parse('2019-03-15T10:49:17Z');
 const NOW = HEARTBEAT + 60_000;
-const SOURCES = nodeConditionSources({ problems: DEFAULT_NPD_MAPPING.problems, staleAfterMs: 900_000 });
+const SOURCES = nodeConditionSources({
+  problems: DEFAULT_NPD_MAPPING.problems,
+  staleAfterMs: 900_000,
+});
 
 function node(name: string, conditions: readonly NodeConditionFields[]): NodeInfo {
   const infos = toConditionInfos(conditions);
@@ -100,12 +103,18 @@ describe('readNodeConditions: node-problem-detector', () => {
       {
         name: 'node-problem-detector',
         signal: 'node-problem-detector',
-        mappings: [{ type: 'KernelDeadlock', reason: 'AUFSUmountHung', condition: 'NpdKernelDeadlock' }],
+        mappings: [
+          { type: 'KernelDeadlock', reason: 'AUFSUmountHung', condition: 'NpdKernelDeadlock' },
+        ],
         staleAfterMs: 0,
       },
     ];
     const docker = withCondition({ type: 'KernelDeadlock', status: 'True', reason: 'DockerHung' });
-    const aufs = withCondition({ type: 'KernelDeadlock', status: 'True', reason: 'AUFSUmountHung' });
+    const aufs = withCondition({
+      type: 'KernelDeadlock',
+      status: 'True',
+      reason: 'AUFSUmountHung',
+    });
     const r = read([node('a', docker), node('b', aufs)], NOW, sources);
     assert.deepEqual(
       r.observations.map((o) => o.node),
@@ -116,7 +125,11 @@ describe('readNodeConditions: node-problem-detector', () => {
   });
 
   it('trusts nothing whose heartbeat is older than staleAfterMs (NPD stopped writing)', () => {
-    const bad = withCondition({ type: 'ReadonlyFilesystem', status: 'True', reason: 'FilesystemIsReadOnly' });
+    const bad = withCondition({
+      type: 'ReadonlyFilesystem',
+      status: 'True',
+      reason: 'FilesystemIsReadOnly',
+    });
     const late = HEARTBEAT + 900_001;
     const r = read([node('n1', bad)], late);
     assert.deepEqual(r.observations, []);
@@ -156,7 +169,12 @@ describe('readNodeConditions: node-problem-detector', () => {
 });
 
 describe('readNodeConditions: the Aegis agent (aegis.io/…)', () => {
-  const agent = (type: string, status: string, reason: string, heartbeat = NOW): NodeConditionFields => ({
+  const agent = (
+    type: string,
+    status: string,
+    reason: string,
+    heartbeat = NOW,
+  ): NodeConditionFields => ({
     type,
     status,
     reason,
@@ -167,7 +185,10 @@ describe('readNodeConditions: the Aegis agent (aegis.io/…)', () => {
 
   it('maps GpuXid by its reason, GpuHung, and vouches for its own (aegis-nodecheck) conditions', () => {
     const r = read([
-      node('n1', [agent('aegis.io/GpuXid', 'True', 'Xid79'), agent('aegis.io/GpuHung', 'False', 'GpuResponsive')]),
+      node('n1', [
+        agent('aegis.io/GpuXid', 'True', 'Xid79'),
+        agent('aegis.io/GpuHung', 'False', 'GpuResponsive'),
+      ]),
       node('n2', [agent('aegis.io/GpuHung', 'True', 'NvidiaSmiTimeout')]),
     ]);
     assert.deepEqual(

@@ -210,11 +210,24 @@ async function recordBegin(
         if (t.condition !== cond.condition && !t.history.includes(cond.condition)) {
           t.history = [...t.history, cond.condition];
         }
-        if (t.condition !== cond.condition) t.condition = cond.condition;
       }
       t.conditions = active;
       t.updateTime = now;
       if (epoch !== undefined) t.leaderEpoch = epoch;
+      // The approval this step used (or the dismissal a hand-off answers) is consumed, and who
+      // decided is written into the step's own entry.
+      let decided = '';
+      if (
+        step.seq === undefined &&
+        t.approval !== undefined &&
+        t.approval.state !== 'pending' &&
+        (t.approval.action === step.action || step.action === Action.HandToHuman)
+      ) {
+        if (t.approval.state === 'approved')
+          decided = `${t.approval.by ?? '?'} at ${t.approval.at ?? '?'}`.slice(0, 200);
+        t = { ...t };
+        delete t.approval;
+      }
       if (
         step.seq !== undefined &&
         t.workflows.some((w) => w.seq === step.seq && w.status === 'Running')
@@ -233,6 +246,7 @@ async function recordBegin(
           seq,
           condition: cond.condition,
           message: step.reason.slice(0, 200),
+          ...(decided === '' ? {} : { approvedBy: decided }),
           ...(step.params === undefined ? {} : { params: { ...step.params } }),
           ...(step.then === undefined ? {} : { then: step.then }),
           ...(DISRUPTIVE_ACTIONS.has(step.action) && nodeInfo.bootId !== undefined

@@ -13,7 +13,8 @@ export interface Hold {
     | 'concurrency'
     | 'rack-cap'
     | 'leaf-cap'
-    | 'node-cooldown';
+    | 'node-cooldown'
+    | 'approval';
   readonly reason: string;
 }
 
@@ -39,6 +40,10 @@ export class SafetyGates {
   #newFaulty: { node: string; atMs: number }[] = [];
   #breakerOpenUntilMs = 0;
   #breakerTrips = 0;
+  /** When the breaker last tripped (an operator's reset applies to trips before it). */
+  #breakerTrippedAtMs = Number.NEGATIVE_INFINITY;
+  /** Set by an operator (ConfigMap aegis-control), beside the config's `paused`. */
+  #operatorPause: string | undefined;
 
   constructor(cfg: SafetyConfig) {
     this.#cfg = cfg;
@@ -52,6 +57,21 @@ export class SafetyGates {
   /** How many times the breaker tripped. */
   get breakerTrips(): number {
     return this.#breakerTrips;
+  }
+
+  /** An operator paused everything (`by`) or resumed (undefined). */
+  setOperatorPause(by: string | undefined): void {
+    this.#operatorPause = by;
+  }
+
+  /**
+   * An operator reset the breaker at `atMs`: a trip before that ends now; a storm that trips it
+   * again afterwards holds again.
+   */
+  operatorReset(atMs: number): boolean {
+    if (!(this.#breakerTrippedAtMs <= atMs) || this.#breakerOpenUntilMs === 0) return false;
+    this.resetBreaker();
+    return true;
   }
 
   /** Operator reset of the breaker. */
@@ -74,6 +94,7 @@ export class SafetyGates {
     if (distinct > stormLimit(this.#cfg, fleetSize)) {
       if (!this.breakerOpen(nowMs)) this.#breakerTrips++;
       this.#breakerOpenUntilMs = nowMs + this.#cfg.stormCooldownMs;
+      this.#breakerTrippedAtMs = nowMs;
     }
   }
 
@@ -101,6 +122,8 @@ export class SafetyGates {
     const { step, node, nowMs } = input;
     const c = this.#cfg;
     if (c.paused) return { gate: 'paused', reason: 'automation is paused' };
+    if (this.#operatorPause !== undefined)
+      return { gate: 'paused', reason: `automation paused by ${this.#operatorPause}` };
     if (node.annotations['aegis.io/pause'] === 'true') {
       return { gate: 'node-paused', reason: 'node annotated aegis.io/pause=true' };
     }

@@ -13,6 +13,11 @@ export interface ClusterClient extends NodeClient, PodClient, JobClient, EventCl
    * undefined for a new node). Only clients with a watch have it. Returns the unsubscribe.
    */
   onNodeChange?(listener: (prev: NodeInfo | undefined, next: NodeInfo) => void): () => void;
+  /**
+   * The fleet-wide operator controls: the data of the ConfigMap `aegis-control` in the
+   * controller's namespace (CONTROL_CONFIGMAP), null when it does not exist.
+   */
+  readControl?(signal: AbortSignal): Promise<Readonly<Record<string, string>> | null>;
 }
 
 /** Node reads and writes. */

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { backgroundClock, systemClock, type Clock } from '../core/clock.js';
 import { ErrorCode, HealError, errorMessage, isHealError } from '../core/errors.js';
-import type { NodeInfo } from '../core/types.js';
+import { CONTROL_CONFIGMAP, type NodeInfo } from '../core/types.js';
 import { assertNodeName, toTemplateVars } from '../jobs/params.js';
 import { renderJobTemplate } from '../jobs/render.js';
 import {
@@ -153,6 +153,16 @@ export function createKubeCluster(
     ...jobMethods(ctx),
     ...leaseMethods(ctx),
     emitEvent: (event, signal) => emitEvent(ctx, event, signal),
+    readControl: async (signal) => {
+      const work = call(`get configmap ${CONTROL_CONFIGMAP}`, signal, (o) =>
+        apis.core.readNamespacedConfigMap(
+          { name: CONTROL_CONFIGMAP, namespace: options.leaseNamespace },
+          o,
+        ),
+      );
+      const cm = await orIf(work, ErrorCode.K8sNotFound, null);
+      return cm === null ? null : { ...(cm.data ?? {}) };
+    },
     close: () => informer?.close() ?? Promise.resolve(),
     ...(informer === undefined
       ? {}

@@ -77,7 +77,9 @@ describe('toNodeInfo: the detectors’ conditions', () => {
   ) as NodeConditionFields[];
 
   it("keeps NPD's conditions (not the kubelet's), without the messages of healthy ones", () => {
-    const info = toNodeInfo(node({ metadata: { name: 'super-node' }, status: { conditions: gke } }));
+    const info = toNodeInfo(
+      node({ metadata: { name: 'super-node' }, status: { conditions: gke } }),
+    );
     assert.equal(info.ready, true);
     assert.deepEqual(
       info.conditions?.map((c) => c.type),
@@ -92,7 +94,7 @@ describe('toNodeInfo: the detectors’ conditions', () => {
         'OutOfDisk',
       ],
     );
-    assert.deepEqual(info.conditions?.[4], {
+    assert.deepEqual(info.conditions.at(4), {
       type: 'KernelDeadlock',
       status: 'False',
       reason: 'KernelHasNoDeadlock',
@@ -130,7 +132,10 @@ describe('toNodeInfo: the detectors’ conditions', () => {
 
   it('has no conditions field on a node with only the kubelet’s', () => {
     const info = toNodeInfo(
-      node({ metadata: { name: 'n' }, status: { conditions: [{ type: 'Ready', status: 'True' }] } }),
+      node({
+        metadata: { name: 'n' },
+        status: { conditions: [{ type: 'Ready', status: 'True' }] },
+      }),
     );
     assert.equal('conditions' in info, false);
   });

@@ -143,6 +143,48 @@ export function createMetrics(registry: Registry = new Registry()) {
       labelNames: ['action'] as const,
       registers: r,
     }),
+    notifications: new Counter({
+      name: 'aegis_notifications_total',
+      help: 'Notification requests sent, by receiver and result (ok, error, rejected).',
+      labelNames: ['receiver', 'result'] as const,
+      registers: r,
+    }),
+    notifyQueue: new Gauge({
+      name: 'aegis_notify_queue',
+      help: 'Alerts not yet delivered to the receiver in their current state.',
+      labelNames: ['receiver'] as const,
+      registers: r,
+    }),
+    notifyAlerts: new Gauge({
+      name: 'aegis_notify_alerts',
+      help: 'Alerts Aegis holds firing now, by alert name.',
+      labelNames: ['alertname'] as const,
+      registers: r,
+    }),
+    adapterRequests: new Counter({
+      name: 'aegis_ticket_adapter_requests_total',
+      help: 'HTTP requests of the ticket adapters, by adapter and result (ok, retry, error, rejected).',
+      labelNames: ['adapter', 'result'] as const,
+      registers: r,
+    }),
+    adapterEvents: new Counter({
+      name: 'aegis_ticket_adapter_events_total',
+      help: 'Ticket events handled by the adapters, by adapter, event and result (delivered, skipped, failed, dropped).',
+      labelNames: ['adapter', 'event', 'result'] as const,
+      registers: r,
+    }),
+    adapterQueue: new Gauge({
+      name: 'aegis_ticket_adapter_queue',
+      help: 'Ticket events waiting for delivery, by adapter.',
+      labelNames: ['adapter'] as const,
+      registers: r,
+    }),
+    adapterWriteBacks: new Counter({
+      name: 'aegis_ticket_adapter_writebacks_total',
+      help: 'External ticket ids written back into Aegis tickets, by adapter and result (ok, stale, error).',
+      labelNames: ['adapter', 'result'] as const,
+      registers: r,
+    }),
   };
 }
 

@@ -62,7 +62,7 @@ describe('exposition', () => {
       ['ksm', /^kube_/],
       ['ipmi', /^ipmi_/],
       ['gpfs', /^gpfs_/],
-      ['nodecheck', /^(sichek_|aegis_nodecheck_)/],
+      ['nodecheck', /^(sichek_|aegis_nodecheck_|problem_)/],
     ] as const) {
       const families = parseExposition(expositionText(store, exporter, T0));
       assert.ok(families.size > 0, exporter);

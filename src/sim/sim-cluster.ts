@@ -7,7 +7,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, HealError } from '../core/errors.js';
-import type { NodeInfo } from '../core/types.js';
+import { CONTROL_CONFIGMAP, type NodeInfo } from '../core/types.js';
 import type {
   ClusterClient,
   EvictionResult,
@@ -107,6 +107,7 @@ export class SimCluster implements ClusterClient, LeaseClient {
   readonly #leases = new Map<string, Lease>();
   /** Each lease's transition count (its epoch), kept when the lease is released. */
   readonly #leaseTransitions = new Map<string, number>();
+  #control: Record<string, string> | null = null;
   readonly #failures: ApiFailures;
   readonly #pods: SimPods;
   readonly #jobs: SimJobs;
@@ -356,6 +357,18 @@ export class SimCluster implements ClusterClient, LeaseClient {
   rebootCount(node: string): number {
     this.#sync();
     return this.#nodes.rebootCount(node);
+  }
+
+  /** The operator controls ConfigMap (aegis-control), as `kubectl aegis` would leave it. */
+  async readControl(signal: AbortSignal): Promise<Readonly<Record<string, string>> | null> {
+    await this.#enter('readControl', signal);
+    return this.#control === null ? null : { ...this.#control };
+  }
+
+  /** An operator writes the controls ConfigMap (null deletes it). */
+  setControl(data: Readonly<Record<string, string>> | null): void {
+    this.#control = data === null ? null : { ...data };
+    this.#log('operator', 'control', CONTROL_CONFIGMAP, JSON.stringify(data));
   }
 
   /** Holder of a lease, if held and not expired. */

@@ -62,7 +62,11 @@ describe('SimCluster.setNodeCondition', () => {
 
     // Back to False: the transition time moves, the message goes, kube-state-metrics follows.
     await clock.advanceTo(START + 120_000);
-    w.cluster.setNodeCondition(NODE, { type: 'KernelDeadlock', status: 'False', reason: 'KernelHasNoDeadlock' });
+    w.cluster.setNodeCondition(NODE, {
+      type: 'KernelDeadlock',
+      status: 'False',
+      reason: 'KernelHasNoDeadlock',
+    });
     const healthy = await w.cluster.getNode(NODE, signal);
     assert.deepEqual(healthy.conditions, [
       {

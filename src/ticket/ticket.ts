@@ -48,6 +48,8 @@ const WorkflowSchema = z.strictObject({
   params: z.record(z.string(), z.string()).optional(),
   /** Boot id of the node when a disruptive step began (a resumed step verifies a reboot by it). */
   bootId: z.string().optional(),
+  /** Approval mode: who approved this step and when (`<who> at <RFC 3339>`). */
+  approvedBy: z.string().max(200).optional(),
   /** Ticket transition the step applies when it succeeds (kept so a resumed step still applies it). */
   then: z.enum(['resolve', 'close', 'assign']).optional(),
 });
@@ -103,6 +105,43 @@ const TicketSchema = z.strictObject({
    * writes are refused). Absent while leader election is off.
    */
   leaderEpoch: z.int().nonnegative().optional(),
+  /**
+   * Approval of a step held for it (approval mode): the daemon writes `pending` for the step it
+   * holds; an operator (`kubectl aegis approve|dismiss NODE`, the console) sets `approved` or
+   * `dismissed` with who and when. An approval serves the one step it names (action + seq-less
+   * request time); the next disruptive step needs its own.
+   */
+  approval: z
+    .strictObject({
+      action: z.string().min(1),
+      state: z.enum(['pending', 'approved', 'dismissed']),
+      requestedAt: isoTime,
+      reason: z.string().max(300).optional(),
+      by: z.string().max(120).optional(),
+      at: isoTime.optional(),
+    })
+    .optional(),
+  /** Operator actions on the ticket (takeover, release, ack, approve, dismiss, pause…), newest last, bounded. */
+  operatorLog: z
+    .array(
+      z.strictObject({
+        action: z.string().min(1).max(40),
+        by: z.string().max(120),
+        at: isoTime,
+        note: z.string().max(200).optional(),
+      }),
+    )
+    .optional(),
+  /** The ticket in an external system (webhook, Jira, ServiceNow), written back by its adapter. */
+  external: z
+    .array(
+      z.strictObject({
+        system: z.string().min(1).max(40),
+        id: z.string().min(1).max(120),
+        url: z.string().max(300).optional(),
+      }),
+    )
+    .optional(),
 });
 export type Ticket = z.infer<typeof TicketSchema>;
 

@@ -416,6 +416,19 @@ describe('shipped RBAC, as the controller ServiceAccount', () => {
       await statusOf(() => leases.readNamespacedLease({ name: 'none', namespace: 'monitoring' })),
       404,
     );
+    // The operator controls: that one ConfigMap (absent here: 404, not 403), no other.
+    assert.equal(
+      await statusOf(() =>
+        core.readNamespacedConfigMap({ name: 'aegis-control', namespace: 'monitoring' }),
+      ),
+      404,
+    );
+    assert.equal(
+      await statusOf(() =>
+        core.readNamespacedConfigMap({ name: 'aegis-config', namespace: 'monitoring' }),
+      ),
+      403,
+    );
   });
 
   const forbidden: readonly [string, (kc: KubeConfig) => Promise<unknown>][] = [

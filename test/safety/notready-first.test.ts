@@ -57,7 +57,10 @@ describe('a node NotReady with a GPU Xid', () => {
     await runFor(sw, life, { durationMs: 2 * HOUR, intervalMs: 20_000 });
     await settleSteps(sw, life);
     ledger.scan();
-    assert.ok(ledger.jobsCreated('restart_node', node) >= 1, 'the Xid ladder rebooted it once back');
+    assert.ok(
+      ledger.jobsCreated('restart_node', node) >= 1,
+      'the Xid ladder rebooted it once back',
+    );
     assert.deepEqual(ledger.problems, []);
   });
 });

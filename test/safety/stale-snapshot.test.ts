@@ -22,7 +22,11 @@ describe('decisions on a node list older than a step', () => {
     it(`queries taking ${latencyMs} ms each: no step is repeated back to back`, async () => {
       const sw = await createSafetyWorld({ nodes: 8, seed: 5 });
       const config = safetyConfig({
-        safety: { maxCordonedFraction: 0.75, stormMaxNewFaultyNodes: 50, stormMaxNewFaultyFraction: 1 },
+        safety: {
+          maxCordonedFraction: 0.75,
+          stormMaxNewFaultyNodes: 50,
+          stormMaxNewFaultyFraction: 1,
+        },
         sop: { settleMs: 0 },
       });
       const life = startEngine(sw, {

@@ -184,9 +184,13 @@ async function readFleet(
   try {
     listed = await metrics.query('count by (node) (kube_node_info)', atMs, signal);
   } catch (err) {
-    throw new HealError(ErrorCode.PromUnavailable, `cannot inspect ${where}: ${errorMessage(err)}`, {
-      cause: err,
-    });
+    throw new HealError(
+      ErrorCode.PromUnavailable,
+      `cannot inspect ${where}: ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
+    );
   }
   let names = nodesOf(listed);
   const fromKsm = names.length > 0;
@@ -302,7 +306,10 @@ async function probeSince(
       }
       const there = new Set(
         samples.map((s) => {
-          const id = entry === undefined || entry.deviceLabel === '' ? '' : (s.labels[entry.deviceLabel] ?? '');
+          const id =
+            entry === undefined || entry.deviceLabel === ''
+              ? ''
+              : (s.labels[entry.deviceLabel] ?? '');
           return `${s.labels['node'] ?? s.labels['Hostname'] ?? ''}\u0000${group[0]?.condition ?? ''}\u0000${id}`;
         }),
       );
@@ -340,7 +347,8 @@ function staleOf(
     if (insp.failedSignals.has(s)) continue;
     out.push({
       signal: s,
-      reason: `exporter silent on the node: no series for it, or its scrape fails (up 0): ${SIGNAL_PRESENCE[s] ?? ''}`,
+      reason:
+        'exporter silent on the node: no series of it for the node, or its scrape fails (up 0)',
     });
   }
   for (const c of insp.failedCollectorsByNode.get(node) ?? []) {
@@ -371,7 +379,9 @@ export function formatReport(report: InspectReport, where: string): string {
     for (const c of n.conditions) {
       const device = c.device === '' ? '' : `  device=${c.device}`;
       const since = c.since === null ? '' : `  since ${c.since}`;
-      lines.push(`  ${c.name}${device}  value=${String(c.value)}${since}${c.pending ? '  (pending)' : ''}`);
+      lines.push(
+        `  ${c.name}${device}  value=${String(c.value)}${since}${c.pending ? '  (pending)' : ''}`,
+      );
     }
     for (const s of n.stale) lines.push(`  stale ${s.signal}: ${s.reason}`);
   }
@@ -381,6 +391,13 @@ export function formatReport(report: InspectReport, where: string): string {
 /** The JSON report: an array of `{node, conditions: [{name, device, value, since, pending}], stale}`. */
 export function toJson(report: InspectReport): string {
   return `${JSON.stringify(report.nodes, null, 2)}\n`;
+}
+
+/** The program's stdout (tests capture it through `runCli`'s output). */
+function writeOutOf(cmd: {
+  configureOutput(): { writeOut?: (text: string) => void };
+}): (text: string) => void {
+  return cmd.configureOutput().writeOut ?? ((text) => process.stdout.write(text));
 }
 
 /** Registers `aegis inspect`. */
@@ -419,7 +436,6 @@ export function registerInspectCommand(program: Command): void {
         ...(options.node === undefined ? {} : { node: options.node }),
       });
       const out = options.json === true ? toJson(report) : formatReport(report, where);
-      const write = command.configureOutput().writeOut ?? ((t) => process.stdout.write(t));
-      write(out);
+      writeOutOf(command)(out);
     });
 }
