@@ -1,12 +1,15 @@
 import { applyDetectionConfig } from './catalogue/detection.js';
 import { scopePodConditions } from './catalogue/node.js';
+import { applyNpdMapping } from './catalogue/npd.js';
 import type { CatalogueEntry, Signal } from './catalogue/types.js';
 import type { Config } from './config/schema.js';
 import type { Clock } from './core/clock.js';
 import { ErrorCode, HealError, errorMessage } from './core/errors.js';
 import { createApiBridge, DEFAULT_BRIDGE_OPTIONS, type BridgeOptions } from './engine/bridge.js';
+import { outOfBandFromConfig, type OutOfBand } from './bmc/index.js';
 import { Controller, type CycleReport } from './engine/controller.js';
 import { fencedCluster, LeaseFence, UNFENCED, type Fence } from './engine/fence.js';
+import type { FleetSnapshot } from './notify/alerts.js';
 import type { Logger } from './engine/logger.js';
 import type { StepEvent } from './engine/runner.js';
 import type { PriorityOf } from './engine/scheduler.js';
@@ -37,6 +40,13 @@ export interface EngineInput {
    * written into tickets with its epoch. Default: unfenced (one replica, the simulator).
    */
   readonly fence?: Fence;
+  /**
+   * Out-of-band power through the BMCs (the simulator's, a test's); default: built from the
+   * `bmc` config with the real IPMI/Redfish clients, credentials from `cluster.readSecret`.
+   */
+  readonly outOfBand?: OutOfBand;
+  /** Called after every cycle with the fleet as notifications see it. */
+  readonly onSnapshot?: (s: FleetSnapshot) => void;
 }
 
 /** A built engine: the controller and the SOP registry (swappable on plug-in reload). */
@@ -54,15 +64,7 @@ export interface Engine {
 
 /** Composes the engine from its ports. Start-up errors (bad catalogue, bad built-in SOP) throw. */
 export function createEngine(input: EngineInput): Engine {
-  // Pod-derived conditions read only the system namespaces (a tenant's pod never speaks for a node).
-  // The site's detection settings (IB ports meant to be down, mounts meant to be read-only).
-  const catalogue = applyConditionOverrides(
-    applyDetectionConfig(
-      scopePodConditions(input.catalogue, input.config.systemNamespaces),
-      input.config.detection,
-    ),
-    input.config.conditions,
-  );
+  const catalogue = siteCatalogue(input.catalogue, input.config);
   const fence = input.fence ?? UNFENCED;
   const cluster = fencedCluster(input.cluster, fence);
   const bridge = createApiBridge({
@@ -70,6 +72,15 @@ export function createEngine(input: EngineInput): Engine {
     clock: input.clock,
     options: input.bridgeOptions ?? DEFAULT_BRIDGE_OPTIONS,
     systemNamespaces: input.config.systemNamespaces,
+    metrics: input.metrics,
+    ...optionalOutOfBand(
+      input.outOfBand ??
+        outOfBandFromConfig(input.config, {
+          readSecret: input.cluster.readSecret?.bind(input.cluster),
+          fence,
+          metrics: input.metrics,
+        }),
+    ),
   });
   const known = new Set(catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])]));
   const build = (plugins: readonly { sop: unknown; origin: string }[]): SopRegistry =>
@@ -90,6 +101,7 @@ export function createEngine(input: EngineInput): Engine {
   const controller = new Controller({
     cluster,
     fence,
+    ...(input.onSnapshot === undefined ? {} : { onSnapshot: input.onSnapshot }),
     metricsSource: input.metricsSource,
     clock: input.clock,
     config: input.config,
@@ -121,6 +133,29 @@ export function createEngine(input: EngineInput): Engine {
       }
     },
   };
+}
+
+/**
+ * The catalogue as a site's config shapes it, the same for the daemon and `aegis inspect`:
+ * pod-derived conditions read only the system namespaces (a tenant's pod never speaks for a
+ * node); the detection settings (IB ports meant to be down, mounts meant to be read-only); the
+ * node-problem-detector mapping (an unknown target is refused at start-up); per-condition
+ * overrides last.
+ */
+export function siteCatalogue(
+  catalogue: readonly CatalogueEntry[],
+  config: Config,
+): CatalogueEntry[] {
+  const detected = applyDetectionConfig(
+    scopePodConditions(catalogue, config.systemNamespaces),
+    config.detection,
+  );
+  // A catalogue without the node-problem-detector entries (a test's or a scenario's subset) has
+  // nothing for the mapping to shape.
+  const npd = detected.some((e) => e.signal === 'node-problem-detector')
+    ? applyNpdMapping(detected, config.nodeProblemDetector)
+    : detected;
+  return applyConditionOverrides(npd, config.conditions);
 }
 
 /**
@@ -191,6 +226,8 @@ export async function runLoop(opts: {
   onCycle?: (r: CycleReport) => void;
   /** Called at every turn of the loop, leader or not (readiness: the process is alive). */
   onTick?: () => void;
+  /** Called when this replica stops leading (notifications stop speaking for the fleet). */
+  onDemote?: () => void;
 }): Promise<void> {
   let stepAbort = new AbortController();
   const lease =
@@ -213,6 +250,7 @@ export async function runLoop(opts: {
     if (!leading) return;
     opts.log.warn(`${why}; stopping in-flight steps`, {});
     leading = false;
+    opts.onDemote?.();
     lease?.fence.lost();
     opts.metrics.leader.set(0);
     stepAbort.abort(new Error('leadership lost'));
@@ -277,6 +315,7 @@ export async function runLoop(opts: {
   // one that reuses the last inspection instead of asking Prometheus again.
   let wake = new AbortController();
   let fast = false;
+  const stopped = (): boolean => opts.signal.aborted;
   /** When the last full cycle started: a fast cycle does not move the regular schedule. */
   let regularStartMs = opts.clock.now();
   const unsubscribe = opts.engine.onFastPath(() => {
@@ -311,7 +350,8 @@ export async function runLoop(opts: {
           AbortSignal.any([opts.signal, wake.signal]),
         );
       } catch {
-        if (opts.signal.aborted) break;
+        // Woken for a fast cycle, or stopped.
+        if (stopped()) break;
       }
     }
     if (wake.signal.aborted) {
@@ -330,4 +370,9 @@ export async function runLoop(opts: {
       .release(lease.name, lease.holder, new AbortController().signal)
       .catch(() => undefined);
   }
+}
+
+/** `{ outOfBand }` when there is one (the bridge's optional dependency). */
+function optionalOutOfBand(outOfBand: OutOfBand | undefined): { outOfBand?: OutOfBand } {
+  return outOfBand === undefined ? {} : { outOfBand };
 }

@@ -6,7 +6,9 @@ import type { Config } from './config/schema.js';
 import { systemClock } from './core/clock.js';
 import { errorMessage } from './core/errors.js';
 import { createEngine, runLoop } from './daemon.js';
-import { LeaseFence } from './engine/fence.js';
+import { fencedCluster, LeaseFence, UNFENCED } from './engine/fence.js';
+import { createNotifications } from './notify/notifications.js';
+import { updateTicket } from './ticket/ticket-store.js';
 import { createJsonLogger, type Logger } from './engine/logger.js';
 import type { PriorityOf } from './engine/scheduler.js';
 import { createKubeCluster } from './k8s/kube-cluster.js';
@@ -92,8 +94,26 @@ export async function runDaemon(opts: {
         marginMs: le.fenceMarginMs,
       })
     : undefined;
+  // Notifications (Alertmanager, ticket adapters): their write-backs are fenced like every write.
+  const writer = fencedCluster(cluster, fence ?? UNFENCED);
+  let sopOf: (condition: string) => string | undefined = () => undefined;
+  const notifications = createNotifications(config, {
+    clock: systemClock,
+    metrics,
+    log,
+    sopOf: (c) => sopOf(c),
+    writeBack: async (node, mutate) => {
+      await updateTicket(
+        { cluster: writer, clock: systemClock },
+        node,
+        (t) => (t === null ? undefined : mutate(t)),
+        AbortSignal.timeout(30_000),
+      );
+    },
+  });
   const engine = createEngine({
     ...(fence === undefined ? {} : { fence }),
+    ...(notifications.onSnapshot === undefined ? {} : { onSnapshot: notifications.onSnapshot }),
     cluster,
     metricsSource,
     clock: systemClock,
@@ -105,6 +125,8 @@ export async function runDaemon(opts: {
     log,
     plugins: initial.plugins,
   });
+  sopOf = (c) => engine.registry().forCondition(c)?.sop.id;
+  const notifying = notifications.run(opts.signal);
   const watcher =
     pluginDir === undefined
       ? undefined
@@ -154,11 +176,15 @@ export async function runDaemon(opts: {
       metrics,
       log,
       signal: opts.signal,
+      onDemote: () => {
+        notifications.demoted();
+      },
       onTick: () => {
         lastTickMs = systemClock.now();
       },
     });
   } finally {
+    await notifying;
     watcher?.close();
     opts.priority.close();
     await cluster.close();

@@ -101,23 +101,24 @@ export async function startAgent(
     done(check.name);
     publish();
   };
+  // Not awaited on close: its blocking read returns only with the next record (see kmsg-follower.ts).
+  void followKmsg({
+    path: hostPath(options.hostRoot, options.kmsgPath),
+    pollMs: options.kmsgPollMs,
+    clock,
+    signal,
+    onAvailable: (ok, detail) => {
+      state.kernel.kmsgAvailable = ok;
+      state.kmsgDetail = detail ?? 'open';
+      publish();
+    },
+    onLine: (line) => {
+      const record = parseKmsgRecord(line);
+      const match = record === undefined ? undefined : state.kernel.onRecord(record);
+      if (match?.rule === 'xid' || match?.rule === 'soft_lockup') publish();
+    },
+  });
   tasks.push(
-    followKmsg({
-      path: hostPath(options.hostRoot, options.kmsgPath),
-      pollMs: options.kmsgPollMs,
-      clock,
-      signal,
-      onAvailable: (ok, detail) => {
-        state.kernel.kmsgAvailable = ok;
-        state.kmsgDetail = detail ?? 'open';
-        publish();
-      },
-      onLine: (line) => {
-        const record = parseKmsgRecord(line);
-        const match = record === undefined ? undefined : state.kernel.onRecord(record);
-        if (match?.rule === 'xid' || match?.rule === 'soft_lockup') publish();
-      },
-    }),
     previousBootLoop(options, {
       runner,
       clock,

@@ -31,6 +31,8 @@ export class KernelLogState {
   readonly #windowMs: number;
   readonly #bootTimeMs: number;
   readonly #xids = new Map<string, XidEvent>();
+  /** Highest record sequence number seen: a reopened /dev/kmsg replays the ring buffer. */
+  #lastSeq = -1;
   #previousBoot: PreviousBoot = { available: false, panic: false, detail: 'not read yet' };
   /** Whether the live kernel log can be read (undefined until the first attempt). */
   kmsgAvailable: boolean | undefined;
@@ -41,8 +43,10 @@ export class KernelLogState {
     this.#bootTimeMs = bootTimeMs;
   }
 
-  /** Classifies and records one live record; returns what it matched. */
+  /** Classifies and records one live record (once per sequence number); returns what it matched. */
   onRecord(record: KmsgRecord): KernelMatch | undefined {
+    if (record.seq <= this.#lastSeq) return undefined;
+    this.#lastSeq = record.seq;
     const match = classifyKernelMessage(record.message);
     if (match === undefined) return undefined;
     const atMs = this.#bootTimeMs + record.usec / 1000;

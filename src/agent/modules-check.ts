@@ -93,7 +93,7 @@ export function evaluateModules(
     ...(mellanox && gpu ? [PEERMEM] : []),
   ];
   const modulesLoaded = Object.fromEntries(expected.map((m) => [m, loaded.has(m) ? 1 : 0]));
-  const modulesConfigured =
+  const modulesConfigured: Record<string, number> =
     mellanox && gpu && configured !== undefined
       ? { [PEERMEM]: configured.has(PEERMEM) ? 1 : 0 }
       : {};

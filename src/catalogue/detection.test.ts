@@ -182,7 +182,10 @@ describe('IB ports are devices, and ports meant to be down can be left out', () 
     assert.deepEqual(bad.path, ['detection', 'ignoreIbPorts', 0]);
     assert.match(bad.message, /"mlx5_\[4\/1": the HCA part "mlx5_\[4" is not a regular/);
     const lookahead = parseIbPort('(?!mlx5_0)/1');
-    assert.ok(typeof lookahead === 'string' && lookahead.includes('lookahead'), String(lookahead));
+    assert.ok(
+      typeof lookahead === 'string' && lookahead.includes('lookahead'),
+      JSON.stringify(lookahead),
+    );
   });
 });
 

@@ -757,8 +757,9 @@ const DCGM_ENTRIES: readonly CatalogueEntry[] = [
       '`nvidia.com/gpu.count` (physical GPUs, through kube_node_labels) against the GPUs reported, ' +
       'the MIG instances of a GPU counting once, so time-slicing replicas and the MIG mixed strategy ' +
       'read right; under the MIG single strategy, MIG devices advertised against MIG instances ' +
-      'reported. Without the GFD labels the nvidia.com/gpu capacity is used, and only when it is not ' +
-      'a multiple of the GPUs reported (as time-slicing replicas make it).',
+      'reported. Without the GFD labels the nvidia.com/gpu capacity is used (value = capacity minus ' +
+      'GPUs reported), and only when it is not a multiple of the GPUs reported (as time-slicing ' +
+      'replicas make it).',
     signal: 'dcgm-exporter',
     expr: GPU_DOWN_EXPR,
     deviceLabel: '',

@@ -24,14 +24,16 @@ export const SIGNALS: readonly Signal[] = [
 export const PROMETHEUS_SERIES: readonly string[] = ['up', 'scrape_samples_scraped'];
 
 /**
- * Keeps the series of `families` whose scrape target's last scrape succeeded. A target whose
- * scrape fails (`up` 0) keeps its last samples visible for the 5-minute lookback (a parse error
- * writes no staleness markers; Prometheus 2.42, test/prometheus/real-exporters.test.ts): without
- * this, a silent exporter would read as present, its last values as current, for 5 minutes.
- * Every scraped series carries its target's `job` and `instance`, so the match needs no job names.
+ * The series of `families` per node and scrape target, keeping the targets whose last scrape
+ * succeeded. A target whose scrape fails (`up` 0) keeps its last samples visible for the 5-minute
+ * lookback (a parse error writes no staleness markers; Prometheus 2.42,
+ * test/prometheus/real-exporters.test.ts): without this, a silent exporter would read as present,
+ * its last values as current, for 5 minutes. Every scraped series carries its target's `job` and
+ * `instance`, so the match needs no job names; it is made per target, after the series are
+ * counted, so it costs one lookup per target rather than per series.
  */
 export function scraped(families: string): string {
-  return `(${families}) unless on(job, instance) (up == 0)`;
+  return `count by (node, job, instance) (${families}) unless on(job, instance) (up == 0)`;
 }
 
 /**

@@ -8,9 +8,11 @@ import type { Domain } from '../core/types.js';
 export type DeviceIdMode = 'none' | 'id' | 'index' | 'mask' | 'all';
 
 /**
- * Which exporter a rule reads. The inspector checks each exporter's `up` per node every cycle;
- * when a node's exporter is down or its series are stale, the rules of that signal are *stale*
- * for that node: their conditions keep their last state (never healthy, never a new fault).
+ * Which exporter a rule is about. Every cycle the inspector asks, per exporter, which nodes it
+ * reports for (SIGNAL_PRESENCE: the node has its series and their scrape target's `up` is 1) and,
+ * where the exporter reports it, which collectors failed (COLLECTOR_HEALTH). A rule is *stale* on a
+ * node when any exporter or collector it reads (inputs.ts, from its PromQL; not only this signal)
+ * is missing there: its conditions keep their last state (never healthy, never a new fault).
  */
 export type Signal =
   | 'dcgm-exporter'
@@ -49,7 +51,10 @@ export interface FaultRecipe {
   readonly series: readonly SeriesChange[];
   /** Node-object effects of the fault. */
   readonly node?: { readonly ready?: boolean | 'Unknown'; readonly unschedulable?: boolean };
-  /** Default device id when a scenario names none (e.g. `0` for a GPU, `mlx5_0`). */
+  /**
+   * Default device id when a scenario names none (e.g. `0` for a GPU, `mlx5_0/1` for an IB port).
+   * Label values may use `{device#i}`, the i-th `/`-separated part of the device id (`mlx5_0`, `1`).
+   */
   readonly defaultDevice?: string;
 }
 

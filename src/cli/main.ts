@@ -19,6 +19,7 @@ import { registerPriorityCommand } from './commands/priority.js';
 import { registerRulesCommand } from './commands/rules.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerSimCommand } from './commands/sim.js';
+import { registerCtlCommand } from '../kubectl/commands.js';
 
 /** Adds one subcommand (with its options and action) to the program. */
 export type CommandRegistrar = (program: Command) => void;
@@ -38,6 +39,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerDemoCommand,
   registerBenchCommand,
   registerAgentCommand,
+  registerCtlCommand,
 ];
 
 /** Error codes that mean "fix your input or configuration": exit status 2. */

@@ -3,6 +3,10 @@ import { DEFAULT_SYSTEM_NAMESPACES, isNamespacePattern } from '../catalogue/name
 import { DEFAULT_NPD_MAPPING } from '../catalogue/npd.js';
 import { DEFAULT_READ_ONLY_MOUNTS, parseIbPort, promRegexProblem } from '../catalogue/detection.js';
 import { parseDurationMs } from '../core/duration.js';
+import { CREDENTIALS_PREFIX, parseBmcAddress } from '../bmc/select.js';
+import { findCondition } from '../catalogue/index.js';
+import { ALLOWABLE_ACTIONS, DEFAULT_CORRELATION_RULES } from '../engine/domains.js';
+import { DEFAULT_TOPOLOGY_LABELS, DOMAIN_KINDS } from '../engine/topology.js';
 
 /** A duration: `"30s"`-style string or milliseconds; finite and not negative. */
 const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -41,6 +45,21 @@ const labelSelector = z
     /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?=[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
     'must be one key=value label selector, e.g. app=nvidia-device-plugin-daemonset',
   );
+
+/** A label key (`topology.kubernetes.io/zone`): an optional DNS prefix and a name. */
+const labelKey = z
+  .string()
+  .regex(
+    /^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/,
+    'must be a label key, e.g. topology.kubernetes.io/zone',
+  );
+/** A catalogue condition name or alias, read as the condition's name. */
+const conditionName = z.string().transform((v, ctx) => {
+  const entry = findCondition(v);
+  if (entry !== undefined) return entry.name;
+  ctx.addIssue({ code: 'custom', message: `unknown condition "${v}" (see aegis conditions)` });
+  return z.NEVER;
+});
 
 /** Ticket events an adapter is told about (src/notify/adapters/events.ts). */
 const ticketEvents = z
@@ -251,15 +270,73 @@ export const ConfigSchema = z.strictObject({
    * operator approves it (`kubectl aegis approve NODE`); dismissed, the node goes to a human. A
    * rule matches by action and, when given, condition, SOP id and node labels. Default: none.
    */
+  /**
+   * Failure domains (docs/failure-domains.md): the node labels naming each node's zone, rack, leaf
+   * switch, NVLink clique (`nvidia.com/gpu.clique`), PDU and node group; and the correlation rules
+   * (data: which conditions, on how many nodes of one domain, within what window) that make one
+   * domain incident out of faults on many nodes: its members' steps other than `allow` are held,
+   * it is recorded in a ConfigMap `aegis-incident-…` and handed to a human once, and its members go
+   * back to their own ladders when it ends. `rules` replaces the default list.
+   */
+  domains: z
+    .strictObject({
+      enabled: z.boolean().default(true),
+      labels: z
+        .strictObject(
+          Object.fromEntries(
+            DOMAIN_KINDS.map((k) => [k, labelKey.default(DEFAULT_TOPOLOGY_LABELS[k])]),
+          ) as Record<(typeof DOMAIN_KINDS)[number], z.ZodDefault<typeof labelKey>>,
+        )
+        .prefault({}),
+      rules: z
+        .array(
+          z
+            .strictObject({
+              name: z
+                .string()
+                .regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be a DNS label of at most 40'),
+              domain: z.enum(DOMAIN_KINDS),
+              description: z.string().max(120).optional(),
+              conditions: z.array(conditionName).min(1),
+              minNodes: z.int().min(2).optional(),
+              minFraction: z.number().gt(0).max(1).optional(),
+              windowMs: positiveMs.prefault('10m'),
+              clearForMs: durationMs.prefault('2m'),
+              allow: z.array(z.enum(ALLOWABLE_ACTIONS)).default(['Cordon']),
+            })
+            .refine(
+              (r) => r.minNodes !== undefined || r.minFraction !== undefined,
+              'needs minNodes or minFraction',
+            ),
+        )
+        .prefault(() =>
+          DEFAULT_CORRELATION_RULES.map((r) => ({
+            ...r,
+            conditions: [...r.conditions],
+            allow: r.allow as (typeof ALLOWABLE_ACTIONS)[number][],
+          })),
+        )
+        .superRefine((rules, ctx) => {
+          const seen = new Set<string>();
+          for (const [i, r] of rules.entries()) {
+            if (seen.has(r.name))
+              ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${r.name}" twice` });
+            seen.add(r.name);
+          }
+        }),
+    })
+    .prefault({}),
   approval: z
     .strictObject({
       rules: z
         .array(
           z.strictObject({
             actions: z
-              .array(z.enum(['Drain', 'Reboot', 'Shutdown', 'Repair', 'Remedy', 'RestartPod']))
+              .array(
+                z.enum(['Drain', 'Reboot', 'Shutdown', 'PowerCycle', 'Repair', 'Remedy', 'RestartPod']),
+              )
               .min(1)
-              .default(['Drain', 'Reboot', 'Shutdown', 'Repair']),
+              .default(['Drain', 'Reboot', 'Shutdown', 'PowerCycle', 'Repair']),
             conditions: z.array(z.string().min(1)).optional(),
             sops: z.array(z.string().min(1)).optional(),
             nodeSelector: z.record(z.string(), z.string()).optional(),
@@ -295,6 +372,26 @@ export const ConfigSchema = z.strictObject({
       nodeCooldownMs: durationMs.prefault('10m'),
       repeatOffenderMax: z.int().positive().default(3),
       repeatOffenderWindowMs: positiveMs.prefault('24h'),
+      /**
+       * Level limits (docs/failure-domains.md): per domain of a kind (each rack, each node group…),
+       * the most nodes out of service at once (cordoned by anyone, or not Ready), as a count, a
+       * fraction of the domain's nodes (at least 1), or the lower of both. A new cordon of a node
+       * in a domain at its limit is held (gate `level-limit`). Default: half of each node group.
+       */
+      levelLimits: z
+        .array(
+          z
+            .strictObject({
+              domain: z.enum(DOMAIN_KINDS),
+              maxUnhealthy: z.int().nonnegative().optional(),
+              maxUnhealthyFraction: z.number().min(0).max(1).optional(),
+            })
+            .refine(
+              (l) => l.maxUnhealthy !== undefined || l.maxUnhealthyFraction !== undefined,
+              'needs maxUnhealthy or maxUnhealthyFraction',
+            ),
+        )
+        .default([{ domain: 'nodeGroup', maxUnhealthyFraction: 0.5 }]),
     })
     .prefault({}),
   kubernetes: z
@@ -445,6 +542,129 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
       /** Ticket adapters: webhook, Jira, ServiceNow (docs/ticket-adapters.md). Off by default. */
       adapters: ticketAdapters.prefault({}),
+    })
+    .prefault({}),
+  /**
+   * Out-of-band power and health through each node's BMC (docs/remediation.md). Off by default.
+   * `PowerCycle` power-cycles a node NotReady for `notReadyAfterMs`, or one a reboot Job did not
+   * reboot: power off, confirmed by the BMC (only then are its pods treated as gone), power on,
+   * confirmed, then a new boot id. The BMC of a node: `nodes` (name → address), else the node's
+   * `addressAnnotation` / `addressLabel` (only hosts matching `allowedAddresses`), else
+   * `addressTemplate` (`{node}` replaced). Addresses: `ipmi://host[:port]`, `redfish://host[:port]
+   * [/redfish/v1/Systems/<id>]` (https), `https://…`, `http://…` (needs redfish.allowInsecureHttp),
+   * or a bare host (`defaultProtocol`). Credentials: the Secret `credentialsSecret` in the
+   * controller's namespace, read by name, keys `username`/`password` (or `<prefix>.username`/
+   * `<prefix>.password` for a node mapped with `credentials: <prefix>`).
+   */
+  bmc: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      credentialsSecret: z
+        .string()
+        .regex(
+          /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/,
+          'must be a Secret name (DNS-1123 subdomain)',
+        )
+        .default('aegis-bmc'),
+      credentials: z
+        .string()
+        .regex(CREDENTIALS_PREFIX, 'must be a key prefix of the credentials Secret, e.g. rack7')
+        .optional(),
+      defaultProtocol: z.enum(['ipmi', 'redfish']).default('ipmi'),
+      nodes: z
+        .record(
+          z.string().min(1),
+          z.union([
+            z.string(),
+            z.strictObject({
+              address: z.string(),
+              credentials: z
+                .string()
+                .regex(CREDENTIALS_PREFIX, 'must be a key prefix of the credentials Secret')
+                .optional(),
+            }),
+          ]),
+        )
+        .default({}),
+      addressAnnotation: z.string().min(1).optional(),
+      addressLabel: z.string().min(1).optional(),
+      /** Anchored regexes over the BMC host; required for addresses read from the node object. */
+      allowedAddresses: z
+        .array(
+          z.string().refine((r) => {
+            try {
+              new RegExp(r);
+              return true;
+            } catch {
+              return false;
+            }
+          }, 'must be a regular expression'),
+        )
+        .default([]),
+      addressTemplate: z
+        .string()
+        .refine((t) => t.includes('{node}'), 'must contain {node}')
+        .optional(),
+      /** A node NotReady this long is power-cycled (when its BMC is known). */
+      notReadyAfterMs: positiveMs.prefault('10m'),
+      /** The BMC must confirm Off (then On) within these; the node must boot within bootTimeoutMs. */
+      powerOffTimeoutMs: positiveMs.prefault('2m'),
+      powerOnTimeoutMs: positiveMs.prefault('2m'),
+      bootTimeoutMs: positiveMs.prefault('20m'),
+      pollMs: positiveMs.prefault('5s'),
+      ipmi: z
+        .strictObject({
+          command: z.string().min(1).default('ipmitool'),
+          /** RMCP+ cipher suite (`-C`); unset lets ipmitool ask the BMC. */
+          cipherSuite: z.int().min(0).max(17).optional(),
+          privilege: z.enum(['OPERATOR', 'ADMINISTRATOR']).default('OPERATOR'),
+          timeoutMs: positiveMs.prefault('30s'),
+          sessionTimeoutSeconds: z.int().positive().max(60).default(2),
+          retries: z.int().nonnegative().max(10).default(2),
+        })
+        .prefault({}),
+      redfish: z
+        .strictObject({
+          timeoutMs: positiveMs.prefault('30s'),
+          caFile: z.string().optional(),
+          insecureSkipVerify: z.boolean().default(false),
+          allowInsecureHttp: z.boolean().default(false),
+        })
+        .prefault({}),
+      /**
+       * BMC health as conditions for nodes whose ipmi-exporter is not deployed: the SEL and the
+       * sensors (`sdr elist`) read through the same IPMI path every `intervalMs`, read as
+       * BaseBoardCriticalIssue / BaseBoardSensorWarning / MemoryUnhealthy / CpuUnhealthy
+       * observations; a reading older than `staleAfterMs` vouches for nothing.
+       */
+      health: z
+        .strictObject({
+          enabled: z.boolean().default(false),
+          intervalMs: positiveMs.prefault('5m'),
+          staleAfterMs: positiveMs.prefault('20m'),
+          /** SEL events asserted longer ago than this (by the BMC's clock) are history. */
+          selWindowMs: positiveMs.prefault('24h'),
+          concurrency: z.int().positive().max(64).default(4),
+        })
+        .prefault({}),
+    })
+    .superRefine((b, ctx) => {
+      for (const [node, entry] of Object.entries(b.nodes)) {
+        const address = typeof entry === 'string' ? entry : entry.address;
+        const parsed = parseBmcAddress(address, b.defaultProtocol);
+        if (typeof parsed === 'string')
+          ctx.addIssue({ code: 'custom', path: ['nodes', node], message: parsed });
+      }
+      if (
+        (b.addressAnnotation !== undefined || b.addressLabel !== undefined) &&
+        b.allowedAddresses.length === 0
+      )
+        ctx.addIssue({
+          code: 'custom',
+          path: ['allowedAddresses'],
+          message:
+            'is empty: an address read from a node annotation or label is used only when its host matches one of these',
+        });
     })
     .prefault({}),
   priorityFile: z.string().optional(),

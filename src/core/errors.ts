@@ -25,6 +25,16 @@ export const ErrorCode = {
   NotLeader: 'NOT_LEADER',
   /** An operator action (`kubectl aegis`) that does not apply to the node or ticket as it is. */
   OperatorRefused: 'OPERATOR_REFUSED',
+  /** A node's BMC could not be reached (connection refused, no route, no answer). */
+  BmcUnreachable: 'BMC_UNREACHABLE',
+  /** The BMC refused the credentials of the Secret (wrong user or password, not enough privilege). */
+  BmcAuthFailed: 'BMC_AUTH_FAILED',
+  /** A BMC request, or the power state it should lead to, did not come in time. */
+  BmcTimeout: 'BMC_TIMEOUT',
+  /** The BMC answered but refused or did not understand the request. */
+  BmcError: 'BMC_ERROR',
+  /** No usable BMC for the node: none configured, its address not allowed, or its credentials missing. */
+  BmcNotConfigured: 'BMC_NOT_CONFIGURED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

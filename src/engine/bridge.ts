@@ -5,6 +5,9 @@ import type { ClusterClient, JobState, PodInfo } from '../k8s/cluster.js';
 import { jobName } from '../jobs/job-name.js';
 import { assertNodeName, validateJobParams } from '../jobs/params.js';
 import type { ApiBridge, Outcome } from '../sop/sop.js';
+import type { OutOfBand } from '../bmc/out-of-band.js';
+import { outOfBandBridge } from '../bmc/power-cycle.js';
+import type { Metrics } from '../metrics/metrics.js';
 
 /**
  * A resumed step whose Job is missing re-creates it only within this window after the step
@@ -84,6 +87,9 @@ export function createApiBridge(deps: {
   options?: BridgeOptions;
   /** Namespaces whose pods may be force-deleted (config `systemNamespaces`). */
   systemNamespaces?: readonly string[];
+  /** Out-of-band power through the BMCs (config `bmc`); absent: no PowerCycle. */
+  outOfBand?: OutOfBand;
+  metrics?: Metrics;
 }): ApiBridge {
   const { cluster, clock } = deps;
   const opts = deps.options ?? DEFAULT_BRIDGE_OPTIONS;
@@ -123,7 +129,7 @@ export function createApiBridge(deps: {
     return cluster.getJob(name, signal);
   };
 
-  return {
+  const bridge: ApiBridge = {
     clock,
     async cordon(node, signal) {
       await cluster.setUnschedulable(node, true, signal);
@@ -244,6 +250,18 @@ export function createApiBridge(deps: {
       const n = await cluster.getNode(node, signal);
       return n.bootId === undefined ? { ready: n.ready } : { ready: n.ready, bootId: n.bootId };
     },
+  };
+  const oob = deps.outOfBand;
+  if (oob === undefined) return bridge;
+  return {
+    ...bridge,
+    outOfBand: outOfBandBridge({
+      cluster,
+      clock,
+      outOfBand: oob,
+      drain: (node, signal) => bridge.drain(node, signal),
+      onEnd: (protocol, o) => deps.metrics?.bmcPowerCycles.inc({ protocol, result: o.status }),
+    }),
   };
 }
 

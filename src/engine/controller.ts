@@ -24,6 +24,7 @@ import {
 } from '../ticket/ticket.js';
 import { readTicket, updateTicket } from '../ticket/ticket-store.js';
 import { ConditionTracker } from './condition-tracker.js';
+import { snapshotNodes, type FleetSnapshot, type NodeHold } from '../notify/alerts.js';
 import { UNFENCED, type Fence } from './fence.js';
 import { Inspector, type Inspection, type InspectorOptions } from './inspector.js';
 import {
@@ -34,7 +35,9 @@ import {
 } from './node-conditions.js';
 import type { Logger } from './logger.js';
 import { runStep, type StepEvent } from './runner.js';
-import { fleetCounts, isHold, SafetyGates } from './safety.js';
+import type { DomainIncident } from './domains.js';
+import { IncidentKeeper } from './incidents.js';
+import { isHold, SafetyGates } from './safety.js';
 import {
   actionableInOrder,
   Bucket,
@@ -60,6 +63,8 @@ export interface ControllerDeps {
   readonly onStep?: (e: StepEvent) => void;
   /** The leader lease's fence (its epoch goes into every step this replica begins). */
   readonly fence?: Fence;
+  /** Called after every cycle with the fleet as notifications see it (Alertmanager, ticket adapters). */
+  readonly onSnapshot?: (s: FleetSnapshot) => void;
 }
 
 /** What one cycle did (for the simulator, tests and benchmarks). */
@@ -97,6 +102,8 @@ export class Controller {
   readonly #inspector: Inspector;
   readonly #tracker: ConditionTracker;
   readonly #gates: SafetyGates;
+  /** Domain incidents (correlated faults in one rack, leaf switch, PDU, NVLink domain). */
+  readonly #incidents: IncidentKeeper;
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #timing: ReadonlyMap<string, CatalogueEntry>;
   readonly #raisedAt = new Map<string, number>();
@@ -120,6 +127,8 @@ export class Controller {
   #operatorPause: string | undefined;
   /** The operator controls' last breaker reset applied. */
   #breakerResetSeen: string | undefined;
+  /** Steps held this cycle, by node (for the notifications' snapshot). */
+  #cycleHolds = new Map<string, NodeHold>();
   /** The last inspection (a fast cycle reuses it). */
   #lastInspection: Inspection | undefined;
   /** Producers of Node conditions read as observations (node-problem-detector, the agent). */
@@ -143,7 +152,16 @@ export class Controller {
       options: inspectorOptions(deps.config),
     });
     this.#tracker = new ConditionTracker((c) => byName.get(c) ?? { forMs: 0, clearForMs: 0 });
-    this.#gates = new SafetyGates(deps.config.safety);
+    this.#gates = new SafetyGates(deps.config.safety, deps.config.domains.labels);
+    this.#incidents = new IncidentKeeper({
+      cluster: deps.cluster,
+      clock: deps.clock,
+      metrics: deps.metrics,
+      log: deps.log,
+      domains: deps.config.domains,
+      humanSupervisor: deps.config.sop.humanSupervisor,
+      dryRun: deps.config.safety.dryRun,
+    });
     this.#nodeSources = nodeConditionSources(deps.config.nodeProblemDetector);
     this.#detectorTypes = new Set(this.#nodeSources.flatMap((s) => s.mappings.map((m) => m.type)));
 
@@ -164,6 +182,11 @@ export class Controller {
   /** Safety gates (operator reset of the breaker, tests). */
   get gates(): SafetyGates {
     return this.#gates;
+  }
+
+  /** Domain incidents open now (for the notifier and tests). */
+  get incidents(): readonly DomainIncident[] {
+    return this.#incidents.open;
   }
 
   /** Queries one cycle issues. */
@@ -225,6 +248,7 @@ export class Controller {
     this.#holdSeen.clear();
     this.#lastEnded.clear();
     this.#prevFaulty = new Set();
+    this.#incidents.reset();
   }
 
   /**
@@ -297,6 +321,7 @@ export class Controller {
     ];
     const priorityOf = d.priorityOf();
     this.#recordInspection(insp, statuses, edges, priorityOf);
+    this.#incidents.observe(nodes, statuses, (n) => this.#readableTicket(n), signal);
 
     const byName = nodesNamed(nodes, statuses);
     const faulty = new Set<string>();
@@ -309,6 +334,7 @@ export class Controller {
     );
     this.#prevFaulty = faulty;
     this.#gates.observeNewFaults(newlyFaulty, nodes.length, atMs);
+    this.#gates.settle(atMs, insp.complete && newlyFaulty.length === 0);
     d.metrics.breakerOpen.set(this.#gates.breakerOpen(atMs) ? 1 : 0);
 
     const candidates = this.#decide(statuses, byName, priorityOf, atMs, listedAfter);
@@ -317,12 +343,22 @@ export class Controller {
     const counts =
       candidates.length === 0
         ? { eligible: 0, cordoned: 0 }
-        : fleetCounts(nodes, (n) => this.#cordonedByAegis(n));
+        : this.#gates.fleetCounts(nodes, (n) => this.#cordonedByAegis(n));
     let started = 0;
     let held = 0;
     for (const decided of candidates) {
       if (this.#stopping) break;
       let c = decided;
+      // An active member of a domain incident: steps its rule does not allow wait for the domain.
+      const domainHold = this.#incidents.holdOf(c.info.name, c.step.action, c.step.seq !== undefined);
+      if (domainHold !== undefined) {
+        if (d.config.safety.dryRun) this.#dryRun(c, domainHold);
+        else {
+          held++;
+          this.#recordHold(c, 'domain-incident', domainHold, signal);
+        }
+        continue;
+      }
       // Never start or resume a step on frozen data: the served condition's rule or exporter is
       // stale (or, for the recovery loop, any signal of the node is). A resumed step's Job keeps
       // running in the cluster meanwhile and is followed once data is fresh. A hand-off touches
@@ -383,6 +419,19 @@ export class Controller {
     }
     if (allHealthy) this.#reconcileTickets(nodes, faulty, signal);
     this.#recordFleet(nodes);
+    if (d.onSnapshot !== undefined) {
+      const staleSignals: Record<string, number> = {};
+      for (const set of insp.staleByNode.values())
+        for (const s of set) staleSignals[s] = (staleSignals[s] ?? 0) + 1;
+      d.onSnapshot({
+        atMs,
+        fleetSize: nodes.length,
+        nodes: snapshotNodes(nodes, (n) => this.#ticketOf(n), this.#cycleHolds),
+        breaker: { open: this.#gates.breakerOpen(atMs) },
+        staleSignals,
+      });
+    }
+    this.#cycleHolds = new Map();
     const t3 = performance.now();
     return {
       atMs,
@@ -638,6 +687,7 @@ export class Controller {
   #recordHold(c: Candidate, gate: string, reason: string, signal: AbortSignal): void {
     const d = this.#d;
     d.metrics.held.inc({ gate });
+    this.#cycleHolds.set(c.info.name, { gate, action: c.step.action, reason });
     const key = `${gate}:${c.step.action}`;
     if (this.#holdSeen.get(c.info.name) === key) return;
     this.#holdSeen.set(c.info.name, key);

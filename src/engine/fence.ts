@@ -117,11 +117,18 @@ export function fencedCluster(cluster: ClusterClient, fence: Fence): ClusterClie
   const close = cluster.close?.bind(cluster);
   const onNodeChange = cluster.onNodeChange?.bind(cluster);
   const readControl = cluster.readControl?.bind(cluster);
+  const writeIncident = cluster.writeIncident?.bind(cluster);
   return {
     ...fenced,
     ...(peek === undefined ? {} : { peekNode: peek }),
     ...(close === undefined ? {} : { close }),
     ...(onNodeChange === undefined ? {} : { onNodeChange }),
     ...(readControl === undefined ? {} : { readControl }),
+    ...(writeIncident === undefined
+      ? {}
+      : {
+          writeIncident: (record, signal) =>
+            writeIncident(record, guard(`write incident ${record.name}`, signal)),
+        }),
   };
 }

@@ -1,7 +1,16 @@
 import type { Config } from '../config/schema.js';
 import { LEAF_LABEL, RACK_LABEL, isOptedOut, type NodeInfo } from '../core/types.js';
 import { Action, DISRUPTIVE_ACTIONS, type Step } from '../sop/sop.js';
-import type { Ticket } from '../ticket/ticket.js';
+import { isOpen, type Ticket } from '../ticket/ticket.js';
+import {
+  DEFAULT_TOPOLOGY_LABELS,
+  describeDomain,
+  domainKey,
+  domainLevels,
+  type DomainKind,
+  type DomainLevel,
+  type TopologyLabels,
+} from './topology.js';
 
 /** Why a step was held back. */
 export interface Hold {
@@ -14,7 +23,10 @@ export interface Hold {
     | 'rack-cap'
     | 'leaf-cap'
     | 'node-cooldown'
-    | 'approval';
+    | 'approval'
+    | 'level-limit'
+    | 'human-released'
+    | 'domain-incident';
   readonly reason: string;
 }
 
@@ -24,6 +36,13 @@ export interface Admission {
 }
 
 type SafetyConfig = Config['safety'];
+
+/** Fleet counts for the cordon budget, and per domain for the level limits (domainLevels). */
+export interface FleetCounts {
+  eligible: number;
+  cordoned: number;
+  readonly levels?: ReadonlyMap<string, DomainLevel>;
+}
 
 /**
  * The layered limits between a decided step and its execution. Reservations are taken
@@ -44,14 +63,51 @@ export class SafetyGates {
   #breakerTrippedAtMs = Number.NEGATIVE_INFINITY;
   /** Set by an operator (ConfigMap aegis-control), beside the config's `paused`. */
   #operatorPause: string | undefined;
+  readonly #topology: TopologyLabels;
+  /** Domain kinds with a level limit. */
+  readonly #levelKinds: readonly DomainKind[];
+  /** Cordons admitted and not yet ended, per domain key (level limits). */
+  readonly #pendingPerDomain = new Map<string, number>();
+  /** True once `settle` has been called: the breaker then closes only on a stable cycle. */
+  #settling = false;
+  /** A trip whose cooldown has not yet ended on a stable cycle. */
+  #awaitingStable = false;
+  /** When the breaker last closed (cooldown over, fleet stable) or was reset. */
+  #closedAtMs = Number.NEGATIVE_INFINITY;
+  /** New incidents admitted since the breaker closed, within one storm window of it. */
+  #admittedSinceClose = 0;
 
-  constructor(cfg: SafetyConfig) {
+  constructor(cfg: SafetyConfig, topology: TopologyLabels = DEFAULT_TOPOLOGY_LABELS) {
     this.#cfg = cfg;
+    this.#topology = topology;
+    this.#levelKinds = [...new Set(cfg.levelLimits.map((l) => l.domain))];
   }
 
-  /** Whether the storm breaker holds remediation now. */
+  /**
+   * Whether the storm breaker holds remediation now: during its cooldown, and after it until a
+   * stable cycle closes it (see `settle`).
+   */
   breakerOpen(nowMs: number): boolean {
-    return nowMs < this.#breakerOpenUntilMs;
+    return nowMs < this.#breakerOpenUntilMs || (this.#settling && this.#awaitingStable);
+  }
+
+  /**
+   * Called once a cycle with whether the fleet is stable: every query answered and no node newly
+   * faulty. The breaker's cooldown ends only on such a cycle (a cooldown that ends while the
+   * metrics are down or nodes keep failing waits for one), and after it closes the backlog of held
+   * incidents is admitted no faster than the breaker's own tolerance per storm window (never all
+   * at once, as a reset in the original and NVSentinel replays it).
+   */
+  settle(nowMs: number, stable: boolean): void {
+    this.#settling = true;
+    if (!this.#awaitingStable || nowMs < this.#breakerOpenUntilMs || !stable) return;
+    this.#awaitingStable = false;
+    this.#closed(nowMs);
+  }
+
+  #closed(nowMs: number): void {
+    this.#closedAtMs = nowMs;
+    this.#admittedSinceClose = 0;
   }
 
   /** How many times the breaker tripped. */
@@ -70,14 +126,17 @@ export class SafetyGates {
    */
   operatorReset(atMs: number): boolean {
     if (!(this.#breakerTrippedAtMs <= atMs) || this.#breakerOpenUntilMs === 0) return false;
-    this.resetBreaker();
+    this.resetBreaker(atMs);
     return true;
   }
 
   /** Operator reset of the breaker. */
-  resetBreaker(): void {
+  resetBreaker(nowMs?: number): void {
+    const wasOpen = this.#breakerOpenUntilMs !== 0 || this.#awaitingStable;
     this.#breakerOpenUntilMs = 0;
+    this.#awaitingStable = false;
     this.#newFaulty = [];
+    if (wasOpen && nowMs !== undefined) this.#closed(nowMs);
   }
 
   /**
@@ -95,12 +154,29 @@ export class SafetyGates {
       if (!this.breakerOpen(nowMs)) this.#breakerTrips++;
       this.#breakerOpenUntilMs = nowMs + this.#cfg.stormCooldownMs;
       this.#breakerTrippedAtMs = nowMs;
+      this.#awaitingStable = true;
     }
   }
 
   /** New faulty nodes within the window that the breaker tolerates, for this fleet size. */
   stormLimit(fleetSize: number): number {
     return stormLimit(this.#cfg, fleetSize);
+  }
+
+  /**
+   * The counts `admit` needs, from the node list: eligible and cordoned nodes for the cordon
+   * budget (`counts(node)`: does a cordoned node use it; see fleetCounts), and per domain of the
+   * kinds with a level limit, its nodes and those out of service.
+   */
+  fleetCounts(
+    nodes: readonly NodeInfo[],
+    counts: (node: NodeInfo) => boolean = () => true,
+  ): FleetCounts {
+    const levels =
+      this.#levelKinds.length === 0
+        ? undefined
+        : domainLevels(nodes, this.#levelKinds, this.#topology);
+    return { ...fleetCounts(nodes, counts), ...(levels === undefined ? {} : { levels }) };
   }
 
   /** In-flight steps by action (for metrics). */
@@ -116,11 +192,12 @@ export class SafetyGates {
     step: Step;
     node: NodeInfo;
     ticket: Ticket | null;
-    fleet: { eligible: number; cordoned: number };
+    fleet: FleetCounts;
     nowMs: number;
   }): Admission | Hold {
     const { step, node, nowMs } = input;
     const c = this.#cfg;
+    const t = input.ticket;
     if (c.paused) return { gate: 'paused', reason: 'automation is paused' };
     if (this.#operatorPause !== undefined)
       return { gate: 'paused', reason: `automation paused by ${this.#operatorPause}` };
@@ -128,17 +205,40 @@ export class SafetyGates {
       return { gate: 'node-paused', reason: 'node annotated aegis.io/pause=true' };
     }
     const disruptive = DISRUPTIVE_ACTIONS.has(step.action);
+    // New: no ticket, a closed one, or one on which nothing has run yet (a domain incident's
+    // pointer, holds only).
     const newIncident =
-      input.ticket === null ||
-      input.ticket.status === 'resolved' ||
-      input.ticket.status === 'closed';
+      t === null || !isOpen(t) || (!t.cordonedByAegis && t.workflows.every(isHeldEntry));
+    const newCordon = step.action === Action.Cordon && !node.unschedulable;
+    // A node Aegis cordoned that is schedulable again was released by someone else (a human's
+    // `kubectl uncordon`): never cordoned again for this ticket, breaker reset or not.
+    if (newCordon && t !== null && isOpen(t) && t.cordonedByAegis && step.seq === undefined) {
+      return {
+        gate: 'human-released',
+        reason: 'uncordoned by someone else after Aegis cordoned it; not cordoned again',
+      };
+    }
     if (this.breakerOpen(nowMs) && (disruptive || (step.action === Action.Cordon && newIncident))) {
       return { gate: 'storm-breaker', reason: 'too many nodes failed at once; remediation paused' };
     }
-    if (step.action === Action.Cordon && !node.unschedulable) {
+    const probation = newCordon && newIncident && this.#inProbation(nowMs);
+    if (probation) {
+      const limit = this.stormLimit(input.fleet.eligible);
+      if (this.#admittedSinceClose >= limit)
+        return {
+          gate: 'storm-breaker',
+          reason: `storm breaker closed: at most ${limit} new incidents per storm window while the backlog drains`,
+        };
+    }
+    if (newCordon) {
       const budget = Math.max(1, Math.floor(c.maxCordonedFraction * input.fleet.eligible));
       if (input.fleet.cordoned + this.#pendingCordons >= budget) {
         return { gate: 'cordon-budget', reason: `cordon budget of ${budget} nodes reached` };
+      }
+      // A node not Ready is out of service already: cordoning it changes no domain's level.
+      if (node.ready === true) {
+        const level = this.#levelHold(node, input.fleet.levels);
+        if (level !== undefined) return level;
       }
     }
     if (disruptive) {
@@ -148,7 +248,35 @@ export class SafetyGates {
     const total = [...this.#inflight.values()].reduce((a, b) => a + b, 0);
     if (total >= c.maxConcurrent.total)
       return { gate: 'concurrency', reason: `${total} steps in flight` };
-    return this.#reserve(step, node);
+    if (probation) this.#admittedSinceClose++;
+    return this.#reserve(step, node, newCordon && node.ready === true);
+  }
+
+  /** Within one storm window after the breaker closed (the backlog is admitted at its rate). */
+  #inProbation(nowMs: number): boolean {
+    if (!this.#settling && this.#breakerTrips > 0 && this.#closedAtMs < this.#breakerOpenUntilMs)
+      this.#closed(this.#breakerOpenUntilMs); // closed by time alone (no settle calls)
+    return nowMs >= this.#closedAtMs && nowMs - this.#closedAtMs < this.#cfg.stormWindowMs;
+  }
+
+  /** The domains of `node` with a level limit that a new cordon would exceed. */
+  #levelHold(node: NodeInfo, levels: ReadonlyMap<string, DomainLevel> | undefined): Hold | undefined {
+    if (levels === undefined) return undefined;
+    for (const lim of this.#cfg.levelLimits) {
+      const value = node.labels[this.#topology[lim.domain]];
+      if (value === undefined || value === '') continue;
+      const key = domainKey(lim.domain, value);
+      const level = levels.get(key);
+      if (level === undefined) continue;
+      const max = levelLimit(lim, level.size);
+      const out = level.out + (this.#pendingPerDomain.get(key) ?? 0);
+      if (out + 1 > max)
+        return {
+          gate: 'level-limit',
+          reason: `${describeDomain(lim.domain, value)} has ${out} of ${level.size} nodes out of service (limit ${max})`,
+        };
+    }
+    return undefined;
   }
 
   #disruptiveHold(
@@ -190,15 +318,22 @@ export class SafetyGates {
     return undefined;
   }
 
-  #reserve(step: Step, node: NodeInfo): Admission {
+  #reserve(step: Step, node: NodeInfo, levelCordon: boolean): Admission {
     const disruptive = DISRUPTIVE_ACTIONS.has(step.action);
     const rack = disruptive ? node.labels[RACK_LABEL] : undefined;
     const leaf = disruptive ? node.labels[LEAF_LABEL] : undefined;
     const cordon = step.action === Action.Cordon && !node.unschedulable;
+    const domains: string[] = [];
+    if (levelCordon)
+      for (const kind of this.#levelKinds) {
+        const v = node.labels[this.#topology[kind]];
+        if (v !== undefined && v !== '') domains.push(domainKey(kind, v));
+      }
     bump(this.#inflight, step.action, 1);
     if (rack !== undefined) bump(this.#perRack, rack, 1);
     if (leaf !== undefined) bump(this.#perLeaf, leaf, 1);
     if (cordon) this.#pendingCordons++;
+    for (const d of domains) bump(this.#pendingPerDomain, d, 1);
     let released = false;
     return {
       release: () => {
@@ -208,9 +343,29 @@ export class SafetyGates {
         if (rack !== undefined) bump(this.#perRack, rack, -1);
         if (leaf !== undefined) bump(this.#perLeaf, leaf, -1);
         if (cordon) this.#pendingCordons--;
+        for (const d of domains) bump(this.#pendingPerDomain, d, -1);
       },
     };
   }
+}
+
+/**
+ * The most nodes of a domain of `size` that may be out of service under a level limit: the
+ * count, the fraction of the domain (at least 1), or the lower of both.
+ */
+export function levelLimit(
+  lim: { readonly maxUnhealthy?: number | undefined; readonly maxUnhealthyFraction?: number | undefined },
+  size: number,
+): number {
+  let max = Number.POSITIVE_INFINITY;
+  if (lim.maxUnhealthy !== undefined) max = lim.maxUnhealthy;
+  if (lim.maxUnhealthyFraction !== undefined)
+    max = Math.min(max, Math.max(1, Math.floor(lim.maxUnhealthyFraction * size + 1e-9)));
+  return max;
+}
+
+function isHeldEntry(w: { readonly status: string }): boolean {
+  return w.status === 'Held';
 }
 
 /** True when the value is a hold rather than an admission. */

@@ -18,6 +18,24 @@ export interface ClusterClient extends NodeClient, PodClient, JobClient, EventCl
    * controller's namespace (CONTROL_CONFIGMAP), null when it does not exist.
    */
   readControl?(signal: AbortSignal): Promise<Readonly<Record<string, string>> | null>;
+  /**
+   * Writes the record of a domain incident (src/engine/incidents.ts): the ConfigMap
+   * `record.name` in the controller's namespace, created, or replaced whole when it exists.
+   */
+  writeIncident?(record: IncidentRecord, signal: AbortSignal): Promise<void>;
+  /**
+   * The data of one Secret of the controller's own namespace, read by name (RBAC grants `get` on
+   * that name only), base64-decoded; null when it does not exist. Used for the BMC credentials
+   * (`bmc.credentialsSecret`); never logged.
+   */
+  readSecret?(name: string, signal: AbortSignal): Promise<Readonly<Record<string, string>> | null>;
+}
+
+/** A domain incident's record: a ConfigMap's name, labels and data. */
+export interface IncidentRecord {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly data: Readonly<Record<string, string>>;
 }
 
 /** Node reads and writes. */

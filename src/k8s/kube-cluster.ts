@@ -25,6 +25,7 @@ import {
   JOB_NAMESPACE,
   type ClusterClient,
   type EvictionResult,
+  type IncidentRecord,
   type JobRequest,
   type JobState,
   type LeaseClient,
@@ -162,6 +163,19 @@ export function createKubeCluster(
       );
       const cm = await orIf(work, ErrorCode.K8sNotFound, null);
       return cm === null ? null : { ...(cm.data ?? {}) };
+    },
+    writeIncident: (record, signal) => writeIncident(ctx, record, signal),
+    readSecret: async (name, signal) => {
+      // The controller's own namespace only, by name (RBAC: get with resourceNames).
+      const work = call(`get secret ${name}`, signal, (o) =>
+        apis.core.readNamespacedSecret({ name, namespace: options.leaseNamespace }, o),
+      );
+      const secret = await orIf(work, ErrorCode.K8sNotFound, null);
+      if (secret === null) return null;
+      const data: Record<string, string> = {};
+      for (const [k, v] of Object.entries(secret.data ?? {}))
+        data[k] = Buffer.from(v, 'base64').toString('utf8');
+      return data;
     },
     close: () => informer?.close() ?? Promise.resolve(),
     ...(informer === undefined
@@ -531,6 +545,36 @@ async function emitEvent(
   const body = Object.assign(new k8s.CoreV1Event(), fields);
   await call(`create event ${event.reason} on node ${event.node}`, signal, (o) =>
     apis.core.createNamespacedEvent({ namespace: 'default', body }, o),
+  );
+}
+
+/**
+ * A domain incident's record: the ConfigMap created in the controller's namespace, or replaced
+ * whole (no read: the leader is its only writer, and a ConfigMap update needs no resourceVersion)
+ * when it exists. The RBAC grants create and update on ConfigMaps there, and the admission policy
+ * aegis-incident-records narrows both to `aegis-incident-*` records (deploy/aegis/rbac.yaml).
+ */
+async function writeIncident(
+  { apis, call, options }: Context,
+  record: IncidentRecord,
+  signal: AbortSignal,
+): Promise<void> {
+  const namespace = options.leaseNamespace;
+  const body = make(k8s.V1ConfigMap, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: make(k8s.V1ObjectMeta, { name: record.name, namespace, labels: { ...record.labels } }),
+    data: { ...record.data },
+  });
+  const created = call(`create configmap ${record.name}`, signal, (o) =>
+    apis.core.createNamespacedConfigMap({ namespace, body, fieldManager: AEGIS_COMPONENT }, o),
+  );
+  if (await orIf(created.then(() => true), ErrorCode.K8sConflict, false)) return;
+  await call(`update configmap ${record.name}`, signal, (o) =>
+    apis.core.replaceNamespacedConfigMap(
+      { name: record.name, namespace, body, fieldManager: AEGIS_COMPONENT },
+      o,
+    ),
   );
 }
 

@@ -29,7 +29,8 @@ const MAX_NOTE = 200;
 export const MAX_OWNER = 120;
 
 /** The node actions. */
-export type NodeAction = 'takeover' | 'release' | 'ack' | 'approve' | 'dismiss' | 'pause' | 'resume';
+export type NodeAction =
+  'takeover' | 'release' | 'ack' | 'approve' | 'dismiss' | 'pause' | 'resume';
 
 /** One annotation patch, and what to print once it is written. */
 export interface NodePlan {
@@ -45,7 +46,7 @@ export interface NoChange {
 }
 
 /** True when the plan writes nothing. */
-export function isNoChange(p: NodePlan | NoChange): p is NoChange {
+export function isNoChange(p: object): p is NoChange {
   return 'unchanged' in p;
 }
 
@@ -70,14 +71,23 @@ export function checkOwner(name: string): string {
 }
 
 /** The ticket with one more operatorLog entry (oldest dropped beyond OPERATOR_LOG_MAX). */
-export function withLog(ticket: Ticket, action: string, by: string, at: string, note?: string): Ticket {
+export function withLog(
+  ticket: Ticket,
+  action: string,
+  by: string,
+  at: string,
+  note?: string,
+): Ticket {
   const entry = {
     action,
     by: by.slice(0, MAX_BY),
     at,
     ...(note === undefined ? {} : { note: note.slice(0, MAX_NOTE) }),
   };
-  return { ...ticket, operatorLog: [...(ticket.operatorLog ?? []), entry].slice(-OPERATOR_LOG_MAX) };
+  return {
+    ...ticket,
+    operatorLog: [...(ticket.operatorLog ?? []), entry].slice(-OPERATOR_LOG_MAX),
+  };
 }
 
 /**

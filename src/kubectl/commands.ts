@@ -11,7 +11,7 @@
  * Errors are HealErrors: INVALID_INPUT (usage, exit 2), OPERATOR_REFUSED, K8S_FORBIDDEN,
  * K8S_CONFLICT, K8S_NOT_FOUND, K8S_UNAVAILABLE (exit 1).
  */
-import { Option, type Command } from '@commander-js/extra-typings';
+import { Option, type Command, type CommandUnknownOpts } from '@commander-js/extra-typings';
 import { parse } from 'yaml';
 import { ConfigSchema, type Config } from '../config/schema.js';
 import { parseDurationMs } from '../core/duration.js';
@@ -31,7 +31,7 @@ import {
   type NodeAction,
 } from './actions.js';
 import { painter, structured, wantColour, type Paint } from './format.js';
-import { connectKube, type ConnectOptions, type OperatorCluster } from './kube-client.js';
+import type { ConnectOptions, OperatorCluster } from './kube-client.js';
 import {
   explain,
   summarise,
@@ -53,7 +53,7 @@ const RBAC_FILE = 'deploy/aegis/operator-rbac.yaml';
 
 /** What the commands use from the outside world (tests replace parts). */
 export interface OperatorDeps {
-  readonly connect: (options: ConnectOptions) => OperatorCluster;
+  readonly connect: (options: ConnectOptions) => Promise<OperatorCluster>;
   readonly now: () => number;
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Whether stdout is a terminal (colour). */
@@ -62,7 +62,8 @@ export interface OperatorDeps {
 
 /** The real world. */
 export const PROCESS_DEPS: OperatorDeps = {
-  connect: connectKube,
+  // Loaded on first use: `aegis` commands other than `ctl` never load the Kubernetes client.
+  connect: async (options) => (await import('./kube-client.js')).connectKube(options),
   now: () => Date.now(),
   env: process.env,
   isTTY: process.stdout.isTTY,
@@ -85,15 +86,15 @@ interface Session {
   err(text: string): void;
 }
 
-function open(cmd: Command<unknown[], object, object>, deps: OperatorDeps): Session {
-  const g = cmd.optsWithGlobals<GlobalOptions>();
+async function open(cmd: CommandUnknownOpts, deps: OperatorDeps): Promise<Session> {
+  const g = cmd.optsWithGlobals() as GlobalOptions;
   const timeout =
     g.requestTimeout === undefined
       ? undefined
       : parseDurationMs(g.requestTimeout, '--request-timeout');
   if (timeout === 0)
     throw new HealError(ErrorCode.InvalidInput, '--request-timeout: must be above 0');
-  const cluster = deps.connect({
+  const cluster = await deps.connect({
     env: deps.env,
     ...(g.kubeconfig === undefined ? {} : { kubeconfig: g.kubeconfig }),
     ...(g.context === undefined ? {} : { context: g.context }),
@@ -125,7 +126,10 @@ function nodeArg(name: string): string {
 }
 
 /** The error with what to do added: RBAC for a 403, what a 409 means, which node is missing. */
-function explainError(err: unknown, what: { write: boolean; node?: string; configMap?: string }): never {
+function explainError(
+  err: unknown,
+  what: { write: boolean; node?: string; configMap?: string },
+): never {
   if (isHealError(err, ErrorCode.K8sForbidden)) {
     throw new HealError(
       ErrorCode.K8sForbidden,
@@ -168,7 +172,8 @@ async function readOr<T>(
 ): Promise<Sourced<T>> {
   try {
     const value = await read();
-    if (value === null) return { value: fallback, source: `${fallbackName} (${what} not found)`, fromCluster: false };
+    if (value === null)
+      return { value: fallback, source: `${fallbackName} (${what} not found)`, fromCluster: false };
     return { value, source: what, fromCluster: true };
   } catch (err) {
     const why = isHealError(err, ErrorCode.K8sForbidden)
@@ -195,7 +200,7 @@ async function siteContext(s: Session): Promise<SiteContext> {
         const text = cm.data['config.yaml'];
         if (text === undefined) throw new Error('has no config.yaml');
         const parsed = ConfigSchema.safeParse(parse(text));
-        if (!parsed.success) throw new Error('config.yaml does not match this version\'s schema');
+        if (!parsed.success) throw new Error("config.yaml does not match this version's schema");
         return parsed.data;
       },
       defaults,
@@ -227,7 +232,8 @@ async function siteContext(s: Session): Promise<SiteContext> {
   let leader: Leader;
   try {
     const lease = await s.cluster.readLease(ns, leaseName);
-    if (lease === null) leader = { unknown: `no Lease ${ns}/${leaseName}: is the controller deployed?` };
+    if (lease === null)
+      leader = { unknown: `no Lease ${ns}/${leaseName}: is the controller deployed?` };
     else {
       const ago = lease.renewTimeMs === undefined ? undefined : s.nowMs - lease.renewTimeMs;
       leader = {
@@ -268,17 +274,22 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
 
   parent
     .command('status')
-    .description('fleet summary: nodes by state, open tickets, steps running/held, breaker and budgets')
+    .description(
+      'fleet summary: nodes by state, open tickets, steps running/held, breaker and budgets',
+    )
     .addOption(structuredOption())
     .addHelpText('after', `\nNode states (the first that applies):\n${stateLegend()}\n`)
     .action(async (opts, cmd) => {
-      const s = open(cmd, deps);
+      const s = await open(cmd, deps);
       const [nodes, site] = await Promise.all([
         guarded(() => s.cluster.listNodes(), { write: false }),
         siteContext(s),
       ]);
       const views = nodes.map(viewNode).sort((a, b) => a.node.name.localeCompare(b.node.name));
-      const summary = summarise(views, site, { context: s.cluster.context, server: s.cluster.server });
+      const summary = summarise(views, site, {
+        context: s.cluster.context,
+        server: s.cluster.server,
+      });
       s.out(
         opts.output === undefined
           ? renderStatus(summary, s.nowMs, s.paint)
@@ -291,10 +302,14 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
     .description('one line per open ticket (every ticket with --all)')
     .option('-A, --all', 'include resolved and closed tickets')
     .addOption(
-      new Option('-o, --output <format>', 'wide, json or yaml').choices(['wide', 'json', 'yaml'] as const),
+      new Option('-o, --output <format>', 'wide, json or yaml').choices([
+        'wide',
+        'json',
+        'yaml',
+      ] as const),
     )
     .action(async (opts, cmd) => {
-      const s = open(cmd, deps);
+      const s = await open(cmd, deps);
       const nodes = await guarded(() => s.cluster.listNodes(), { write: false });
       const views = nodes
         .map(viewNode)
@@ -317,7 +332,8 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
         s.err(opts.all === true ? 'No tickets found.\n' : 'No open tickets found.\n');
         return;
       }
-      const table = opts.output === 'wide' ? (await siteContext(s)).priority.value : defaultPriorityTable();
+      const table =
+        opts.output === 'wide' ? (await siteContext(s)).priority.value : defaultPriorityTable();
       s.out(renderTickets(views, opts.output === 'wide', table, s.nowMs, s.paint));
     });
 
@@ -327,7 +343,7 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
     .argument('<node>', 'node name', nodeArg)
     .addOption(structuredOption())
     .action(async (name, opts, cmd) => {
-      const s = open(cmd, deps);
+      const s = await open(cmd, deps);
       const node = await guarded(() => s.cluster.getNode(name), { write: false, node: name });
       const view = viewNode(node);
       if (view.corrupt !== undefined) {
@@ -351,11 +367,13 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
 
   parent
     .command('explain')
-    .description('why a node is in its state: conditions and priorities, SOP, what holds the next step')
+    .description(
+      'why a node is in its state: conditions and priorities, SOP, what holds the next step',
+    )
     .argument('<node>', 'node name', nodeArg)
     .addOption(structuredOption())
     .action(async (name, opts, cmd) => {
-      const s = open(cmd, deps);
+      const s = await open(cmd, deps);
       const [node, site] = await Promise.all([
         guarded(() => s.cluster.getNode(name), { write: false, node: name }),
         siteContext(s),
@@ -368,25 +386,23 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
       );
     });
 
-  const nodeWrite = (action: NodeAction, description: string): Command<[string], object, object> =>
-    parent
-      .command(action)
-      .description(description)
-      .argument('<node>', 'node name', nodeArg) as unknown as Command<[string], object, object>;
+  const nodeWrite = (action: NodeAction, description: string) =>
+    parent.command(action).description(description).argument('<node>', 'node name', nodeArg);
 
   nodeWrite('takeover', 'a human takes the ticket over: Aegis stops acting on the node')
     .addOption(new Option('--as <name>', 'who owns the ticket from now (default: you)'))
     .action(async (name, opts, cmd) => {
-      await runNodeWrite(cmd, deps, 'takeover', name, (opts as { as?: string }).as);
+      await runNodeWrite(cmd, deps, 'takeover', name, opts.as);
     });
   nodeWrite('release', 'hand the ticket back to Aegis').action(async (name, _o, cmd) => {
     await runNodeWrite(cmd, deps, 'release', name);
   });
-  nodeWrite('ack', 'acknowledge and close the ticket (Aegis never re-opens this occurrence)').action(
-    async (name, _o, cmd) => {
-      await runNodeWrite(cmd, deps, 'ack', name);
-    },
-  );
+  nodeWrite(
+    'ack',
+    'acknowledge and close the ticket (Aegis never re-opens this occurrence)',
+  ).action(async (name, _o, cmd) => {
+    await runNodeWrite(cmd, deps, 'ack', name);
+  });
   nodeWrite('approve', 'approve the step waiting for approval').action(async (name, _o, cmd) => {
     await runNodeWrite(cmd, deps, 'approve', name);
   });
@@ -420,13 +436,13 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
 }
 
 async function runNodeWrite(
-  cmd: Command<unknown[], object, object>,
+  cmd: CommandUnknownOpts,
   deps: OperatorDeps,
   action: NodeAction,
   name: string,
   owner?: string,
 ): Promise<void> {
-  const s = open(cmd, deps);
+  const s = await open(cmd, deps);
   const who = (await guarded(() => s.cluster.whoami(), { write: false })).username;
   const node = await guarded(() => s.cluster.getNode(name), { write: false, node: name });
   const plan = planNodeAction(action, viewNode(node), who, deps.now(), owner);
@@ -434,35 +450,53 @@ async function runNodeWrite(
     s.out(`${plan.unchanged}\n`);
     return;
   }
-  await guarded(() => s.cluster.patchNodeAnnotations(name, node.resourceVersion, plan.annotations), {
-    write: true,
-    node: name,
-  });
+  await guarded(
+    () => s.cluster.patchNodeAnnotations(name, node.resourceVersion, plan.annotations),
+    {
+      write: true,
+      node: name,
+    },
+  );
   if (plan.warning !== undefined) s.err(`${plan.warning}\n`);
   s.out(`${plan.done}\n`);
 }
 
 async function runFleetWrite(
-  cmd: Command<unknown[], object, object>,
+  cmd: CommandUnknownOpts,
   deps: OperatorDeps,
   action: FleetAction,
 ): Promise<void> {
-  const s = open(cmd, deps);
+  const s = await open(cmd, deps);
   const where = `${s.namespace}/${CONTROL_CONFIGMAP}`;
   const who = (await guarded(() => s.cluster.whoami(), { write: false })).username;
   const cm = await guarded(() => s.cluster.readConfigMap(s.namespace, CONTROL_CONFIGMAP), {
     write: false,
     configMap: where,
   });
-  const plan = planFleetAction(action, cm?.data ?? null, toControls(cm?.data ?? null), who, deps.now());
+  const plan = planFleetAction(
+    action,
+    cm?.data ?? null,
+    toControls(cm?.data ?? null),
+    who,
+    deps.now(),
+  );
   if (isNoChange(plan)) {
     s.out(`${plan.unchanged}\n`);
     return;
   }
-  await guarded(
-    () => s.cluster.writeConfigMap(s.namespace, CONTROL_CONFIGMAP, plan.data, cm?.resourceVersion),
-    { write: true, configMap: where },
-  );
+  try {
+    await s.cluster.writeConfigMap(s.namespace, CONTROL_CONFIGMAP, plan.data, cm?.resourceVersion);
+  } catch (err) {
+    if (cm === null && isHealError(err, ErrorCode.K8sForbidden)) {
+      // aegis-operator may update the ConfigMap, not create it: deploy/aegis ships it.
+      throw new HealError(
+        ErrorCode.K8sForbidden,
+        `ConfigMap ${where} does not exist and you may not create it: apply deploy/aegis, which ships it (${errorMessage(err)})`,
+        { cause: err },
+      );
+    }
+    explainError(err, { write: true, configMap: where });
+  }
   s.out(`${plan.done} (ConfigMap ${where})\n`);
 }
 
@@ -471,6 +505,8 @@ export function registerCtlCommand(program: Command): void {
   addOperatorCommands(
     program
       .command('ctl')
-      .description('operate a running Aegis: the commands of `kubectl aegis` (status, tickets, approve…)'),
+      .description(
+        'operate a running Aegis: the commands of `kubectl aegis` (status, tickets, approve…)',
+      ),
   );
 }

@@ -113,10 +113,18 @@ export function loadKubeConfig(options: ConnectOptions): k8s.KubeConfig {
   if (options.kubeconfig !== undefined) {
     read(options.kubeconfig, kc);
   } else if (list.length > 0) {
-    const [first, ...rest] = list as [string, ...string[]];
+    // Like kubectl: files of KUBECONFIG that do not exist are skipped; the first one read gives
+    // the current-context, the others add what it lacks.
+    const found = list.filter((f) => existsSync(f));
+    const [first, ...rest] = found;
+    if (first === undefined) {
+      throw new HealError(
+        ErrorCode.InvalidInput,
+        `KUBECONFIG names no existing file (${list.join(delimiter)})`,
+      );
+    }
     read(first, kc);
     for (const file of rest) {
-      if (!existsSync(file)) continue; // kubectl skips missing KUBECONFIG entries too
       const more = new k8s.KubeConfig();
       read(file, more);
       kc.mergeConfig(more, true);
@@ -197,10 +205,10 @@ export function connectKube(options: ConnectOptions): OperatorCluster {
       const review = await call('create selfsubjectreview (who am I)', (o) =>
         authn.createSelfSubjectReview(
           {
-            body: {
+            body: make(k8s.V1SelfSubjectReview, {
               apiVersion: 'authentication.k8s.io/v1',
               kind: 'SelfSubjectReview',
-            },
+            }),
           },
           o,
         ),
@@ -251,17 +259,17 @@ export function connectKube(options: ConnectOptions): OperatorCluster {
       return { data: { ...cm.data }, resourceVersion: cm.metadata?.resourceVersion ?? '' };
     },
     async writeConfigMap(namespace, name, data, resourceVersion) {
-      const body: k8s.V1ConfigMap = {
+      const body = make(k8s.V1ConfigMap, {
         apiVersion: 'v1',
         kind: 'ConfigMap',
-        metadata: {
+        metadata: make(k8s.V1ObjectMeta, {
           name,
           namespace,
           labels: { 'app.kubernetes.io/part-of': 'aegis' },
           ...(resourceVersion === undefined ? {} : { resourceVersion }),
-        },
+        }),
         data: { ...data },
-      };
+      });
       if (resourceVersion === undefined) {
         await call(`create configmap ${namespace}/${name}`, (o) =>
           core.createNamespacedConfigMap({ namespace, body, fieldManager: FIELD_MANAGER }, o),
@@ -291,4 +299,8 @@ export function connectKube(options: ConnectOptions): OperatorCluster {
       };
     },
   };
+}
+
+function make<T extends object>(ctor: new () => T, fields: Partial<T>): T {
+  return Object.assign(new ctor(), fields);
 }

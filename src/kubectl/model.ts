@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../core/errors.js';
 import { DISABLE_LABEL, PAUSE_ANNOTATION, type NodeInfo } from '../core/types.js';
 import { stormLimit } from '../engine/safety.js';
+import { shortTime } from './format.js';
 import { bucketOf, type Bucket, type PriorityTable } from '../priority/priority-table.js';
 import { BUILTIN_SOP_IDS, isBuiltinSopId } from '../sop/ids.js';
 import { readTicket } from '../ticket/ticket-store.js';
@@ -22,6 +23,7 @@ export const NODE_STATES = [
   'Human',
   'CordonedByAegis',
   'Faulty',
+  'LeftCordoned',
   'CordonedByHand',
   'Healthy',
 ] as const;
@@ -35,6 +37,7 @@ export const NODE_STATE_TEXT: Readonly<Record<NodeState, string>> = {
   Human: 'open ticket owned by a human (handed off or taken over)',
   CordonedByAegis: 'open ticket, cordoned by Aegis',
   Faulty: 'open ticket owned by Aegis, not cordoned',
+  LeftCordoned: 'cordoned by Aegis, its ticket closed by a human: uncordon by hand when fit',
   CordonedByHand: 'cordoned, not by Aegis',
   Healthy: 'no open ticket, schedulable',
 };
@@ -55,7 +58,8 @@ export function viewNode(node: NodeInfo): NodeView {
   try {
     ticket = readTicket(node);
   } catch (err) {
-    corrupt = errorMessage(err);
+    // The first line: a YAML error goes on with a code frame of the annotation.
+    corrupt = errorMessage(err).split('\n')[0]?.replace(/:$/, '') ?? '';
   }
   const open = ticket !== null && isOpen(ticket) ? ticket : null;
   const state: NodeState =
@@ -71,9 +75,11 @@ export function viewNode(node: NodeInfo): NodeView {
               ? 'CordonedByAegis'
               : open !== null
                 ? 'Faulty'
-                : node.unschedulable
-                  ? 'CordonedByHand'
-                  : 'Healthy';
+                : node.unschedulable && ticket?.cordonedByAegis === true
+                  ? 'LeftCordoned'
+                  : node.unschedulable
+                    ? 'CordonedByHand'
+                    : 'Healthy';
   return { node, ticket, ...(corrupt === undefined ? {} : { corrupt }), state };
 }
 
@@ -87,7 +93,9 @@ export function parseHold(w: Workflow): { gate: string; reason: string } | undef
   if (w.status !== 'Held') return undefined;
   const text = w.message ?? '';
   const at = text.indexOf(': ');
-  return at < 0 ? { gate: text, reason: '' } : { gate: text.slice(0, at), reason: text.slice(at + 2) };
+  return at < 0
+    ? { gate: text, reason: '' }
+    : { gate: text.slice(0, at), reason: text.slice(at + 2) };
 }
 
 /** The fleet-wide controls (ConfigMap aegis-control). */
@@ -173,7 +181,13 @@ export function conditionView(
   const servedName = served === undefined ? undefined : (findCondition(served)?.name ?? served);
   const isServed = servedName === canonical;
   if (entry === undefined) {
-    return { recorded, name, ...(device === undefined ? {} : { device }), known: false, served: isServed };
+    return {
+      recorded,
+      name,
+      ...(device === undefined ? {} : { device }),
+      known: false,
+      served: isServed,
+    };
   }
   const priority = table.get(entry.name)?.priority ?? entry.priority;
   return {
@@ -291,7 +305,11 @@ export function summarise(
     byCondition.set(cond, (byCondition.get(cond) ?? 0) + 1);
     for (const w of t.workflows) {
       if (w.status === 'Running')
-        running.push({ node: name, action: w.action, ...(w.time === undefined ? {} : { since: w.time }) });
+        running.push({
+          node: name,
+          action: w.action,
+          ...(w.time === undefined ? {} : { since: w.time }),
+        });
     }
     const last = t.workflows.at(-1);
     const hold = last === undefined ? undefined : parseHold(last);
@@ -338,7 +356,8 @@ export function summarise(
       byStatus,
       byCondition: [...byCondition]
         .map(([condition, count]) => {
-          const p = site.priority.value.get(condition)?.priority ?? findCondition(condition)?.priority;
+          const p =
+            site.priority.value.get(condition)?.priority ?? findCondition(condition)?.priority;
           return {
             condition,
             ...(p === undefined ? {} : { priority: p, bucket: bucketOf(p) }),
@@ -379,11 +398,12 @@ export const GATE_TEXT: Readonly<Record<string, string>> = {
     'the storm breaker tripped: too many nodes failed at once (kubectl aegis breaker reset once the cause is understood)',
   'cordon-budget':
     'the cordon budget (safety.maxCordonedFraction of eligible nodes) is used up by nodes Aegis cordoned',
-  concurrency: 'too many steps of this kind are in flight (safety.maxConcurrent); it runs when one ends',
+  concurrency:
+    'too many steps of this kind are in flight (safety.maxConcurrent); it runs when one ends',
   'rack-cap': 'another disruptive step runs in the same rack (safety.maxPerRack)',
   'leaf-cap': 'other disruptive steps run under the same leaf switch (safety.maxPerLeaf)',
   'node-cooldown': 'the node was remediated recently (safety.nodeCooldownMs)',
-  approval: 'the step needs an operator\'s approval (kubectl aegis approve NODE, or dismiss NODE)',
+  approval: "the step needs an operator's approval (kubectl aegis approve NODE, or dismiss NODE)",
   'stale-signal': 'the metrics behind the decision are stale: no step runs on stale data',
 };
 
@@ -427,7 +447,8 @@ export function explain(view: NodeView, site: SiteContext): Explanation {
   const optedOut = node.labels[DISABLE_LABEL] === 'true';
   const controls = site.controls.value;
   const fleetPaused = controls.paused || site.config.value.safety.paused;
-  const recorded = open === null ? [] : open.conditions.length > 0 ? open.conditions : [open.condition];
+  const recorded =
+    open === null ? [] : open.conditions.length > 0 ? open.conditions : [open.condition];
   const conditions = recorded
     .map((c) => conditionView(c, table, open?.condition))
     .sort((a, b) => (a.priority ?? Infinity) - (b.priority ?? Infinity));
@@ -457,7 +478,7 @@ export function explain(view: NodeView, site: SiteContext): Explanation {
   if (fleetPaused) {
     why.push(
       controls.paused
-        ? `Automation is paused fleet-wide by ${controls.pausedBy ?? 'an operator'}${controls.pausedAt === undefined ? '' : ` since ${controls.pausedAt}`} (kubectl aegis resume).`
+        ? `Automation is paused fleet-wide by ${controls.pausedBy ?? 'an operator'}${controls.pausedAt === undefined ? '' : ` since ${shortTime(controls.pausedAt)}`} (kubectl aegis resume).`
         : 'Automation is paused fleet-wide by the config (safety.paused).',
     );
   }
@@ -468,17 +489,21 @@ export function explain(view: NodeView, site: SiteContext): Explanation {
   }
   if (open?.approval?.state === 'pending') {
     why.push(
-      `${open.approval.action} waits for approval since ${open.approval.requestedAt}: kubectl aegis approve ${node.name} (or dismiss ${node.name} to hand the node to a human).`,
+      `${open.approval.action} waits for approval since ${shortTime(open.approval.requestedAt)}: kubectl aegis approve ${node.name} (or dismiss ${node.name} to hand the node to a human).`,
     );
   }
   if (running !== undefined) {
     why.push(
-      `${running.action}${running.seq === undefined ? '' : ` #${running.seq}`} is running since ${running.time ?? '?'}${running.message === undefined ? '' : `: ${running.message}`}.`,
+      `${running.action}${running.seq === undefined ? '' : ` #${running.seq}`} is running since ${shortTime(running.time)}${running.message === undefined ? '' : `: ${running.message}`}.`,
     );
-  } else if (hold !== undefined && last !== undefined) {
+  } else if (
+    hold !== undefined &&
+    last !== undefined &&
+    !(hold.gate === 'approval' && open?.approval?.state === 'pending')
+  ) {
     const text = GATE_TEXT[hold.gate];
     why.push(
-      `The next step, ${last.action}, is held by ${hold.gate}${hold.reason === '' ? '' : ` (${hold.reason})`}${hold.since === undefined ? '' : ` since ${hold.since}`}${text === undefined ? '' : `: ${text}`}.`,
+      `The next step, ${last.action}, is held by ${hold.gate}${hold.reason === '' ? '' : ` (${hold.reason})`}${hold.since === undefined ? '' : ` since ${shortTime(hold.since)}`}${text === undefined ? '' : `: ${text}`}.`,
     );
   }
   if (open !== null && served !== undefined) {
@@ -486,15 +511,22 @@ export function explain(view: NodeView, site: SiteContext): Explanation {
       `It serves ${served.recorded}${served.priority === undefined ? '' : ` (priority ${served.priority}, ${served.bucket ?? ''})`}${sopId === undefined ? '' : ` with SOP ${sopId}`}${conditions.length > 1 ? `, the most urgent of ${conditions.length} active conditions` : ''}.`,
     );
   }
-  if (open === null && view.corrupt === undefined) {
+  if (open === null && view.corrupt === undefined && view.state !== 'LeftCordoned') {
     why.push(
       node.unschedulable
         ? 'The node is cordoned, not by Aegis (no open ticket): someone ran kubectl cordon; Aegis leaves it as it is.'
         : 'No open ticket: Aegis sees nothing wrong with this node.',
     );
   }
+  if (ticket !== null && open === null && ticket.cordonedByAegis && node.unschedulable) {
+    why.push(
+      `Aegis cordoned the node and the ticket was ${ticket.status}${ticket.conclusion === undefined ? '' : ` (${ticket.conclusion})`}: Aegis no longer uncordons it; kubectl uncordon ${node.name} when the node is fit.`,
+    );
+  }
   if (open?.cordonedByAegis === true && node.unschedulable) {
-    why.push('Aegis cordoned the node; it uncordons it once the condition clears and a health check passes.');
+    why.push(
+      'Aegis cordoned the node; it uncordons it once the condition clears and a health check passes.',
+    );
   }
   const nodeConditions = (node.conditions ?? [])
     .filter((c) => c.status === 'True')
@@ -528,7 +560,7 @@ export function explain(view: NodeView, site: SiteContext): Explanation {
     conditions,
     prioritySource: site.priority.source,
     nodeConditions,
-    ...(sopId === undefined || sopId === null
+    ...(sopId === undefined
       ? {}
       : {
           sop: {

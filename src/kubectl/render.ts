@@ -6,15 +6,7 @@ import { formatDurationMs } from '../core/duration.js';
 import { findCondition } from '../catalogue/index.js';
 import { bucketOf, type PriorityTable } from '../priority/priority-table.js';
 import { isOpen, type Ticket, type Workflow } from '../ticket/ticket.js';
-import {
-  age,
-  ageOf,
-  paintStatus,
-  shortTime,
-  someNames,
-  table,
-  type Paint,
-} from './format.js';
+import { age, ageOf, paintStatus, shortTime, someNames, table, type Paint } from './format.js';
 import {
   NODE_STATES,
   NODE_STATE_TEXT,
@@ -56,8 +48,11 @@ export function renderStatus(s: FleetSummary, nowMs: number, paint: Paint): stri
   const b = s.breaker;
   const breaker =
     b.holding.length > 0
-      ? paint(`TRIPPED: holding ${b.holding.length} node(s): ${someNames(b.holding.map((h) => h.node))}`, 'red')
-      : 'not holding any step';
+      ? paint(
+          `TRIPPED: holding ${b.holding.length} node(s): ${someNames(b.holding.map((h) => h.node))}`,
+          'red',
+        )
+      : 'no ticket shows a step held by it';
   const breakerReset =
     b.resetAt === undefined ? '' : `; last reset by ${b.resetBy ?? '?'} at ${shortTime(b.resetAt)}`;
   const c = s.cordonBudget;
@@ -67,26 +62,33 @@ export function renderStatus(s: FleetSummary, nowMs: number, paint: Paint): stri
     ['Controller', controller],
     ['Mode', s.dryRun.value ? paint('dry-run (plans only, acts on nothing)', 'yellow') : 'acting'],
     ['Automation', automation],
-    ['Storm breaker', `${breaker} (trips above ${b.limit} new faulty nodes in ${formatDurationMs(b.windowMs)})${breakerReset}`],
+    [
+      'Storm breaker',
+      `${breaker} (trips above ${b.limit} new faulty nodes in ${formatDurationMs(b.windowMs)})${breakerReset}`,
+    ],
     ['Cordon budget', budget],
     ['Config', s.configSource],
   ]);
   out += `\nNODES (${s.nodes.total}, ${s.nodes.notReady.length} NotReady${s.nodes.notReady.length > 0 ? `: ${someNames(s.nodes.notReady)}` : ''})\n`;
   out += table([
     ['STATE', 'COUNT', 'NODES'],
-    ...NODE_STATES.filter((st) => s.nodes.byState[st].length > 0 || st === 'Healthy').map(
-      (st) => {
-        const names = s.nodes.byState[st];
-        return [
-          paintStatus(paint, st),
-          String(names.length),
-          st === 'Healthy' ? '' : someNames(names),
-        ];
-      },
-    ),
+    ...NODE_STATES.filter((st) => s.nodes.byState[st].length > 0 || st === 'Healthy').map((st) => {
+      const names = s.nodes.byState[st];
+      return [
+        paintStatus(paint, st),
+        String(names.length),
+        st === 'Healthy' ? '' : someNames(names),
+      ];
+    }),
   ]);
   const t = s.tickets;
-  out += `\nOPEN TICKETS (${t.open}${Object.keys(t.byStatus).length > 0 ? `: ${Object.entries(t.byStatus).map(([k, v]) => `${v} ${k}`).join(', ')}` : ''})\n`;
+  out += `\nOPEN TICKETS (${t.open}${
+    Object.keys(t.byStatus).length > 0
+      ? `: ${Object.entries(t.byStatus)
+          .map(([k, v]) => `${v} ${k}`)
+          .join(', ')}`
+      : ''
+  })\n`;
   if (t.byCondition.length > 0) {
     out += table([
       ['BUCKET', 'PRIORITY', 'CONDITION', 'COUNT'],
@@ -101,7 +103,12 @@ export function renderStatus(s: FleetSummary, nowMs: number, paint: Paint): stri
   const st = s.steps;
   out += `\nSTEPS\n`;
   out += fields([
-    ['Running', st.running.length === 0 ? '0' : `${st.running.length}: ${st.running.map((r) => stepRef(r, nowMs)).join(', ')}`],
+    [
+      'Running',
+      st.running.length === 0
+        ? '0'
+        : `${st.running.length}: ${st.running.map((r) => stepRef(r, nowMs)).join(', ')}`,
+    ],
     [
       'Held',
       st.held.length === 0
@@ -112,7 +119,10 @@ export function renderStatus(s: FleetSummary, nowMs: number, paint: Paint): stri
       'Awaiting approval',
       st.approvalsPending.length === 0
         ? '0'
-        : paint(`${st.approvalsPending.length}: ${st.approvalsPending.map((r) => stepRef(r, nowMs)).join(', ')}`, 'yellow'),
+        : paint(
+            `${st.approvalsPending.length}: ${st.approvalsPending.map((r) => stepRef(r, nowMs)).join(', ')}`,
+            'yellow',
+          ),
     ],
   ]);
   return out;
@@ -152,7 +162,8 @@ export function renderTickets(
     ];
     if (wide) {
       const entry = findCondition(t.condition);
-      const p = entry === undefined ? undefined : (table_.get(entry.name)?.priority ?? entry.priority);
+      const p =
+        entry === undefined ? undefined : (table_.get(entry.name)?.priority ?? entry.priority);
       row.push(
         p === undefined ? '?' : `${p} (${bucketOf(p)})`,
         t.conditions.length === 0 ? '-' : someNames(t.conditions, 3),
@@ -172,7 +183,10 @@ export function renderTickets(
 export function renderTicket(node: string, t: Ticket, nowMs: number, paint: Paint): string {
   const rows: [string, string][] = [
     ['Node', node],
-    ['Status', `${paintStatus(paint, t.status)}${isOpen(t) ? '' : ' (closed tickets stay on the node until the next one)'}`],
+    [
+      'Status',
+      `${paintStatus(paint, t.status)}${isOpen(t) ? '' : ' (closed tickets stay on the node until the next one)'}`,
+    ],
     ['Supervisor', t.supervisor],
     ['Condition', t.condition],
     ['Reason', t.reason === '' ? '-' : t.reason],
@@ -257,9 +271,21 @@ export function renderExplain(e: Explanation, nowMs: number, paint: Paint): stri
   const rows: [string, string][] = [
     ['Node', e.node],
     ['State', `${paintStatus(paint, e.state)}: ${e.stateText}`],
-    ['Ready', String(e.ready)],
-    ['Schedulable', e.unschedulable ? `no (${e.ticket?.cordonedByAegis === true ? 'cordoned by Aegis' : 'cordoned, not by Aegis'})` : 'yes'],
-    ['Paused', e.paused ? paint('yes (aegis.io/pause=true)', 'yellow') : e.fleetPaused ? paint('fleet-wide', 'yellow') : 'no'],
+    ['Ready', e.ready === true ? 'True' : e.ready === false ? 'False' : 'Unknown'],
+    [
+      'Schedulable',
+      e.unschedulable
+        ? `no (${e.ticket?.cordonedByAegis === true ? 'cordoned by Aegis' : 'cordoned, not by Aegis'})`
+        : 'yes',
+    ],
+    [
+      'Paused',
+      e.paused
+        ? paint('yes (aegis.io/pause=true)', 'yellow')
+        : e.fleetPaused
+          ? paint('fleet-wide', 'yellow')
+          : 'no',
+    ],
   ];
   if (e.supervisor !== undefined) rows.push(['Supervisor', e.supervisor]);
   if (e.ticket !== undefined) {
@@ -268,7 +294,11 @@ export function renderExplain(e: Explanation, nowMs: number, paint: Paint): stri
       `${paintStatus(paint, e.ticket.status)}, opened ${ageOf(e.ticket.creationTime, nowMs)} ago for ${e.ticket.condition}${e.ticket.reason === '' ? '' : ` (${e.ticket.reason})`}`,
     ]);
   }
-  if (e.sop !== undefined) rows.push(['SOP', `${e.sop.id}${e.sop.description === undefined ? '' : `: ${e.sop.description}`}`]);
+  if (e.sop !== undefined)
+    rows.push([
+      'SOP',
+      `${e.sop.id}${e.sop.description === undefined ? '' : `: ${e.sop.description}`}`,
+    ]);
   if (e.lastStep !== undefined) {
     const w = e.lastStep;
     rows.push([

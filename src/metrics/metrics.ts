@@ -185,6 +185,36 @@ export function createMetrics(registry: Registry = new Registry()) {
       labelNames: ['adapter', 'result'] as const,
       registers: r,
     }),
+    bmcRequests: new Counter({
+      name: 'aegis_bmc_requests_total',
+      help: 'Requests to node BMCs, by protocol (ipmi, redfish), operation and result (ok or the BMC error code).',
+      labelNames: ['protocol', 'op', 'result'] as const,
+      registers: r,
+    }),
+    bmcPowerCycles: new Counter({
+      name: 'aegis_bmc_power_cycles_total',
+      help: 'PowerCycle steps through a BMC, by protocol and result (Succeeded, Failed, Canceled).',
+      labelNames: ['protocol', 'result'] as const,
+      registers: r,
+    }),
+    bmcHealthPolls: new Counter({
+      name: 'aegis_bmc_health_polls_total',
+      help: 'BMC health readings (SEL and sensors through IPMI), by result (ok or the BMC error code).',
+      labelNames: ['result'] as const,
+      registers: r,
+    }),
+    domainIncidents: new Gauge({
+      name: 'aegis_domain_incidents',
+      help: 'Open domain incidents: member nodes held now, by domain kind, domain and rule.',
+      labelNames: ['kind', 'domain', 'rule'] as const,
+      registers: r,
+    }),
+    domainIncidentsOpened: new Counter({
+      name: 'aegis_domain_incidents_opened_total',
+      help: 'Domain incidents opened, by domain kind and rule.',
+      labelNames: ['kind', 'rule'] as const,
+      registers: r,
+    }),
   };
 }
 

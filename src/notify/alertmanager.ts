@@ -3,12 +3,15 @@ import type { Clock } from '../core/clock.js';
 import type { Logger } from '../engine/logger.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { refuseTokenOverHttp } from '../prom/prom-client.js';
+import type { Ticket } from '../ticket/ticket.js';
 import {
   AlertName,
-  desiredAlerts,
+  fleetAlerts,
+  nodeAlerts,
   type Alert,
   type AlertRules,
   type FleetSnapshot,
+  type NodeTopology,
 } from './alerts.js';
 import { createJsonPoster, type PostResult } from './http-post.js';
 
@@ -95,6 +98,15 @@ export class AlertmanagerNotifier {
   #firing = new Map<string, Firing>();
   #version = 0;
   #running = false;
+  /** Each ticket's alerts, while the ticket object lives (observe()). */
+  readonly #byTicket = new WeakMap<
+    Ticket,
+    { name: string; topology: NodeTopology; alerts: readonly Alert[] }
+  >();
+  /** Each alert object's key (alerts reused from #byTicket keep theirs). */
+  readonly #keys = new WeakMap<Alert, string>();
+  /** When update() was last called (undefined: never, or forgotten since). */
+  #updatedAtMs: number | undefined;
 
   /** Throws CONFIG_INVALID for a URL that is not http(s), or a token over plain http. */
   constructor(opts: AlertmanagerOptions, deps: AlertmanagerDeps) {
@@ -132,9 +144,30 @@ export class AlertmanagerNotifier {
     this.#gauges();
   }
 
-  /** The alerts a cycle's snapshot calls for, handed to update(). */
+  /**
+   * The alerts a cycle's snapshot calls for (desiredAlerts), handed to update(). A node's alerts
+   * are computed again only when its ticket object changed (the controller's tickets are parsed once
+   * per annotation text and shared), so a quiet cycle of a large fleet costs map look-ups.
+   */
   observe(snapshot: FleetSnapshot): void {
-    this.update(desiredAlerts(snapshot, this.#d.rules));
+    const rules = this.#d.rules;
+    const out = fleetAlerts(snapshot, rules);
+    for (const node of snapshot.nodes) {
+      const t = node.ticket;
+      if (t === null || node.corrupt !== undefined || node.hold !== undefined) {
+        out.push(...nodeAlerts(node, rules));
+        continue;
+      }
+      const hit = this.#byTicket.get(t);
+      if (hit?.name === node.name && sameTopology(hit.topology, node.topology)) {
+        out.push(...hit.alerts);
+        continue;
+      }
+      const alerts = nodeAlerts(node, rules);
+      this.#byTicket.set(t, { name: node.name, topology: node.topology, alerts });
+      out.push(...alerts);
+    }
+    this.update(out);
   }
 
   /**
@@ -143,14 +176,19 @@ export class AlertmanagerNotifier {
    */
   update(alerts: readonly Alert[]): void {
     const now = this.#d.clock.now();
+    this.#updatedAtMs = now;
     const version = this.#version + 1;
     const next = new Map<string, Firing>();
     let changed = false;
     for (const alert of alerts) {
-      const key = alertKey(alert.labels);
+      let key = this.#keys.get(alert);
+      if (key === undefined) this.#keys.set(alert, (key = alertKey(alert.labels)));
       if (next.has(key)) continue;
       const prev = this.#firing.get(key);
-      if (prev !== undefined && sameRecord(prev.alert.annotations, alert.annotations)) {
+      if (
+        prev !== undefined &&
+        (prev.alert === alert || sameRecord(prev.alert.annotations, alert.annotations))
+      ) {
         next.set(key, prev);
         continue;
       }
@@ -179,6 +217,7 @@ export class AlertmanagerNotifier {
 
   /** Drops every alert without resolving it (leadership lost: the new leader posts the same ones). */
   forget(): void {
+    this.#updatedAtMs = undefined;
     this.#firing = new Map();
     for (const t of this.#targets) t.ended.clear();
     this.#gauges();
@@ -228,6 +267,15 @@ export class AlertmanagerNotifier {
   /** One round for one Alertmanager: every firing alert, and the resolutions it has not confirmed. */
   async #send(t: Target, signal: AbortSignal): Promise<void> {
     const now = this.#d.clock.now();
+    // No cycle has handed alerts over for 2 refreshes (this replica lost the lead, or its loop is
+    // stuck): stop vouching for them. Alertmanager lets them expire; the leader posts its own.
+    if (this.#updatedAtMs !== undefined && now - this.#updatedAtMs > 2 * this.#o.refreshMs) {
+      this.#d.log.warn('no alerts handed over for two refreshes; Alertmanager lets them expire', {
+        receiver: t.receiver,
+        alerts: this.#firing.size,
+      });
+      this.forget();
+    }
     const version = this.#version;
     const { refreshMs } = this.#o;
     // Past 3 refreshes after its end, the last firing post has expired in Alertmanager too.
@@ -241,7 +289,7 @@ export class AlertmanagerNotifier {
     let result: PostResult = { status: 200, text: '' };
     t.inFlight = true;
     try {
-      for (let i = 0; i < body.length && result.status >= 200 && result.status < 300; ) {
+      for (let i = 0; i < body.length && result.status >= 200 && result.status < 300;) {
         result = await this.#post(t.url, body.slice(i, i + MAX_BATCH), signal);
         i += MAX_BATCH;
         if (signal.aborted) return;
@@ -312,6 +360,10 @@ export class AlertmanagerNotifier {
 /** The identity of an alert: its label set (Alertmanager's fingerprint is over the same). */
 export function alertKey(labels: Readonly<Record<string, string>>): string {
   return JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+function sameTopology(a: NodeTopology, b: NodeTopology): boolean {
+  return a.rack === b.rack && a.leafSwitch === b.leafSwitch && a.zone === b.zone;
 }
 
 function sameRecord(

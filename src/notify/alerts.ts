@@ -1,11 +1,5 @@
 import { LEAF_LABEL, RACK_LABEL, TICKET_ANNOTATION, type NodeInfo } from '../core/types.js';
-import {
-  AEGIS_SUPERVISOR,
-  countSteps,
-  isOpen,
-  StepStatus,
-  type Ticket,
-} from '../ticket/ticket.js';
+import { AEGIS_SUPERVISOR, countSteps, isOpen, StepStatus, type Ticket } from '../ticket/ticket.js';
 
 /**
  * The alerts Aegis wants a human to see, computed from what the controller knows at the end of a
@@ -99,8 +93,18 @@ const REPEAT_OFFENDER = 'repeat offender';
 
 /** Every alert the snapshot calls for, in a stable order. */
 export function desiredAlerts(snapshot: FleetSnapshot, rules: AlertRules): Alert[] {
+  const out = fleetAlerts(snapshot, rules);
+  const nodes = [...snapshot.nodes].sort((a, b) =>
+    a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+  );
+  for (const node of nodes) out.push(...nodeAlerts(node, rules));
+  return out;
+}
+
+/** The fleet-wide alerts: the storm breaker, stale signals. */
+export function fleetAlerts(snapshot: FleetSnapshot, rules: AlertRules): Alert[] {
   const out: Alert[] = [];
-  const base = rules.clusterName === undefined ? {} : { cluster: rules.clusterName };
+  const base = baseLabels(rules);
   if (snapshot.breaker.open) {
     out.push({
       labels: { ...base, alertname: AlertName.StormBreakerOpen, severity: CRITICAL },
@@ -131,18 +135,28 @@ export function desiredAlerts(snapshot: FleetSnapshot, rules: AlertRules): Alert
       },
     });
   }
-  const nodes = [...snapshot.nodes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const node of nodes) out.push(...nodeAlerts(node, base, rules));
   return out;
 }
 
-function nodeAlerts(
-  node: SnapshotNode,
-  base: Readonly<Record<string, string>>,
-  rules: AlertRules,
-): Alert[] {
+function baseLabels(rules: AlertRules): Record<string, string> {
+  return rules.clusterName === undefined ? {} : { cluster: rules.clusterName };
+}
+
+/**
+ * The alerts of one node. Depends only on the node entry and the rules, so a caller may reuse the
+ * answer while the node's ticket (a frozen, shared object) and topology stay the same.
+ */
+export function nodeAlerts(node: SnapshotNode, rules: AlertRules): Alert[] {
+  const t = node.ticket;
+  // A node with no open ticket can only be waiting for room in the cordon budget (or be corrupt).
+  if (
+    node.corrupt === undefined &&
+    node.hold?.gate !== 'cordon-budget' &&
+    (t === null || !isOpen(t))
+  )
+    return [];
   const where = {
-    ...base,
+    ...baseLabels(rules),
     node: node.name,
     ...(node.topology.rack === undefined ? {} : { rack: node.topology.rack }),
     ...(node.topology.leafSwitch === undefined ? {} : { leaf_switch: node.topology.leafSwitch }),
@@ -162,7 +176,6 @@ function nodeAlerts(
     ];
   }
   const out: Alert[] = [];
-  const t = node.ticket;
   const open = t !== null && isOpen(t);
   const ticketLabels =
     t === null
@@ -318,8 +331,9 @@ export function snapshotNodes(
   holds: ReadonlyMap<string, NodeHold> = new Map(),
 ): SnapshotNode[] {
   const out: SnapshotNode[] = [];
+  const anyHold = holds.size > 0;
   for (const n of nodes) {
-    const hold = holds.get(n.name);
+    const hold = anyHold ? holds.get(n.name) : undefined;
     if (!(TICKET_ANNOTATION in n.annotations) && hold === undefined) continue;
     let ticket: Ticket | null = null;
     let corrupt: string | undefined;

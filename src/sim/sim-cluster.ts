@@ -11,6 +11,7 @@ import { CONTROL_CONFIGMAP, type NodeInfo } from '../core/types.js';
 import type {
   ClusterClient,
   EvictionResult,
+  IncidentRecord,
   JobKind,
   JobRequest,
   JobState,
@@ -108,6 +109,9 @@ export class SimCluster implements ClusterClient, LeaseClient {
   /** Each lease's transition count (its epoch), kept when the lease is released. */
   readonly #leaseTransitions = new Map<string, number>();
   #control: Record<string, string> | null = null;
+  readonly #secrets = new Map<string, Record<string, string>>();
+  /** Domain incident records (ConfigMaps aegis-incident-…), by name. */
+  readonly #incidents = new Map<string, IncidentRecord>();
   readonly #failures: ApiFailures;
   readonly #pods: SimPods;
   readonly #jobs: SimJobs;
@@ -365,6 +369,28 @@ export class SimCluster implements ClusterClient, LeaseClient {
     return this.#control === null ? null : { ...this.#control };
   }
 
+  /** Creates or replaces a domain incident's record (a ConfigMap in the controller's namespace). */
+  async writeIncident(record: IncidentRecord, signal: AbortSignal): Promise<void> {
+    await this.#enter('writeIncident', signal);
+    const existed = this.#incidents.has(record.name);
+    this.#incidents.set(record.name, {
+      name: record.name,
+      labels: { ...record.labels },
+      data: { ...record.data },
+    });
+    this.#log(
+      'client',
+      'writeIncident',
+      record.name,
+      `${existed ? 'update' : 'create'} ${record.data['status'] ?? ''}`,
+    );
+  }
+
+  /** The domain incident records as the API holds them, by name. */
+  incidentRecords(): ReadonlyMap<string, IncidentRecord> {
+    return this.#incidents;
+  }
+
   /** An operator writes the controls ConfigMap (null deletes it). */
   setControl(data: Readonly<Record<string, string>> | null): void {
     this.#control = data === null ? null : { ...data };
@@ -431,6 +457,48 @@ export class SimCluster implements ClusterClient, LeaseClient {
   tenantPods(): SimPods {
     this.#sync();
     return this.#pods;
+  }
+
+  /** An operator creates (or deletes: null) a Secret of the controller's namespace. */
+  setSecret(name: string, data: Readonly<Record<string, string>> | null): void {
+    if (data === null) this.#secrets.delete(name);
+    else this.#secrets.set(name, { ...data });
+    this.#log('operator', 'secret', name, data === null ? 'deleted' : 'set');
+  }
+
+  /** A Secret of the controller's namespace, by name (null when absent). */
+  async readSecret(
+    name: string,
+    signal: AbortSignal,
+  ): Promise<Readonly<Record<string, string>> | null> {
+    await this.#enter('readSecret', signal);
+    const data = this.#secrets.get(name);
+    return data === undefined ? null : { ...data };
+  }
+
+  /**
+   * The node's BMC powers it off (a hung or NotReady node too); its pods are gone. Recorded as a
+   * client write `bmcPowerOff`. False when it was already off.
+   */
+  bmcPowerOff(node: string): boolean {
+    this.#sync();
+    if (this.#nodes.get(node).power === 'off') return false;
+    this.#log('client', 'bmcPowerOff', node, '');
+    this.#nodes.powerOff(node, this.#clock.now());
+    return true;
+  }
+
+  /** The node's BMC powers it on: it boots with a new boot id. False when it was not off. */
+  bmcPowerOn(node: string): boolean {
+    this.#sync();
+    if (!this.#nodes.powerOnByBmc(node, this.#clock.now())) return false;
+    this.#log('client', 'bmcPowerOn', node, '');
+    return true;
+  }
+
+  /** Power-offs the BMC carried out on the node (each one of a power cycle). */
+  bmcPowerOffs(node: string): number {
+    return this.#writes.filter((w) => w.method === 'bmcPowerOff' && w.target === node).length;
   }
 
   /** Power state of a node. */

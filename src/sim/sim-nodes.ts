@@ -213,6 +213,19 @@ export class SimNodes {
     return true;
   }
 
+  /**
+   * The BMC powers the node on (after its power-off): it boots with a new boot id (a power cycle
+   * counts as a reboot). False when it was not off.
+   */
+  powerOnByBmc(name: string, atMs: number): boolean {
+    const r = this.get(name);
+    if (r.power !== 'off') return false;
+    this.#reboots.set(name, (this.#reboots.get(name) ?? 0) + 1);
+    publishPower(this.#o.store, name, true, atMs);
+    this.#boot(r, atMs);
+    return true;
+  }
+
   /** Reboots so far. */
   rebootCount(name: string): number {
     return this.#reboots.get(name) ?? 0;

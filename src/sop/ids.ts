@@ -6,7 +6,7 @@
 export const BUILTIN_SOP_IDS = {
   // Node
   'node.notready':
-    'cordon, ticket; still NotReady after 1h: force-delete stuck pods, hand to a human',
+    'cordon, ticket; NotReady past bmc.notReadyAfterMs: power-cycle through the BMC (once); still NotReady after 1h: force-delete stuck pods, hand to a human',
   'node.recover':
     'recovery loop: only NodeCordon left -> healthcheck -> uncordon -> resolve/close ticket',
   'node.inhibit': 'aegis.io/disable just removed: healthcheck -> uncordon',

@@ -11,7 +11,10 @@ import {
   DEFAULT_BLOCKED_DRAIN,
   DEFAULT_POD_SELECTORS,
   DISRUPTIVE_ACTIONS,
+  POWER_CYCLE_EXIT,
+  type ApiBridge,
   type NodeView,
+  type OutOfBandBridge,
   type PodTarget,
   type Sop,
   type SopId,
@@ -80,6 +83,7 @@ export interface LadderException {
 const SETTLING: ReadonlySet<string> = new Set([
   Action.Remedy,
   Action.Reboot,
+  Action.PowerCycle,
   Action.Repair,
   Action.RestartPod,
 ]);
@@ -92,11 +96,14 @@ export function defineLadderSop(spec: LadderSpec): Sop {
     id: spec.id,
     description: spec.description,
     ...(spec.handles === undefined ? {} : { handles: spec.handles }),
-    createInstance: (bridge) => ({
-      evaluate: (node, status) => evaluateLadder(spec, node, status),
-      execute: (node, _status, step, signal) =>
-        performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
-    }),
+    createInstance: (bridge) => {
+      const oob = outOfBandOf(bridge);
+      return {
+        evaluate: (node, status) => evaluateLadder(spec, node, status, powerCycleView(oob, node)),
+        execute: (node, _status, step, signal) =>
+          performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
+      };
+    },
   };
 }
 
@@ -180,7 +187,8 @@ function holdsLadder(
   policy: SopPolicy,
 ): boolean {
   if (!SETTLING.has(w.action)) return false;
-  if (cond === undefined || w.action === Action.Reboot) return true;
+  if (cond === undefined || w.action === Action.Reboot || w.action === Action.PowerCycle)
+    return true;
   if (w.condition === undefined || w.condition === cond) return true;
   if (spec === undefined) return false;
   switch (w.action) {
@@ -253,8 +261,13 @@ export function blockedDrain(node: NodeView): Verdict | undefined {
   return undefined;
 }
 
-/** Decides the next rung of a ladder. Pure. */
-export function evaluateLadder(ladder: LadderSpec, node: NodeView, status: SopStatus): Verdict {
+/** Decides the next rung of a ladder. Pure. `oob`: the node's BMC, when out-of-band power is on. */
+export function evaluateLadder(
+  ladder: LadderSpec,
+  node: NodeView,
+  status: SopStatus,
+  oob?: PowerCycleView,
+): Verdict {
   const cond = status.condition;
   const spec = rungsFor(ladder, cond);
   const guard = commonGuards(node, status, spec);
@@ -304,6 +317,19 @@ export function evaluateLadder(ladder: LadderSpec, node: NodeView, status: SopSt
     return act({ action: Action.Repair, reason: 'repair' });
   }
   const aggressive = node.policy.level >= 1;
+  const lastReboot = t?.workflows.findLast(
+    (w) => w.action === Action.Reboot && w.status !== 'Canceled' && w.status !== 'Held',
+  );
+  if (aggressive && spec.reboot !== undefined && lastReboot?.status === 'Failed') {
+    // The reboot Job did not reboot the node (it hung on the way down, or the Job failed): the
+    // BMC can, where the node has one.
+    const rung = powerCycleRung(
+      node,
+      oob,
+      `${cond.condition} persists; the reboot Job did not complete (${lastReboot.message ?? 'failed'})`,
+    );
+    if (rung !== undefined) return rung.kind === 'act' ? disrupt(rung.step) : rung;
+  }
   if (
     aggressive &&
     spec.reboot !== undefined &&
@@ -337,4 +363,92 @@ function diagnosed(t: Ticket | null, condition: string): boolean {
       w.status !== 'Held' &&
       w.status !== 'Canceled',
   );
+}
+
+/** What a ladder knows of the node's BMC: whether it has one (pure, from the bridge), the threshold. */
+export interface PowerCycleView {
+  /** The BMC (`ipmi://…`), or undefined with `why` when the node has none. */
+  readonly bmc?: string;
+  readonly why?: string;
+  /** A node NotReady this long is power-cycled. */
+  readonly notReadyAfterMs: number;
+}
+
+/**
+ * The bridge's out-of-band side, read once when an SOP instance is created (so `evaluate` never
+ * touches the bridge); undefined when out-of-band power is off.
+ */
+export function outOfBandOf(bridge: ApiBridge): OutOfBandBridge | undefined {
+  return 'outOfBand' in bridge ? bridge.outOfBand : undefined;
+}
+
+/** The node's BMC as the bridge's out-of-band side sees it; undefined when off. Pure. */
+export function powerCycleView(
+  oob: OutOfBandBridge | undefined,
+  node: NodeView,
+): PowerCycleView | undefined {
+  if (oob === undefined) return undefined;
+  const b = oob.bmcOf(node.info);
+  return 'reason' in b
+    ? { why: b.reason, notReadyAfterMs: oob.notReadyAfterMs }
+    : { bmc: b.describe, notReadyAfterMs: oob.notReadyAfterMs };
+}
+
+/** A failed PowerCycle whose BMC may answer later and that sent nothing is tried again after this. */
+export const POWER_CYCLE_RETRY_MS = 5 * 60_000;
+/** PowerCycle attempts per ticket (successful: one; failed before any power command: two). */
+const MAX_POWER_CYCLE_FAILURES = 2;
+const RETRYABLE_POWER_CYCLE: ReadonlySet<number> = new Set([
+  POWER_CYCLE_EXIT.Unreachable,
+  POWER_CYCLE_EXIT.Timeout,
+  POWER_CYCLE_EXIT.BmcError,
+]);
+
+/**
+ * The PowerCycle rung once its trigger holds (NotReady past the threshold, a reboot Job that did
+ * not complete): power-cycle once per ticket through the node's BMC. A failed one is tried again,
+ * once, after POWER_CYCLE_RETRY_MS, only when no power command was sent and the BMC may answer
+ * later (unreachable, timeout, refused); otherwise — wrong credentials, no BMC, a node found
+ * powered off, anything after a power command — the ticket goes to a human, naming the BMC's error.
+ * Undefined when the rung does not apply (no BMC, level 0, one already succeeded, the node was
+ * shut down by a ladder): the ladder goes on without it. Pure.
+ */
+export function powerCycleRung(
+  node: NodeView,
+  oob: PowerCycleView | undefined,
+  why: string,
+): Verdict | undefined {
+  if (oob?.bmc === undefined || node.policy.level < 1) return undefined;
+  const t = node.ticket;
+  if (t !== null) {
+    if (countSteps(t, Action.Shutdown, 'Succeeded') > 0) return undefined;
+    if (countSteps(t, Action.PowerCycle, 'Succeeded') > 0) return undefined;
+  }
+  const last = t?.workflows.findLast(
+    (w) => w.action === Action.PowerCycle && w.status !== 'Canceled' && w.status !== 'Held',
+  );
+  if (t !== null && last?.status === 'Failed') {
+    const code = last.exitCode ?? 0;
+    const failures = countSteps(t, Action.PowerCycle, 'Failed');
+    const said = last.message ?? `exit ${code}`;
+    if (!RETRYABLE_POWER_CYCLE.has(code) || failures >= MAX_POWER_CYCLE_FAILURES)
+      return handOff(t, `power cycle through ${oob.bmc} failed: ${said}`.slice(0, 200));
+    const nextMs = Date.parse(last.end ?? last.time ?? '') + POWER_CYCLE_RETRY_MS;
+    if (node.nowMs < nextMs)
+      return {
+        kind: 'skip',
+        reason: `holding: ${said}; trying the BMC again at ${new Date(nextMs).toISOString()}`,
+      };
+    return {
+      kind: 'act',
+      step: {
+        action: Action.PowerCycle,
+        reason: `${why}; power cycle again after: ${said}`.slice(0, 200),
+      },
+    };
+  }
+  return {
+    kind: 'act',
+    step: { action: Action.PowerCycle, reason: `${why}: power cycle through ${oob.bmc}` },
+  };
 }

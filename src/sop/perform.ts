@@ -1,5 +1,5 @@
 import type { ApiBridge, NodeView, Outcome, Step } from './sop.js';
-import { Action } from './sop.js';
+import { Action, POWER_CYCLE_EXIT } from './sop.js';
 
 /**
  * How long after a reboot Job failed (it hit its deadline while the node was still booting, or
@@ -65,6 +65,24 @@ export async function performStep(
     }
     case Action.Shutdown:
       return drainThen(bridge, name, signal, () => job('shutdown_node'));
+    case Action.PowerCycle:
+      // Drains a Ready node itself (a NotReady one cannot be drained: its pods are fenced once
+      // the BMC confirms it off).
+      if (bridge.outOfBand === undefined)
+        return {
+          status: 'Failed',
+          message: 'out-of-band power is off (bmc.enabled: false)',
+          exitCode: POWER_CYCLE_EXIT.NotConfigured,
+        };
+      return bridge.outOfBand.powerCycle(
+        {
+          node: name,
+          seq: step.seq,
+          ...(step.resumeSinceMs === undefined ? {} : { resumeSinceMs: step.resumeSinceMs }),
+          ...(step.resumeBootId === undefined ? {} : { resumeBootId: step.resumeBootId }),
+        },
+        signal,
+      );
     case Action.HandToHuman:
       return { status: 'Succeeded', message: step.reason };
   }

@@ -16,6 +16,11 @@ export const Action = {
   Repair: 'Repair',
   Reboot: 'Reboot',
   Shutdown: 'Shutdown',
+  /**
+   * Out-of-band power cycle through the node's BMC (IPMI or Redfish): off, confirmed Off (only then
+   * are the node's pods treated as gone), on, confirmed On, then a new boot id. Needs no kubelet.
+   */
+  PowerCycle: 'PowerCycle',
   Healthcheck: 'Healthcheck',
   ForceDeletePods: 'ForceDeletePods',
   HandToHuman: 'HandToHuman',
@@ -27,6 +32,7 @@ export const DISRUPTIVE_ACTIONS: ReadonlySet<Action> = new Set<Action>([
   Action.Drain,
   Action.Reboot,
   Action.Shutdown,
+  Action.PowerCycle,
 ]);
 
 /** Ticket transition applied when a step succeeds. */
@@ -170,6 +176,54 @@ export interface ApiBridge {
     node: string,
     signal: AbortSignal,
   ): Promise<{ readonly ready: boolean | 'Unknown'; readonly bootId?: string }>;
+  /** Out-of-band power through the nodes' BMCs; absent when `bmc.enabled` is false. */
+  readonly outOfBand?: OutOfBandBridge;
+}
+
+/**
+ * Exit codes of a PowerCycle step (recorded in the ticket's `exitCode`): what went wrong, plus
+ * `AfterCommand` (10) when a power command had already been sent. The ladders try a failed power
+ * cycle once more only when nothing was sent and the BMC may answer later (unreachable, timeout,
+ * refused); wrong credentials, a missing BMC, a node found powered off or any failure after a
+ * power command go to a human: a second power cycle is never sent for the same fault.
+ */
+export const POWER_CYCLE_EXIT = {
+  NotConfigured: 70,
+  Unreachable: 71,
+  AuthFailed: 72,
+  Timeout: 73,
+  BmcError: 74,
+  /** The BMC reports the node already off: someone shut it down; it is not powered on. */
+  FoundOff: 75,
+  /** Powered on, but no new boot id / not Ready in time. */
+  NotBack: 76,
+  AfterCommand: 10,
+} as const;
+
+/** The BMC side of the bridge (docs/remediation.md). */
+export interface OutOfBandBridge {
+  /**
+   * The node's BMC (`describe`, e.g. `ipmi://10.0.0.5:623`) or why it has none. Pure (the config
+   * and the node object): `evaluate` may call it.
+   */
+  bmcOf(node: NodeInfo): { readonly describe: string } | { readonly reason: string };
+  /** A node NotReady this long is power-cycled (config `bmc.notReadyAfterMs`). */
+  readonly notReadyAfterMs: number;
+  /**
+   * Power-cycles the node through its BMC, exactly once per step however often the daemon is
+   * killed: progress is recorded on the node before each power command, and a resumed step
+   * (`resumeSinceMs`, `resumeBootId` set) never powers off again once the power-on was recorded.
+   * A Ready node is drained first. The outcome's exitCode says what went wrong (POWER_CYCLE_EXIT).
+   */
+  powerCycle(
+    request: {
+      node: string;
+      seq: number;
+      resumeSinceMs?: number;
+      resumeBootId?: string;
+    },
+    signal: AbortSignal,
+  ): Promise<Outcome>;
 }
 
 /** Job template names (mirrors src/k8s/cluster.ts JobKind, kept here so plug-ins import one file). */

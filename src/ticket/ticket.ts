@@ -132,6 +132,20 @@ const TicketSchema = z.strictObject({
       }),
     )
     .optional(),
+  /**
+   * The domain incident this node is a member of (src/engine/domains.ts): its record (ConfigMap
+   * `name` in the controller's namespace), domain (`leaf/leaf-002`), rule and start; `released`
+   * once the domain recovered and the node went back to its own ladder.
+   */
+  incident: z
+    .strictObject({
+      name: z.string().min(1).max(63),
+      domain: z.string().min(1).max(80),
+      rule: z.string().min(1).max(40),
+      since: isoTime,
+      released: isoTime.optional(),
+    })
+    .optional(),
   /** The ticket in an external system (webhook, Jira, ServiceNow), written back by its adapter. */
   external: z
     .array(

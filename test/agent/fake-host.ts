@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
+  constants,
   cpSync,
   mkdirSync,
   mkdtempSync,
@@ -44,7 +45,8 @@ export interface StubCase {
 export class FakeHost {
   readonly root = mkdtempSync(join(tmpdir(), 'aegis-host-'));
   #kmsg: FileHandle | undefined;
-  #seq = 0;
+  /** Above the sequence numbers of the real captures fed before (kmsg-gpud-1.log ends at 4010). */
+  #seq = 1_000_000;
 
   /** Writes `content` at host path `path`. */
   file(path: string, content: string, mtimeMs?: number): this {
@@ -152,7 +154,18 @@ export class FakeHost {
 
   async close(): Promise<void> {
     await this.#kmsg?.close();
+    await this.#wakeKmsgReader();
     rmSync(this.root, { recursive: true, force: true });
+  }
+
+  /** An agent blocked reading (or opening) the FIFO returns at EOF once a writer comes and goes. */
+  async #wakeKmsgReader(): Promise<void> {
+    const fifo = join(this.root, 'dev/kmsg');
+    try {
+      await (await open(fifo, constants.O_WRONLY | constants.O_NONBLOCK)).close();
+    } catch {
+      // no FIFO, or no reader (ENXIO): nobody to wake
+    }
   }
 }
 

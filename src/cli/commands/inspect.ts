@@ -8,8 +8,6 @@
 import type { Command } from '@commander-js/extra-typings';
 
 import { CATALOGUE, SIGNAL_PRESENCE } from '../../catalogue/index.js';
-import { scopePodConditions } from '../../catalogue/node.js';
-import { applyNpdMapping } from '../../catalogue/npd.js';
 import type { CatalogueEntry } from '../../catalogue/types.js';
 import { loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
@@ -17,7 +15,7 @@ import { backgroundClock, type Clock } from '../../core/clock.js';
 import { mapLimit } from '../../core/concurrency.js';
 import { ErrorCode, HealError, errorMessage } from '../../core/errors.js';
 import type { NodeInfo } from '../../core/types.js';
-import { applyConditionOverrides } from '../../daemon.js';
+import { siteCatalogue } from '../../daemon.js';
 import type { Observation } from '../../engine/condition-tracker.js';
 import { Inspector, type Inspection } from '../../engine/inspector.js';
 import type { InstantSample, MetricsSource } from '../../prom/metrics-source.js';
@@ -65,15 +63,13 @@ export interface InspectReport {
 const SINCE_PROBES_MIN = [1, 2, 5, 10, 15, 30, 60, 120, 360, 720, 1440];
 const MIN = 60_000;
 
-/** The catalogue exactly as the daemon shapes it from the config. */
+/**
+ * The catalogue as the daemon shapes it from the config (createEngine): pod conditions scoped to
+ * the system namespaces, the site's detection settings, the node-problem-detector mapping, then
+ * the per-condition overrides.
+ */
 export function configuredCatalogue(config: Config): CatalogueEntry[] {
-  return applyConditionOverrides(
-    applyNpdMapping(
-      scopePodConditions(CATALOGUE, config.systemNamespaces),
-      config.nodeProblemDetector,
-    ),
-    config.conditions,
-  );
+  return siteCatalogue(CATALOGUE, config);
 }
 
 /** What an inspection needs. */

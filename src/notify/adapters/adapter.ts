@@ -5,7 +5,7 @@ export interface ExternalRef {
   /** Short, stable system name (`webhook`, `jira`, `servicenow`): the `external[].system` key. */
   readonly system: string;
   readonly id: string;
-  readonly url?: string;
+  readonly url?: string | undefined;
 }
 
 /**

@@ -82,7 +82,13 @@ function stepEvent(node: string, t: Ticket, w: Workflow): TicketEvent {
 
 function openedEvent(node: string, t: Ticket): TicketEvent {
   const first = t.workflows.find((w) => w.seq !== undefined)?.seq ?? t.nextSeq;
-  return { kind: 'opened', node, ticket: t, key: eventKey(node, t, first, 'opened'), at: t.creationTime };
+  return {
+    kind: 'opened',
+    node,
+    ticket: t,
+    key: eventKey(node, t, first, 'opened'),
+    at: t.creationTime,
+  };
 }
 
 function handoffEvent(node: string, t: Ticket): TicketEvent {
@@ -120,8 +126,7 @@ export function diffTicket(
   next: Ticket | null,
 ): TicketEvent[] {
   const out: TicketEvent[] = [];
-  const same =
-    previous !== null && next !== null && previous.creationTime === next.creationTime;
+  const same = previous !== null && next !== null && previous.creationTime === next.creationTime;
   if (previous !== null && !same && isOpen(previous))
     out.push(closedEvent(node, previous, next === null ? 'removed' : 'replaced'));
   if (next === null) return out;

@@ -92,7 +92,7 @@ function retriableStatus(status: number): boolean {
 /** Reads a response body, at most MAX_BODY_BYTES. */
 async function readBody(res: Response): Promise<string> {
   if (res.body === null) return '';
-  const reader = res.body.getReader();
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
   for (;;) {
@@ -173,9 +173,9 @@ export async function sendWithRetry(
     deps.metrics.adapterRequests.inc({ adapter, result: 'retry' });
     last = `answered ${res.status}: ${excerpt(text)}`;
     if (attempt < policy.maxAttempts) {
-      const after = res.status === 429 || res.status === 503 ? res.headers.get('retry-after') : null;
-      const wait =
-        retryAfterMs(after, deps.clock.now()) ?? backoffMs(policy, attempt, random);
+      const after =
+        res.status === 429 || res.status === 503 ? res.headers.get('retry-after') : null;
+      const wait = retryAfterMs(after, deps.clock.now()) ?? backoffMs(policy, attempt, random);
       await deps.clock.sleep(wait, stop);
     }
   }

@@ -102,7 +102,8 @@ export function createJiraAdapter(
     id: key,
     url: `${base}/browse/${encodeURIComponent(key)}`,
   });
-  const label = (e: TicketEvent): string => `aegis-${ticketTag(deps.clusterName, e.node, e.ticket)}`;
+  const label = (e: TicketEvent): string =>
+    `aegis-${ticketTag(deps.clusterName, e.node, e.ticket)}`;
 
   /** The issue already opened for this ticket, if the search finds one (a failed search: none). */
   const find = async (e: TicketEvent, stop: AbortSignal): Promise<ExternalRef | undefined> => {

@@ -65,7 +65,9 @@ function description(e: TicketEvent, clusterName: string): string {
     ...(t.reason === '' ? [] : [`Reason: ${t.reason}`]),
     ...(t.conditions.length === 0 ? [] : [`Active conditions: ${t.conditions.join(', ')}`]),
     `The whole timeline: kubectl aegis ticket ${e.node}`,
-    ...(t.workflows.length === 0 ? [] : ['Steps:', ...lastSteps(t, 10).map((w) => `- ${stepLine(w)}`)]),
+    ...(t.workflows.length === 0
+      ? []
+      : ['Steps:', ...lastSteps(t, 10).map((w) => `- ${stepLine(w)}`)]),
   ];
   return lines.join('\n');
 }

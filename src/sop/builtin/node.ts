@@ -5,6 +5,9 @@ import {
   defineLadderSop,
   handOff,
   isCritical,
+  outOfBandOf,
+  powerCycleRung,
+  powerCycleView,
   type LadderSpec,
 } from '../ladder.js';
 import { performStep } from '../perform.js';
@@ -15,34 +18,50 @@ const MAX_HEALTHCHECK_FAILURES = 3;
 const MAX_RECOVERY_REBOOTS = 2;
 
 /**
- * NodeNotReady: cordon and ticket; still NotReady after an hour: free stuck pods, hand off.
- * Last rung: a human, as in the original. A node that does not come back cannot run a reboot Job,
- * and powering it off would only hide why it went away.
+ * NodeNotReady: cordon and ticket; with out-of-band power (`bmc`), NotReady past
+ * `bmc.notReadyAfterMs`: power-cycle through the node's BMC, once (a hung kernel, a GPU wedging
+ * the PCIe bus, a dead kubelet — a node that cannot run a reboot Job); still NotReady after an
+ * hour: free stuck pods, hand off. Last rung: a human, as in the original. A node that does not
+ * come back cannot run a reboot Job, and powering it off for good would only hide why it went away.
  */
 export const nodeNotReady: Sop = {
   id: 'node.notready',
-  description: 'cordon, ticket; still NotReady after 1h: force-delete stuck pods, hand to a human',
-  createInstance: (bridge) => ({
-    evaluate(node, status): Verdict {
-      const guard = commonGuards(node, status);
-      if (guard !== undefined) return guard;
-      if (!node.info.unschedulable) {
-        return { kind: 'act', step: { action: Action.Cordon, reason: 'node not ready' } };
-      }
-      if (node.nowMs - status.condition.sinceMs < HOUR_MS) {
-        return { kind: 'skip', reason: 'waiting for the node to come back' };
-      }
-      if (node.ticket === null || countSteps(node.ticket, Action.ForceDeletePods) === 0) {
-        return {
-          kind: 'act',
-          step: { action: Action.ForceDeletePods, reason: 'node not ready over 1h' },
-        };
-      }
-      return handOff(node.ticket, 'node not ready over 1h');
-    },
-    execute: (node, _status, step, signal) =>
-      performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
-  }),
+  description:
+    'cordon, ticket; NotReady past bmc.notReadyAfterMs: power-cycle through the BMC (once); still NotReady after 1h: force-delete stuck pods, hand to a human',
+  createInstance: (bridge) => {
+    const outOfBand = outOfBandOf(bridge);
+    return {
+      evaluate(node, status): Verdict {
+        const guard = commonGuards(node, status);
+        if (guard !== undefined) return guard;
+        if (!node.info.unschedulable) {
+          return { kind: 'act', step: { action: Action.Cordon, reason: 'node not ready' } };
+        }
+        const oob = powerCycleView(outOfBand, node);
+        const downMs = node.nowMs - status.condition.sinceMs;
+        if (oob !== undefined && downMs >= oob.notReadyAfterMs) {
+          const rung = powerCycleRung(
+            node,
+            oob,
+            `node not ready for ${Math.round(downMs / 60_000)} min`,
+          );
+          if (rung !== undefined) return rung.kind === 'act' ? (blockedDrain(node) ?? rung) : rung;
+        }
+        if (downMs < HOUR_MS) {
+          return { kind: 'skip', reason: 'waiting for the node to come back' };
+        }
+        if (node.ticket === null || countSteps(node.ticket, Action.ForceDeletePods) === 0) {
+          return {
+            kind: 'act',
+            step: { action: Action.ForceDeletePods, reason: 'node not ready over 1h' },
+          };
+        }
+        return handOff(node.ticket, 'node not ready over 1h');
+      },
+      execute: (node, _status, step, signal) =>
+        performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
+    };
+  },
 };
 
 /**
