@@ -82,6 +82,12 @@ function cpuTicks(pid: number): { self: number; children: number } {
   return { self: n(14) + n(15), children: n(16) + n(17) };
 }
 
+/** The agent's `cat` of the kernel log (a child that lives as long as the agent). */
+function catPid(pid: number): number | undefined {
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(' ');
+  return children.map(Number).find((c) => readFileSync(`/proc/${c}/comm`, 'utf8').trim() === 'cat');
+}
+
 function rssMb(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   return Number(kb) / 1024;
@@ -152,7 +158,8 @@ async function main(): Promise<void> {
     .trim()
     .split('\n')
     .map((l) => l.slice(l.indexOf(';') + 1));
-  const start = { t: Date.now(), cpu: cpuTicks(pid) };
+  const cat = catPid(pid) ?? 0;
+  const start = { t: Date.now(), cpu: cpuTicks(pid), cat: cpuTicks(cat) };
   const rss: number[] = [];
   let scrapes = 0;
   for (let s = 0; s < SECONDS; s++) {
@@ -166,7 +173,8 @@ async function main(): Promise<void> {
     }
     await delay(1_000);
   }
-  const end = { t: Date.now(), cpu: cpuTicks(pid) };
+  const end = { t: Date.now(), cpu: cpuTicks(pid), cat: cpuTicks(cat) };
+  const catRssMb = rssMb(cat);
   const stopping = Date.now();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
@@ -183,7 +191,9 @@ async function main(): Promise<void> {
     cpuPercentOfOneCore: {
       agent: cpu(end.cpu.self - start.cpu.self),
       toolStubs: cpu(end.cpu.children - start.cpu.children),
+      kmsgCat: cpu(end.cat.self - start.cat.self),
     },
+    kmsgCatRssMb: catRssMb,
     kernelLines: SECONDS,
     faultLineEveryS: FAULT_EVERY,
     scrapes,
@@ -195,7 +205,7 @@ async function main(): Promise<void> {
   process.stdout.write(
     `agent, ${result.seconds} s, production intervals, 1 kernel line/s (a fault line every ${FAULT_EVERY} s), scrape every 15 s\n` +
       `  RSS MB        max ${result.rssMb.max.toFixed(1)}  mean ${result.rssMb.mean.toFixed(1)}  last ${result.rssMb.last.toFixed(1)}\n` +
-      `  CPU % of 1 core  agent ${result.cpuPercentOfOneCore.agent.toFixed(2)}  (tool stubs ${result.cpuPercentOfOneCore.toolStubs.toFixed(2)})\n` +
+      `  CPU % of 1 core  agent ${result.cpuPercentOfOneCore.agent.toFixed(2)}  (tool stubs ${result.cpuPercentOfOneCore.toolStubs.toFixed(2)}, kmsg cat ${result.cpuPercentOfOneCore.kmsgCat.toFixed(2)} with ${catRssMb.toFixed(1)} MB RSS)\n` +
       `  SIGTERM to exit ${stopMs} ms\n` +
       `${JSON.stringify(result)}\n`,
   );

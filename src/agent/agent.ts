@@ -5,7 +5,7 @@
  * through `deps` (clock, tool runner, Kubernetes port, DNS), so tests run it against a fake host.
  */
 import { setMaxListeners } from 'node:events';
-import { systemClock, type Clock } from '../core/clock.js';
+import { backgroundClock, systemClock, type Clock } from '../core/clock.js';
 import { createAgentMetrics } from './agent-metrics.js';
 import { startAgentHttp } from './agent-http.js';
 import { AgentState } from './agent-state.js';
@@ -27,6 +27,8 @@ import { createToolRunner, type ToolRunner } from './tool-runner.js';
 
 /** How often window-based conditions (lockups, panic) are re-evaluated. */
 const CONDITION_TICK_MS = 15_000;
+/** How long close() waits for running checks. */
+const CLOSE_GRACE_MS = 2_000;
 
 /** External dependencies; each has a production default. */
 export interface AgentDeps {
@@ -101,24 +103,23 @@ export async function startAgent(
     done(check.name);
     publish();
   };
-  // Not awaited on close: its blocking read returns only with the next record (see kmsg-follower.ts).
-  void followKmsg({
-    path: hostPath(options.hostRoot, options.kmsgPath),
-    pollMs: options.kmsgPollMs,
-    clock,
-    signal,
-    onAvailable: (ok, detail) => {
-      state.kernel.kmsgAvailable = ok;
-      state.kmsgDetail = detail ?? 'open';
-      publish();
-    },
-    onLine: (line) => {
-      const record = parseKmsgRecord(line);
-      const match = record === undefined ? undefined : state.kernel.onRecord(record);
-      if (match?.rule === 'xid' || match?.rule === 'soft_lockup') publish();
-    },
-  });
   tasks.push(
+    followKmsg({
+      path: hostPath(options.hostRoot, options.kmsgPath),
+      pollMs: options.kmsgPollMs,
+      clock,
+      signal,
+      onAvailable: (ok, detail) => {
+        state.kernel.kmsgAvailable = ok;
+        state.kmsgDetail = detail ?? 'open';
+        publish();
+      },
+      onLine: (line) => {
+        const record = parseKmsgRecord(line);
+        const match = record === undefined ? undefined : state.kernel.onRecord(record);
+        if (match?.rule === 'xid' || match?.rule === 'soft_lockup') publish();
+      },
+    }),
     previousBootLoop(options, {
       runner,
       clock,
@@ -140,7 +141,8 @@ export async function startAgent(
     async close() {
       abort.abort();
       await http.close();
-      await Promise.allSettled(tasks);
+      // A check in the middle of a tool run or a DNS query ends with it: wait a little, not more.
+      await Promise.race([Promise.allSettled(tasks), backgroundClock.sleep(CLOSE_GRACE_MS)]);
     },
   };
 }

@@ -9,8 +9,8 @@ import { checked, nothingChecked, problem, type Check } from './check.js';
 /** Conditions this check reports. */
 export const DNS_CHECKS = ['DnsTestFailed'] as const;
 
-/** Resolves one name to addresses; throws when it cannot. */
-export type Resolve = (name: string) => Promise<readonly string[]>;
+/** Resolves one name to addresses; throws when it cannot (or when `signal` aborts). */
+export type Resolve = (name: string, signal: AbortSignal) => Promise<readonly string[]>;
 
 /** Settings of the DNS check. */
 export interface DnsCheckOptions {
@@ -23,7 +23,17 @@ export interface DnsCheckOptions {
 export function createResolve(servers: readonly string[], timeoutMs: number): Resolve {
   const resolver = new Resolver({ timeout: timeoutMs, tries: 2 });
   if (servers.length > 0) resolver.setServers([...servers]);
-  return (name) => resolver.resolve4(name);
+  return async (name, signal) => {
+    const cancel = (): void => {
+      resolver.cancel();
+    };
+    signal.addEventListener('abort', cancel, { once: true });
+    try {
+      return await resolver.resolve4(name);
+    } finally {
+      signal.removeEventListener('abort', cancel);
+    }
+  };
 }
 
 /** Builds the DNS check. */
@@ -32,12 +42,12 @@ export function createDnsCheck(opts: DnsCheckOptions): Check {
     name: 'dns',
     intervalMs: opts.intervalMs,
     covers: DNS_CHECKS,
-    async run() {
+    async run(signal) {
       if (opts.names.length === 0) return nothingChecked(DNS_CHECKS, 'no DNS test name configured');
       let failed = 0;
       for (const name of opts.names) {
         try {
-          if ((await opts.resolve(name)).length === 0) failed++;
+          if ((await opts.resolve(name, signal)).length === 0) failed++;
         } catch {
           failed++;
         }

@@ -5,14 +5,17 @@
  * Two phases per open. First the backlog (every record still in the ring buffer: opening
  * /dev/kmsg starts at the oldest) is read non-blocking until EAGAIN, and only then is the source
  * reported available, so the current boot's history is known before any condition is written.
- * Then a second, blocking descriptor waits in a read: no polling, no CPU while the kernel is
- * quiet, and a new record is delivered the moment it is written (the fast path). That read cannot
- * be interrupted: the loop notices an abort when the read returns, and the agent's shutdown does
- * not wait for it (the process exits). A new /dev/kmsg descriptor replays the ring buffer, so the
- * caller drops records it has seen (by sequence number). At the end of a FIFO (the writer closed)
- * the device is opened again; a regular file is polled for growth every `pollMs`.
+ * Then a `cat` of the device streams new records through a pipe: no polling and no CPU while the
+ * kernel is quiet, and a record arrives the moment it is written (the fast path). A blocking read
+ * in this process would do the same, but it would hold a libuv thread that nothing can interrupt,
+ * and Node waits for that thread before it exits. The `cat` is killed on abort. A new /dev/kmsg
+ * reader replays the ring buffer, so the caller drops records it has seen (by sequence number).
+ * When `cat` ends (end of a FIFO, EPIPE on /dev/kmsg) the device is opened again. A regular file
+ * is polled for growth every `pollMs`.
  */
 import { constants } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { open, type FileHandle } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import type { Clock } from '../core/clock.js';
@@ -47,11 +50,10 @@ export async function followKmsg(opts: KmsgFollowOptions): Promise<void> {
   }
 }
 
-/** One open: drain the backlog, then block on new records until EOF or abort. */
+/** One open: drain the backlog, then stream new records through `cat` until it ends or abort. */
 async function followOnce(opts: KmsgFollowOptions): Promise<void> {
   const lines = lineSplitter(opts.onLine);
   const backlog = await open(opts.path, constants.O_RDONLY | constants.O_NONBLOCK);
-  let live: FileHandle | undefined;
   try {
     await drain(backlog, lines);
     const regular = (await backlog.stat()).isFile();
@@ -60,12 +62,31 @@ async function followOnce(opts: KmsgFollowOptions): Promise<void> {
       await tail(backlog, lines, opts);
       return;
     }
-    live = await open(opts.path, constants.O_RDONLY);
-    await backlog.close();
-    await block(live, lines, opts);
+    // The backlog descriptor stays open while `cat` runs: a FIFO never lacks a reader meanwhile.
+    await stream(opts, lines);
   } finally {
     await backlog.close().catch(() => undefined);
-    await live?.close().catch(() => undefined);
+  }
+}
+
+/** `cat <path>` until it exits or the signal aborts; throws when it failed. */
+async function stream(opts: KmsgFollowOptions, lines: (chunk: Buffer) => void): Promise<void> {
+  const cat = spawn('cat', [opts.path], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = (): void => {
+    cat.kill('SIGKILL');
+  };
+  opts.signal.addEventListener('abort', kill, { once: true });
+  let stderr = '';
+  cat.stdout.on('data', lines);
+  cat.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  try {
+    const [code] = (await once(cat, 'close')) as [number | null];
+    // EPIPE: a burst overwrote records before they were read; reopening resumes at once.
+    if (!opts.signal.aborted && code !== 0 && !stderr.includes('Broken pipe')) {
+      throw new Error(`cat exit ${String(code)}: ${stderr.trim()}`);
+    }
+  } finally {
+    opts.signal.removeEventListener('abort', kill);
   }
 }
 
@@ -80,26 +101,6 @@ async function drain(fh: FileHandle, lines: (chunk: Buffer) => void): Promise<vo
       const code = codeOf(err);
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') return;
       if (code === 'EPIPE') continue; // overwritten records: the next read resumes
-      throw err;
-    }
-    if (bytes === 0) return;
-    lines(buf.subarray(0, bytes));
-  }
-}
-
-/** Blocking reads until EOF (FIFO writer gone) or an abort noticed after a read. */
-async function block(
-  fh: FileHandle,
-  lines: (chunk: Buffer) => void,
-  opts: KmsgFollowOptions,
-): Promise<void> {
-  const buf = Buffer.alloc(READ_BYTES);
-  while (!opts.signal.aborted) {
-    let bytes: number;
-    try {
-      bytes = (await fh.read(buf, 0, buf.length, null)).bytesRead;
-    } catch (err) {
-      if (codeOf(err) === 'EPIPE') continue;
       throw err;
     }
     if (bytes === 0) return;

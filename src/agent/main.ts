@@ -25,5 +25,3 @@ try {
   process.stderr.write(`aegis-agent: ${errorMessage(err)}\n`);
   process.exitCode = isHealError(err, ErrorCode.ConfigInvalid) ? 2 : 1;
 }
-// The kernel log follower may sit in a blocking read that only a new record ends: exit now.
-process.exit();

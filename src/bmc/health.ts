@@ -454,6 +454,8 @@ export class BmcHealthPoller {
     try {
       const bmc = await d.outOfBand.open(target, signal);
       if (bmc.sdrElist === undefined || bmc.selElist === undefined) return;
+      // The power status first: a session failure is told apart there (credentials, unreachable).
+      await bmc.powerState(signal);
       const sdr = await bmc.sdrElist(signal);
       const sel = await bmc.selElist(signal);
       const now = d.clock.now();

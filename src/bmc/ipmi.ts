@@ -105,7 +105,8 @@ export function ipmitoolArgs(
     String(options.sessionTimeoutSeconds),
     '-R',
     String(options.retries),
-    '-v',
+    // -v makes ipmitool say why a session failed (its listings change with it: not for those).
+    ...(command[0] === 'chassis' ? ['-v'] : []),
     ...command,
   ];
 }

@@ -85,7 +85,14 @@ export async function powerCycleNode(
   if ('reason' in chosen)
     return { status: 'Failed', message: chosen.reason, exitCode: POWER_CYCLE_EXIT.NotConfigured };
   const protocol = chosen.target.protocol;
-  const ended = (o: Outcome): Outcome => {
+  // Every end removes this step's mark (best effort: a mark left behind names an ended step's
+  // seq, which no later step reads as its own).
+  const ended = async (o: Outcome): Promise<Outcome> => {
+    try {
+      await clearMark(deps, req, signal);
+    } catch (err) {
+      if (signal.aborted) throw err;
+    }
     deps.onEnd?.(protocol, o);
     return o;
   };
@@ -96,7 +103,7 @@ export async function powerCycleNode(
     const before = req.resumeBootId ?? node0.bootId;
     const resumed = req.resumeSinceMs !== undefined;
     if (resumed && isBack(node0, before))
-      return ended({
+      return await ended({
         status: 'Succeeded',
         message: `node came back with a new boot id while the daemon was down; no power command sent (${where})`,
       });
@@ -105,7 +112,7 @@ export async function powerCycleNode(
     if (mark?.phase !== 'on') {
       const state = await bmc.powerState(signal);
       if (state === 'Off' && mark === undefined)
-        return ended({
+        return await ended({
           status: 'Failed',
           message: `${where} reports the node powered off already: someone shut it down; not powered on by automation`,
           exitCode: POWER_CYCLE_EXIT.FoundOff,
@@ -114,7 +121,7 @@ export async function powerCycleNode(
         if (mark === undefined && node0.ready === true) {
           const drained = await deps.drain(req.node, signal);
           if (drained.status !== 'Succeeded')
-            return ended({
+            return await ended({
               status: 'Canceled',
               message: `drain blocked: ${drained.message ?? 'no reason given'}`,
             });
@@ -132,7 +139,7 @@ export async function powerCycleNode(
         signal,
       );
       if (!off)
-        return ended({
+        return await ended({
           status: 'Failed',
           message: `${where} did not report the node off within ${seconds(deps.outOfBand.timing.powerOffTimeoutMs)}; its pods were left alone (not fenced)`,
           exitCode: POWER_CYCLE_EXIT.Timeout + POWER_CYCLE_EXIT.AfterCommand,
@@ -146,20 +153,19 @@ export async function powerCycleNode(
     }
     const on = await waitPower(deps, bmc, 'On', deps.outOfBand.timing.powerOnTimeoutMs, signal);
     if (!on)
-      return ended({
+      return await ended({
         status: 'Failed',
         message: `${where} did not report the node on within ${seconds(deps.outOfBand.timing.powerOnTimeoutMs)} after the power-on`,
         exitCode: POWER_CYCLE_EXIT.Timeout + POWER_CYCLE_EXIT.AfterCommand,
       });
     const back = await waitBack(deps, req.node, before, signal);
     if (!back)
-      return ended({
+      return await ended({
         status: 'Failed',
         message: `power-cycled through ${where}, but the node showed no new boot id (or was not Ready) within ${seconds(deps.outOfBand.timing.bootTimeoutMs)}`,
         exitCode: POWER_CYCLE_EXIT.NotBack + POWER_CYCLE_EXIT.AfterCommand,
       });
-    await clearMark(deps, req, signal);
-    return ended({
+    return await ended({
       status: 'Succeeded',
       message: `power-cycled through ${where}: off confirmed${fenced === '' ? '' : `, ${fenced}`}, on confirmed, back with a new boot id`,
     });
@@ -167,7 +173,7 @@ export async function powerCycleNode(
     if (signal.aborted) throw err;
     const exit = exitOf(err);
     if (exit === undefined) throw err;
-    return ended({
+    return await ended({
       status: 'Failed',
       message: `${errorMessage(err)}${sent ? ' (after a power command was sent)' : ' (no power command sent)'}`,
       exitCode: exit + (sent ? POWER_CYCLE_EXIT.AfterCommand : 0),

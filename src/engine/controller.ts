@@ -161,6 +161,7 @@ export class Controller {
       domains: deps.config.domains,
       humanSupervisor: deps.config.sop.humanSupervisor,
       dryRun: deps.config.safety.dryRun,
+      busy: (node) => this.#inflight.has(node),
     });
     this.#nodeSources = nodeConditionSources(deps.config.nodeProblemDetector);
     this.#detectorTypes = new Set(this.#nodeSources.flatMap((s) => s.mappings.map((m) => m.type)));
@@ -197,6 +198,19 @@ export class Controller {
   /** Every query the inspection may issue. */
   get queries(): string[] {
     return this.#inspector.queries;
+  }
+
+  /** Nodes this controller keeps anything about (tests: departed nodes are forgotten). */
+  get rememberedNodes(): number {
+    const names = new Set<string>([
+      ...this.#tickets.keys(),
+      ...this.#raisedAt.keys(),
+      ...this.#dryRunSeen.keys(),
+      ...this.#holdSeen.keys(),
+      ...this.#lastEnded.keys(),
+      ...this.#tracker.nodes(),
+    ]);
+    return names.size;
   }
 
   /** Steps running now. */
@@ -349,8 +363,11 @@ export class Controller {
     for (const decided of candidates) {
       if (this.#stopping) break;
       let c = decided;
+      // Its domain incident's pointer is being written into the ticket: the step waits a cycle.
+      if (this.#incidents.writing(c.info.name)) continue;
       // An active member of a domain incident: steps its rule does not allow wait for the domain.
-      const domainHold = this.#incidents.holdOf(c.info.name, c.step.action, c.step.seq !== undefined);
+      const resumed = c.step.seq !== undefined;
+      const domainHold = this.#incidents.holdOf(c.info.name, c.step.action, resumed);
       if (domainHold !== undefined) {
         if (d.config.safety.dryRun) this.#dryRun(c, domainHold);
         else {

@@ -140,8 +140,8 @@ describe('correlation rules', () => {
 
   it('two nodes of one rack NotReady, or a slow trickle beyond the window, make no incident', () => {
     assert.equal(
-      run([status(name(1), 'NodeNotReady', T0), status(name(2), 'NodeNotReady', T0)], T0 + MIN)
-        .open.length,
+      run([status(name(1), 'NodeNotReady', T0), status(name(2), 'NodeNotReady', T0)], T0 + MIN).open
+        .length,
       0,
     );
     const trickle = [0, 1, 2].map((k) => status(name(k + 1), 'NodeNotReady', T0 + k * 15 * MIN));
@@ -176,7 +176,7 @@ describe('correlation rules', () => {
     const next = run([old, ...burst, later], T0 + 41 * MIN, first.open);
     assert.deepEqual(next.joined, [{ incident: i.name, node: name(9) }]);
     assert.deepEqual(next.open[0]?.active, [name(2), name(3), name(4), name(9)]);
-    assert.deepEqual(next.open[0]?.conditions, ['IBLinkAbnormal', 'IBLinkFrequentDown']);
+    assert.deepEqual(next.open[0].conditions, ['IBLinkAbnormal', 'IBLinkFrequentDown']);
     assert.equal(next.opened.length, 0, 'the same incident, not a second one');
   });
 
@@ -198,18 +198,24 @@ describe('correlation rules', () => {
     assert.equal(r.open.length, 0);
     assert.equal(r.released.length, 1);
     assert.equal(r.released[0]?.releasedAtMs, T0 + 14 * MIN);
-    assert.deepEqual(r.released[0]?.members, [name(1), name(2), name(3), name(4)]);
+    assert.deepEqual(r.released[0].members, [name(1), name(2), name(3), name(4)]);
   });
 
   it('an incident whose rule left the config ends at once', () => {
-    const open = run([1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)), T0).open;
+    const open = run(
+      [1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)),
+      T0,
+    ).open;
     const r = run([], T0 + MIN, open, [rule('leaf-ib')]);
     assert.equal(r.released.length, 1);
   });
 
   it('a fraction rule: both nodes of a 2-node PDU', () => {
     const pdu = 'topology.aegis.io/pdu';
-    const fleet = [aNode({ name: 'a', labels: { [pdu]: 'p1' } }), aNode({ name: 'b', labels: { [pdu]: 'p1' } })];
+    const fleet = [
+      aNode({ name: 'a', labels: { [pdu]: 'p1' } }),
+      aNode({ name: 'b', labels: { [pdu]: 'p1' } }),
+    ];
     const t = new FleetTopology(fleet);
     const r = correlate({
       statuses: [status('a', 'NodeNotReady', T0), status('b', 'BaseBoardCriticalIssue', T0)],
@@ -226,12 +232,19 @@ describe('correlation rules', () => {
   });
 
   it('holds an active member’s steps but those the rule allows; released members and others are free', () => {
-    const open = run([1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)), T0).open;
+    const open = run(
+      [1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)),
+      T0,
+    ).open;
     assert.ok(holdingIncident(open, RULES, name(1), Action.Reboot) !== undefined);
     assert.ok(holdingIncident(open, RULES, name(1), Action.HandToHuman) !== undefined);
     assert.equal(holdingIncident(open, RULES, name(1), Action.Cordon), undefined);
     assert.equal(holdingIncident(open, RULES, name(4), Action.Reboot), undefined);
-    const recovered = run([1, 2].map((k) => status(name(k), 'NodeNotReady', T0)), T0 + MIN, open);
+    const recovered = run(
+      [1, 2].map((k) => status(name(k), 'NodeNotReady', T0)),
+      T0 + MIN,
+      open,
+    );
     assert.equal(holdingIncident(recovered.open, RULES, name(3), Action.Reboot), undefined);
   });
 
@@ -245,7 +258,10 @@ describe('correlation rules', () => {
   });
 
   it('restores open incidents from the members’ ticket pointers; released ones stay ended', () => {
-    const open = run([1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)), T0).open;
+    const open = run(
+      [1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)),
+      T0,
+    ).open;
     const i = open[0];
     assert.ok(i !== undefined);
     const p = pointerOf(i);
@@ -260,10 +276,14 @@ describe('correlation rules', () => {
     );
     assert.equal(restored.length, 1);
     assert.equal(restored[0]?.name, i.name);
-    assert.deepEqual(restored[0]?.members, [name(1), name(2)]);
-    assert.equal(restored[0]?.startMs, i.startMs);
+    assert.deepEqual(restored[0].members, [name(1), name(2)]);
+    assert.equal(restored[0].startMs, i.startMs);
     // The next correlation brings it up to date: node 3 (still down, since after the start) joins.
-    const r = run([1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)), T0 + MIN, restored);
+    const r = run(
+      [1, 2, 3].map((k) => status(name(k), 'NodeNotReady', T0)),
+      T0 + MIN,
+      restored,
+    );
     assert.equal(r.opened.length, 0);
     assert.deepEqual(r.open[0]?.active, [name(1), name(2), name(3)]);
   });
@@ -282,7 +302,7 @@ describe('config: domains and level limits', () => {
       domains: { rules: [{ name: 'ib', domain: 'leaf', conditions: ['IBDown'], minNodes: 2 }] },
     });
     assert.deepEqual(ok.domains.rules[0]?.conditions, ['IBLost']);
-    assert.equal(ok.domains.rules[0]?.windowMs, 10 * MIN);
+    assert.equal(ok.domains.rules[0].windowMs, 10 * MIN);
     const bad = ConfigSchema.safeParse({
       domains: {
         rules: [
@@ -295,10 +315,22 @@ describe('config: domains and level limits', () => {
     });
     assert.equal(bad.success, false);
     const where = bad.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
-    assert.ok(where.some((w) => w.startsWith('domains.rules.0.conditions.0: unknown condition "Nope"')), where.join('\n'));
-    assert.ok(where.some((w) => w.startsWith('domains.rules.1.domain')), where.join('\n'));
-    assert.ok(where.some((w) => w === 'domains.rules.2: needs minNodes or minFraction'), where.join('\n'));
-    assert.ok(where.some((w) => w === 'safety.levelLimits.0: needs maxUnhealthy or maxUnhealthyFraction'), where.join('\n'));
+    assert.ok(
+      where.some((w) => w.startsWith('domains.rules.0.conditions.0: unknown condition "Nope"')),
+      where.join('\n'),
+    );
+    assert.ok(
+      where.some((w) => w.startsWith('domains.rules.1.domain')),
+      where.join('\n'),
+    );
+    assert.ok(
+      where.some((w) => w === 'domains.rules.2: needs minNodes or minFraction'),
+      where.join('\n'),
+    );
+    assert.ok(
+      where.some((w) => w === 'safety.levelLimits.0: needs maxUnhealthy or maxUnhealthyFraction'),
+      where.join('\n'),
+    );
   });
 });
 
@@ -345,7 +377,13 @@ describe('level limits', () => {
     const g = new SafetyGates({ ...safetyCfg, levelLimits: [{ domain: 'rack', maxUnhealthy: 0 }] });
     const node = { ...(nodes[0] ?? aNode()), ready: false };
     const fleet = g.fleetCounts([node, ...nodes.slice(1, 8)]);
-    const a = g.admit({ step: step(Action.Cordon), node, ticket: null, fleet: { ...fleet, eligible: 1000 }, nowMs: T0 });
+    const a = g.admit({
+      step: step(Action.Cordon),
+      node,
+      ticket: null,
+      fleet: { ...fleet, eligible: 1000 },
+      nowMs: T0,
+    });
     assert.equal(isHold(a), false);
   });
 });

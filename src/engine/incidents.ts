@@ -45,6 +45,8 @@ export interface IncidentKeeperDeps {
   readonly humanSupervisor: string;
   /** Dry-run: incidents are computed and logged, nothing is written. */
   readonly dryRun: boolean;
+  /** True while a step runs on the node: its ticket is not written meanwhile (one writer a node). */
+  readonly busy?: (node: string) => boolean;
 }
 
 /** Keeps the domain incidents of one leadership. */
@@ -80,6 +82,11 @@ export class IncidentKeeper {
   /** The rules in force. */
   get rules(): readonly CorrelationRule[] {
     return this.#rules;
+  }
+
+  /** True while the keeper writes the node's ticket: no step starts on it meanwhile. */
+  writing(node: string): boolean {
+    return this.#ticketInFlight.has(node);
   }
 
   /** Forgets everything (leadership lost and regained): the next cycle restores from tickets. */
@@ -222,6 +229,7 @@ export class IncidentKeeper {
       if (done === undefined) this.#pointed.set(i.name, (done = new Set()));
       for (const node of i.active) {
         if (done.has(node) || this.#ticketInFlight.has(node) || !present.has(node)) continue;
+        if (this.#d.busy?.(node) === true) continue;
         byNode ??= new Map(statuses.map((s) => [s.node, s]));
         const condition = conditionOf(byNode.get(node), this.#rule(i.rule));
         this.#writePointer(i, node, condition, nowMs, signal);
@@ -229,7 +237,7 @@ export class IncidentKeeper {
     }
     for (const [name, left] of this.#toRelease) {
       for (const node of left) {
-        if (this.#ticketInFlight.has(node)) continue;
+        if (this.#ticketInFlight.has(node) || this.#d.busy?.(node) === true) continue;
         if (!present.has(node)) {
           left.delete(node);
           continue;

@@ -385,7 +385,10 @@ describe('inspector: presence in the background', () => {
     const failed = await insp.inspect(NODES, signal);
     assert.ok(failed.failedSignals.has('dcgm-exporter'));
     assert.equal(failed.complete, false);
-    assert.match(failed.errors.join('\n'), /down: count by \(node\) \(count by \(node, job, instance\) \(DCGM/);
+    assert.match(
+      failed.errors.join('\n'),
+      /down: count by \(node\) \(count by \(node, job, instance\) \(DCGM/,
+    );
     await clock.advance(SEC);
     const back = await insp.inspect(NODES, signal);
     assert.equal(back.failedSignals.size, 0);

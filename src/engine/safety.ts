@@ -260,7 +260,10 @@ export class SafetyGates {
   }
 
   /** The domains of `node` with a level limit that a new cordon would exceed. */
-  #levelHold(node: NodeInfo, levels: ReadonlyMap<string, DomainLevel> | undefined): Hold | undefined {
+  #levelHold(
+    node: NodeInfo,
+    levels: ReadonlyMap<string, DomainLevel> | undefined,
+  ): Hold | undefined {
     if (levels === undefined) return undefined;
     for (const lim of this.#cfg.levelLimits) {
       const value = node.labels[this.#topology[lim.domain]];
@@ -354,7 +357,10 @@ export class SafetyGates {
  * count, the fraction of the domain (at least 1), or the lower of both.
  */
 export function levelLimit(
-  lim: { readonly maxUnhealthy?: number | undefined; readonly maxUnhealthyFraction?: number | undefined },
+  lim: {
+    readonly maxUnhealthy?: number | undefined;
+    readonly maxUnhealthyFraction?: number | undefined;
+  },
   size: number,
 ): number {
   let max = Number.POSITIVE_INFINITY;

@@ -563,13 +563,22 @@ async function writeIncident(
   const body = make(k8s.V1ConfigMap, {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: make(k8s.V1ObjectMeta, { name: record.name, namespace, labels: { ...record.labels } }),
+    metadata: make(k8s.V1ObjectMeta, {
+      name: record.name,
+      namespace,
+      labels: { ...record.labels },
+    }),
     data: { ...record.data },
   });
   const created = call(`create configmap ${record.name}`, signal, (o) =>
     apis.core.createNamespacedConfigMap({ namespace, body, fieldManager: AEGIS_COMPONENT }, o),
   );
-  if (await orIf(created.then(() => true), ErrorCode.K8sConflict, false)) return;
+  const isNew = await orIf(
+    created.then(() => true),
+    ErrorCode.K8sConflict,
+    false,
+  );
+  if (isNew) return;
   await call(`update configmap ${record.name}`, signal, (o) =>
     apis.core.replaceNamespacedConfigMap(
       { name: record.name, namespace, body, fieldManager: AEGIS_COMPONENT },

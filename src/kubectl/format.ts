@@ -32,7 +32,7 @@ function visibleLength(s: string): number {
   return s.replace(/\x1b\[[0-9;]*m/g, '').length;
 }
 
-/** kubectl's short age: 45s, 12m, 3h, 5d (and 2y beyond a year); `<unknown>` for no time. */
+/** kubectl's short age (its HumanDuration): 45s, 2m30s, 12m, 4h5m, 30h, 3d4h, 40d, 2y3d; `<unknown>` for no time. */
 export function age(fromMs: number | undefined, nowMs: number): string {
   if (fromMs === undefined || Number.isNaN(fromMs)) return '<unknown>';
   const s = Math.max(0, Math.floor((nowMs - fromMs) / 1000));
@@ -44,8 +44,11 @@ export function age(fromMs: number | undefined, nowMs: number): string {
   if (h < 8) return `${h}h${m % 60 === 0 ? '' : `${m % 60}m`}`;
   if (h < 48) return `${h}h`;
   const d = Math.floor(h / 24);
+  if (d < 8) return `${d}d${h % 24 === 0 ? '' : `${h % 24}h`}`;
   if (d < 365 * 2) return `${d}d`;
-  return `${Math.floor(d / 365)}y`;
+  const y = Math.floor(d / 365);
+  if (y < 8) return `${y}y${d % 365 === 0 ? '' : `${d % 365}d`}`;
+  return `${y}y`;
 }
 
 /** Age of an RFC 3339 time. */

@@ -208,6 +208,9 @@ describe('kubectl output conventions', () => {
       [4 * 3_600_000 + 5 * 60_000, '4h5m'],
       [30 * 3_600_000, '30h'],
       [3 * 86_400_000, '3d'],
+      [3 * 86_400_000 + 4 * 3_600_000, '3d4h'],
+      [40 * 86_400_000, '40d'],
+      [(2 * 365 + 3) * 86_400_000, '2y3d'],
     ];
     for (const [ms, want] of cases) assert.equal(age(NOW - ms, NOW), want, String(ms));
     assert.equal(age(undefined, NOW), '<unknown>');

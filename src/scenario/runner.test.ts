@@ -147,7 +147,7 @@ describe('scenario runner: the daemon restarted, two leaders overlapping', () =>
         [true, 'found 0 (expected exactly 0)'],
         [false, 'found 0 (expected exactly 1)'],
         [true, 'found 1: restart_node gpu-node-0003 at 00:06:40 (expected exactly 1)'],
-        [true, 'schedulable, ticket resolved (aegis, NodeCordon), 1 reboots'],
+        [true, 'schedulable, ticket resolved (aegis, Xid79GPULost), 1 reboots'],
       ],
     );
   });

@@ -77,14 +77,29 @@ describe('parsing ipmitool output', () => {
     assert.deepEqual(
       rows.map((r) => [r.id, r.sensorType, r.sensor, r.event, r.atMs]),
       [
-        ['0', 'Memory', '#0x2b', 'Correctable ECC logging limit reached', Date.UTC(2021, 5, 29, 8, 18, 6)],
-        ['1', 'Memory', '#0x2b', 'Correctable ECC logging limit reached', Date.UTC(2021, 10, 3, 15, 1, 48)],
+        [
+          '0',
+          'Memory',
+          '#0x2b',
+          'Correctable ECC logging limit reached',
+          Date.UTC(2021, 5, 29, 8, 18, 6),
+        ],
+        [
+          '1',
+          'Memory',
+          '#0x2b',
+          'Correctable ECC logging limit reached',
+          Date.UTC(2021, 10, 3, 15, 1, 48),
+        ],
       ],
     );
   });
 
   it('skips what is not a listing line (headers, errors, blank)', () => {
-    assert.deepEqual(parseSdrElist('SEL has no entries\n\nGet HPM.x Capabilities request failed\n'), []);
+    assert.deepEqual(
+      parseSdrElist('SEL has no entries\n\nGet HPM.x Capabilities request failed\n'),
+      [],
+    );
     assert.deepEqual(parseSelElist('SEL has no entries\n'), []);
   });
 });
@@ -136,9 +151,15 @@ describe('BMC findings as catalogue conditions', () => {
     );
     const byKey = new Map(obs.map((o) => [`${o.condition}/${o.id}`, o]));
     assert.equal(byKey.get('BaseBoardCriticalIssue/power')?.value, 1);
-    assert.match(byKey.get('BaseBoardCriticalIssue/power')?.msg ?? '', /Power Supply 1: Failure detected/);
+    assert.match(
+      byKey.get('BaseBoardCriticalIssue/power')?.msg ?? '',
+      /Power Supply 1: Failure detected/,
+    );
     assert.equal(byKey.get('BaseBoardSensorWarning/')?.value, 2);
-    assert.match(byKey.get('BaseBoardSensorWarning/')?.msg ?? '', /Memory: Correctable ECC logging limit reached/);
+    assert.match(
+      byKey.get('BaseBoardSensorWarning/')?.msg ?? '',
+      /Memory: Correctable ECC logging limit reached/,
+    );
     // 'Temp 4 | ns | Disabled', 'Fully Redundant', 'Transition to Running': nominal.
     assert.equal(obs.length, 2);
   });
@@ -154,10 +175,7 @@ describe('BMC findings as catalogue conditions', () => {
   });
 
   it('a healthy Dell power subsystem (sdr type "Power Supply"): nothing', () => {
-    assert.deepEqual(
-      sdrFindings(parseSdrElist(read('public/dell-sdr-type-power-supply.txt'))),
-      [],
-    );
+    assert.deepEqual(sdrFindings(parseSdrElist(read('public/dell-sdr-type-power-supply.txt'))), []);
   });
 
   it('every condition it produces is in the catalogue, of the ipmi-exporter signal', () => {

@@ -28,7 +28,7 @@ import { TICKET_ANNOTATION } from '../../src/core/types.js';
 import { createEngine, runLoop, type Engine } from '../../src/daemon.js';
 import { DEFAULT_BRIDGE_OPTIONS, type BridgeOptions } from '../../src/engine/bridge.js';
 import type { CycleReport } from '../../src/engine/controller.js';
-import { LeaseFence } from '../../src/engine/fence.js';
+import { fencedCluster, LeaseFence, UNFENCED } from '../../src/engine/fence.js';
 import { createMemoryLogger } from '../../src/engine/logger.js';
 import type { StepEvent } from '../../src/engine/runner.js';
 import type { PriorityOf } from '../../src/engine/scheduler.js';
@@ -36,9 +36,11 @@ import { toLabelValue } from '../../src/jobs/job-name.js';
 import { ALL_JOB_KINDS, type JobKind, type JobRequest } from '../../src/k8s/cluster.js';
 import { createKubeCluster, type KubeCluster } from '../../src/k8s/kube-cluster.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
+import { createNotifications } from '../../src/notify/notifications.js';
 import { parsePriorityTable } from '../../src/priority/priority-table.js';
 import { createSimWorld, type SimWorld } from '../../src/sim/sim-world.js';
 import { parseTicket, type Ticket } from '../../src/ticket/ticket.js';
+import { updateTicket } from '../../src/ticket/ticket-store.js';
 import { DEPLOY_AEGIS_DIR } from './apply-manifests.js';
 import {
   JOB_TEMPLATES_DIR,
@@ -238,6 +240,12 @@ export interface ReplicaOptions {
   readonly catalogue?: readonly CatalogueEntry[];
   readonly jobTemplatesDir?: string;
   readonly probe?: ClusterProbe;
+  /**
+   * Runs the daemon's notifications as src/main.ts wires them: createNotifications from
+   * `config.notify` (Alertmanager, ticket adapters), fed every cycle's snapshot, forgotten on
+   * demotion, stopped with the replica. Default: off.
+   */
+  readonly notifications?: boolean;
 }
 
 /** One controller replica: the daemon loop of src/daemon.ts on its own client. */
@@ -284,8 +292,28 @@ export function startReplica(o: ReplicaOptions): Replica {
     durationMs: le.leaseDurationSeconds * 1000,
     marginMs: le.fenceMarginMs,
   });
+  let sopOf: (condition: string) => string | undefined = () => undefined;
+  const writer = fencedCluster(observed.client, le.enabled ? fence : UNFENCED);
+  const notifications =
+    o.notifications === true
+      ? createNotifications(config, {
+          clock: systemClock,
+          metrics,
+          log,
+          sopOf: (c) => sopOf(c),
+          writeBack: async (node, mutate) => {
+            await updateTicket(
+              { cluster: writer, clock: systemClock },
+              node,
+              (t) => (t === null ? undefined : mutate(t)),
+              AbortSignal.timeout(30_000),
+            );
+          },
+        })
+      : undefined;
   const engine = createEngine({
     ...(le.enabled ? { fence } : {}),
+    ...(notifications?.onSnapshot === undefined ? {} : { onSnapshot: notifications.onSnapshot }),
     cluster: observed.client,
     metricsSource: o.world.metrics,
     clock: systemClock,
@@ -298,8 +326,10 @@ export function startReplica(o: ReplicaOptions): Replica {
     bridgeOptions: TEST_BRIDGE_OPTIONS,
     onStep: (e) => steps.push(e),
   });
+  sopOf = (c) => engine.registry().forCondition(c)?.sop.id;
   const ac = new AbortController();
-  const done = runLoop({
+  const notifying = notifications?.run(ac.signal);
+  const looping = runLoop({
     engine,
     clock: systemClock,
     intervalMs: config.inspect.intervalMs,
@@ -319,7 +349,15 @@ export function startReplica(o: ReplicaOptions): Replica {
     log,
     signal: ac.signal,
     onCycle: (r) => cycles.push(r),
+    ...(notifications === undefined
+      ? {}
+      : {
+          onDemote: () => {
+            notifications.demoted();
+          },
+        }),
   });
+  const done = Promise.all([looping, notifying]).then(() => undefined);
   return {
     holder: o.holder,
     observed,

@@ -205,7 +205,12 @@ describe('a leader frozen past its lease (SIGSTOP) and thawed (SIGCONT)', () => 
       throw new Error(`b said:\n${b.output.slice(-3000)}`, { cause: err });
     });
     assert.ok(endedByA >= 1, 'a ended its cordon before it froze');
-    assert.equal((await jobsOf(cluster, NODE, 'restart_node')).length, 1);
+    // The step is recorded Running before its Job is created: wait for the Job.
+    const jobs = await eventually('the reboot Job', async () => {
+      const found = await jobsOf(cluster, NODE, 'restart_node');
+      return found.length > 0 ? found : undefined;
+    });
+    assert.equal(jobs.length, 1);
     assert.deepEqual(
       ticket.workflows.filter((w) => w.status === 'Running').length,
       1,

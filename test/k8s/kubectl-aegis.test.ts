@@ -377,7 +377,11 @@ after(async () => {
 describe('kubectl aegis: reads, as an operator and as a viewer', () => {
   it('status: nodes by state, tickets by condition, steps running/held, breaker, budgets', async () => {
     for (const context of ['oncall', 'viewer']) {
-      const text = await ok('--context', context, 'status');
+      // The operator's run goes to the transcript (docs/operators.md › other states).
+      const run =
+        context === 'oncall' ? await day('status') : await aegis(['--context', context, 'status']);
+      assert.equal(run.code, 0, run.err);
+      const text = run.out;
       for (const want of [
         /^Context:\s+\S+ \(https:\/\/127\.0\.0\.1:\d+\)$/m,
         /^Mode:\s+dry-run/m, // the shipped aegis-config says dry-run
@@ -413,7 +417,11 @@ describe('kubectl aegis: reads, as an operator and as a viewer', () => {
 
   it('tickets: open ones by default, --all adds closed, -o wide|json|yaml', async () => {
     for (const context of ['oncall', 'viewer']) {
-      const text = await ok('--context', context, 'tickets');
+      const run =
+        context === 'oncall'
+          ? await day('tickets')
+          : await aegis(['--context', context, 'tickets']);
+      const text = run.out;
       const lines = text.trimEnd().split('\n');
       assert.match(lines[0] ?? '', /^NODE\s+STATUS\s+SUPERVISOR\s+CONDITION\s+LAST STEP\s+AGE$/);
       assert.deepEqual(
@@ -505,7 +513,7 @@ describe('kubectl aegis: reads, as an operator and as a viewer', () => {
     }
     assert.doesNotMatch(text, /is held by approval/, 'the pending approval is said once');
     assert.match(
-      await ok('explain', SEEDS.storm),
+      (await day('explain', SEEDS.storm)).out,
       /held by storm-breaker \(too many nodes failed at once; remediation paused\).*kubectl aegis breaker reset/,
     );
     assert.match(
@@ -1157,5 +1165,7 @@ describe('a day of on-call, with the real controller', () => {
     const end = await day('tickets', '--all');
     assert.match(end.out, /gpu-node-0002\s+resolved/);
     assert.match(end.out, /gpu-node-0003\s+closed/);
+    const yaml = parse((await day('ticket', RMA, '-o', 'yaml')).out) as { ticket: Ticket };
+    assert.equal(yaml.ticket.status, 'closed');
   });
 });

@@ -25,6 +25,7 @@ import {
   CoreV1Api,
   CoordinationV1Api,
   KubernetesObjectApi,
+  V1ConfigMap,
   V1ObjectMeta,
   V1SubjectAccessReview,
   type KubeConfig,
@@ -304,6 +305,9 @@ const EXPECTED_GRANTS = [
   'update coordination.k8s.io/leases monitoring',
   // Node events.
   'create events default',
+  // Domain incident records (narrowed to aegis-incident-* by the policy aegis-incident-records).
+  'create configmaps monitoring',
+  'update configmaps monitoring',
 ].sort();
 
 /** API groups in the resource names above (anything else is the core group). */
@@ -431,6 +435,27 @@ describe('shipped RBAC, as the controller ServiceAccount', () => {
     );
   });
 
+  it('writes its incident records: created, then replaced whole (the admission policy admits them)', async () => {
+    const kube = cluster.controller();
+    const labels = { 'aegis.io/incident': 'true', 'aegis.io/status': 'open' };
+    const rec = { name: 'aegis-incident-rbac', labels, data: { status: 'open' } };
+    await kube.writeIncident?.(rec, deadline());
+    await kube.writeIncident?.(
+      {
+        ...rec,
+        labels: { ...labels, 'aegis.io/status': 'released' },
+        data: { status: 'released' },
+      },
+      deadline(),
+    );
+    const cm = await cluster.adminCore.readNamespacedConfigMap({
+      name: 'aegis-incident-rbac',
+      namespace: 'monitoring',
+    });
+    assert.deepEqual(cm.data, { status: 'released' });
+    assert.equal(cm.metadata?.labels?.['aegis.io/status'], 'released');
+  });
+
   const forbidden: readonly [string, (kc: KubeConfig) => Promise<unknown>][] = [
     [
       'read Secrets',
@@ -479,6 +504,43 @@ describe('shipped RBAC, as the controller ServiceAccount', () => {
         }),
     ],
     [
+      'rewrite a ConfigMap other than its incident records, its own config included (admission policy aegis-incident-records)',
+      (kc) =>
+        kc.makeApiClient(CoreV1Api).replaceNamespacedConfigMap({
+          name: 'aegis-config',
+          namespace: 'monitoring',
+          body: Object.assign(new V1ConfigMap(), {
+            metadata: Object.assign(new V1ObjectMeta(), { name: 'aegis-config' }),
+            data: { 'config.yaml': 'safety:\n  dryRun: false\n' },
+          }),
+        }),
+    ],
+    [
+      'create a ConfigMap that is not an incident record (aegis-incident-records)',
+      (kc) =>
+        createObject(kc, {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'x', namespace: 'monitoring', labels: { 'aegis.io/incident': 'true' } },
+        }),
+    ],
+    [
+      'create an incident record without its label (aegis-incident-records)',
+      (kc) =>
+        createObject(kc, {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: { name: 'aegis-incident-x', namespace: 'monitoring' },
+        }),
+    ],
+    [
+      'read its incident records back (it only writes them)',
+      (kc) =>
+        kc
+          .makeApiClient(CoreV1Api)
+          .readNamespacedConfigMap({ name: 'aegis-incident-rbac', namespace: 'monitoring' }),
+    ],
+    [
       'exec into Pods',
       (kc) =>
         kc
@@ -500,6 +562,53 @@ describe('shipped RBAC, as the controller ServiceAccount', () => {
       assert.equal(await statusOf(() => call(controllerKc)), 403);
     });
   }
+
+  it('reads the BMC credentials Secret by name only (aegis-bmc, decoded), no other Secret', async () => {
+    const kube = cluster.controller();
+    assert.equal(await kube.readSecret?.('aegis-bmc', deadline()), null, 'absent: null, not 403');
+    await createObject(cluster.admin, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'aegis-bmc', namespace: 'monitoring' },
+      stringData: { username: 'aegis', password: 'bmc-Pa55' },
+    });
+    await createObject(cluster.admin, {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'other-secret', namespace: 'monitoring' },
+      stringData: { token: 'x' },
+    });
+    assert.deepEqual(await kube.readSecret?.('aegis-bmc', deadline()), {
+      username: 'aegis',
+      password: 'bmc-Pa55',
+    });
+    await assert.rejects(
+      kube.readSecret?.('other-secret', deadline()) ?? Promise.resolve(),
+      (err) => isHealError(err, ErrorCode.K8sForbidden),
+    );
+    const authz = cluster.admin.makeApiClient(AuthorizationV1Api);
+    const can = async (verb: string, name: string, namespace: string): Promise<boolean> =>
+      (
+        await authz.createSubjectAccessReview({
+          body: Object.assign(new V1SubjectAccessReview(), {
+            spec: {
+              user: CONTROLLER_USER,
+              groups: [
+                'system:serviceaccounts',
+                'system:serviceaccounts:monitoring',
+                'system:authenticated',
+              ],
+              resourceAttributes: { verb, resource: 'secrets', name, namespace },
+            },
+          }),
+        })
+      ).status?.allowed === true;
+    assert.equal(await can('get', 'aegis-bmc', 'monitoring'), true);
+    assert.equal(await can('get', 'aegis-bmc', 'aegis-ops'), false, 'its own namespace only');
+    assert.equal(await can('get', 'other-secret', 'monitoring'), false);
+    for (const verb of ['list', 'watch', 'update', 'patch', 'delete'])
+      assert.equal(await can(verb, 'aegis-bmc', 'monitoring'), false, `no ${verb}`);
+  });
 
   it('maps a 403 to K8S_FORBIDDEN in the adapter (a lease outside monitoring)', async () => {
     const kube = cluster.controller({ leaseNamespace: 'default' });
