@@ -57,12 +57,18 @@ function buildHost(): FakeHost {
 }
 
 /** A fake API server: GET node, PATCH node status (counted). */
-async function fakeApiServer(): Promise<{ url: string; patches: () => number; close: () => void }> {
-  let patches = 0;
+/** A fake API server: GET node, PATCH node status (bodies kept with their arrival time). */
+async function fakeApiServer(): Promise<{
+  url: string;
+  patches: { at: number; body: string }[];
+  close: () => void;
+}> {
+  const patches: { at: number; body: string }[] = [];
   const server = createServer((req, res) => {
-    req.resume();
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      if (req.method === 'PATCH') patches++;
+      if (req.method === 'PATCH') patches.push({ at: performance.now(), body });
       res
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ metadata: { labels: {} }, status: { conditions: [] } }));
@@ -71,9 +77,38 @@ async function fakeApiServer(): Promise<{ url: string; patches: () => number; cl
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    patches: () => patches,
+    patches,
     close: () => server.close(),
   };
+}
+
+/**
+ * The agent's share of the fast path: a fatal Xid line written to the kernel log → the PATCH of
+ * aegis.io/GpuXid naming that GPU reaches the API server. One sample per distinct GPU of the real
+ * Xid lines (a GPU already listed changes nothing, so nothing is written).
+ */
+async function xidToPatchMs(
+  host: FakeHost,
+  api: { patches: { at: number; body: string }[] },
+): Promise<number[]> {
+  const fatal = kernelLines().filter(
+    (l) => l.rule === 'xid' && /\): (48|74|79|94|119),/.test(l.line),
+  );
+  const out: number[] = [];
+  for (const { line, device } of fatal) {
+    const from = api.patches.length;
+    const t0 = performance.now();
+    await host.kmsg([stripLogPrefix(line)], 1e6);
+    for (let i = 0; i < 400; i++) {
+      const hit = api.patches.slice(from).find((p) => p.body.includes(`GPU ${device}`));
+      if (hit) {
+        out.push(hit.at - t0);
+        break;
+      }
+      await delay(5);
+    }
+  }
+  return out;
 }
 
 function cpuTicks(pid: number): { self: number; children: number } {
@@ -151,6 +186,7 @@ async function main(): Promise<void> {
   const pid = child.pid ?? 0;
   process.on('exit', () => child.kill('SIGKILL')); // never leave the agent behind
   await delay(3_000); // start-up (module load, first round of checks) is excluded from the CPU figure
+  const latencyMs = await xidToPatchMs(host, api);
   const faults = kernelLines()
     .filter((l) => l.rule !== '-')
     .map((l) => stripLogPrefix(l.line));
@@ -197,7 +233,8 @@ async function main(): Promise<void> {
     kernelLines: SECONDS,
     faultLineEveryS: FAULT_EVERY,
     scrapes,
-    conditionWrites: api.patches(),
+    conditionWrites: api.patches.length,
+    xidLineToPatchMs: latencyMs.map((x) => Math.round(x * 10) / 10),
     sigtermToExitMs: stopMs,
   };
   api.close();
@@ -207,6 +244,7 @@ async function main(): Promise<void> {
       `  RSS MB        max ${result.rssMb.max.toFixed(1)}  mean ${result.rssMb.mean.toFixed(1)}  last ${result.rssMb.last.toFixed(1)}\n` +
       `  CPU % of 1 core  agent ${result.cpuPercentOfOneCore.agent.toFixed(2)}  (tool stubs ${result.cpuPercentOfOneCore.toolStubs.toFixed(2)}, kmsg cat ${result.cpuPercentOfOneCore.kmsgCat.toFixed(2)} with ${catRssMb.toFixed(1)} MB RSS)\n` +
       `  SIGTERM to exit ${stopMs} ms\n` +
+      `  Xid line → Node condition PATCH (ms): ${result.xidLineToPatchMs.join(', ')}\n` +
       `${JSON.stringify(result)}\n`,
   );
 }

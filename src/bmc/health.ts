@@ -487,3 +487,15 @@ export class BmcHealthPoller {
     return { observations, fresh };
   }
 }
+
+/**
+ * True when a fresh BMC reading reports on `condition` for `node` (see BmcHealthReading): the
+ * controller folds the poller's reading in as it folds the Node conditions, e.g.
+ *
+ *   const bmc = poller.reading(now);
+ *   tracker.update([...inspection.observations, ...nodeReading.observations, ...bmc.observations],
+ *     now, (node, c) => !isFresh(nodeReading, node, c) && !isBmcFresh(bmc, node, c) && stale(node, c));
+ */
+export function isBmcFresh(reading: BmcHealthReading, node: string, condition: string): boolean {
+  return reading.fresh.get(node)?.has(condition) === true;
+}

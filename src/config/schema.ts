@@ -333,7 +333,15 @@ export const ConfigSchema = z.strictObject({
           z.strictObject({
             actions: z
               .array(
-                z.enum(['Drain', 'Reboot', 'Shutdown', 'PowerCycle', 'Repair', 'Remedy', 'RestartPod']),
+                z.enum([
+                  'Drain',
+                  'Reboot',
+                  'Shutdown',
+                  'PowerCycle',
+                  'Repair',
+                  'Remedy',
+                  'RestartPod',
+                ]),
               )
               .min(1)
               .default(['Drain', 'Reboot', 'Shutdown', 'PowerCycle', 'Repair']),

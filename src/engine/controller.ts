@@ -1165,6 +1165,7 @@ const CAN_FIX: ReadonlySet<Action> = new Set<Action>([
   Action.RestartPod,
   Action.Repair,
   Action.Reboot,
+  Action.PowerCycle,
   Action.Shutdown,
   Action.ForceDeletePods,
   Action.Uncordon,

@@ -221,6 +221,7 @@ export class IncidentKeeper {
       this.#toRelease.clear();
       return;
     }
+    if (this.#dirty.size === 0 && this.#open.length === 0 && this.#toRelease.size === 0) return;
     for (const [name, rec] of this.#dirty) this.#writeRecord(name, rec, signal);
     const present = new Set(nodes.map((n) => n.name));
     let byNode: Map<string, NodeStatus> | undefined;

@@ -208,7 +208,11 @@ export class SafetyGates {
     // New: no ticket, a closed one, or one on which nothing has run yet (a domain incident's
     // pointer, holds only).
     const newIncident =
-      t === null || !isOpen(t) || (!t.cordonedByAegis && t.workflows.every(isHeldEntry));
+      t === null ||
+      !isOpen(t) ||
+      (!t.cordonedByAegis &&
+        t.workflows.every(isHeldEntry) &&
+        Object.keys(t.counters).length === 0);
     const newCordon = step.action === Action.Cordon && !node.unschedulable;
     // A node Aegis cordoned that is schedulable again was released by someone else (a human's
     // `kubectl uncordon`): never cordoned again for this ticket, breaker reset or not.
@@ -289,13 +293,16 @@ export class SafetyGates {
     nowMs: number,
   ): Hold | undefined {
     const c = this.#cfg;
-    const limit =
-      step.action === Action.Reboot
-        ? c.maxConcurrent.reboot
-        : step.action === Action.Shutdown
-          ? c.maxConcurrent.shutdown
-          : c.maxConcurrent.drain;
-    const now = this.#inflight.get(step.action) ?? 0;
+    // A power cycle through the BMC is a reboot: it shares the reboot limit and its count.
+    const reboots = step.action === Action.Reboot || step.action === Action.PowerCycle;
+    const limit = reboots
+      ? c.maxConcurrent.reboot
+      : step.action === Action.Shutdown
+        ? c.maxConcurrent.shutdown
+        : c.maxConcurrent.drain;
+    const now = reboots
+      ? (this.#inflight.get(Action.Reboot) ?? 0) + (this.#inflight.get(Action.PowerCycle) ?? 0)
+      : (this.#inflight.get(step.action) ?? 0);
     if (now >= limit)
       return { gate: 'concurrency', reason: `${now} ${step.action} in flight (limit ${limit})` };
     const rack = node.labels[RACK_LABEL];
@@ -409,7 +416,9 @@ function lastDisruptiveEnd(ticket: Ticket): number | undefined {
     const w = ticket.workflows[i];
     if (
       w !== undefined &&
-      (w.action === Action.Reboot || w.action === Action.Shutdown) &&
+      (w.action === Action.Reboot ||
+        w.action === Action.PowerCycle ||
+        w.action === Action.Shutdown) &&
       w.status === 'Succeeded'
     ) {
       return Date.parse(w.end ?? w.time ?? '');
