@@ -278,7 +278,7 @@ export class Controller {
     let nodes: readonly NodeInfo[];
     // Steps that end after this point may be missing from the node list (their ticket and cordon
     // writes): their nodes wait for the next cycle rather than be decided on the old picture.
-    const listedAfter = this.#stepsEnded;
+    let listedAfter = this.#stepsEnded;
     if (opts.fast !== true) await this.#readControls(signal);
     try {
       nodes = await d.cluster.listNodes(signal);
@@ -305,6 +305,17 @@ export class Controller {
         ? last
         : await this.#inspector.inspect(nodes, signal);
     this.#lastInspection = insp;
+    if (opts.fast !== true && d.cluster.onNodeChange !== undefined) {
+      // The watch-fed list again, after Prometheus answered (no request): a detector condition
+      // raised meanwhile is decided in this cycle instead of waiting for it to end.
+      const since = this.#stepsEnded;
+      try {
+        nodes = await d.cluster.listNodes(signal);
+        listedAfter = since;
+      } catch {
+        // The first list stands.
+      }
+    }
     const detectors = readNodeConditions(
       nodes,
       this.#nodeSources,
