@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { stripLogPrefix } from '../src/agent/kernel-rules.js';
-import { FakeHost, fixture, kernelLines } from '../test/agent/fake-host.js';
+import { FakeHost, fixture, h100Host, kernelLines } from '../test/agent/fake-host.js';
 import { freePorts } from '../test/helpers/k8s-harness.js';
 
 const { values } = parseArgs({
@@ -36,24 +36,7 @@ const DIST = join(REPO, '.tmp/agent-bench-dist');
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 
 function buildHost(): FakeHost {
-  return new FakeHost()
-    .kmsgFifo()
-    .stub('/usr/bin/nvidia-smi', [{ stdout: 'nvidia-smi/v100s-pcie-8gpu-v11.xml' }])
-    .copy('sysfs/ib-h100', '/sys/class/infiniband')
-    .pciFromLspci('sysfs/lspci-vvv-h100.txt')
-    .copy('modules/proc-modules-composite.txt', '/proc/modules')
-    .stub('/usr/lpp/mmfs/bin/mmgetstate', [{ stdout: 'gpfs/mmgetstate-Y-active.txt' }])
-    .stub('/usr/lpp/mmfs/bin/mmhealth', [{ stdout: 'gpfs/mmhealth-Y-tips.txt' }])
-    .copy('gpfs/mmfs.log.sichek', '/var/adm/ras/mmfs.log.latest')
-    .stub('/usr/sbin/smartctl', [
-      { args: '--scan', stdout: 'smart/scan-simple.json' },
-      { args: '/dev/sdc', stdout: 'smart/smart-fail2-sdc.json', exit: 216 },
-      { stdout: 'smart/smart-pass-sdc.json' },
-    ])
-    .file(
-      '/sys/fs/pstore/dmesg-erst-7530486857247752193',
-      fixture('pstore/panic/dmesg-erst-7530486857247752193'),
-    );
+  return h100Host({ nvidiaSmi: 'nvidia-smi/v100s-pcie-8gpu-v11.xml' });
 }
 
 /** A fake API server: GET node, PATCH node status (counted). */

@@ -9,7 +9,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { startAgent, type RunningAgent } from '../../src/agent/agent.js';
 import { DEFAULT_AGENT_OPTIONS, type AgentOptions } from '../../src/agent/options.js';
 import { systemClock, type Clock } from '../../src/core/clock.js';
-import { FakeHost, fixture, kernelLines } from './fake-host.js';
+import { FakeHost, fixture, h100Host, kernelLines } from './fake-host.js';
 import { FakeNodePort } from './fake-node-port.js';
 import { matching, scrape, value, type Sample } from './scrape.js';
 
@@ -77,25 +77,10 @@ const kernel = (s: Sample[], rule: string, device?: string) =>
   );
 
 describe('agent on a real H100 node (fake host root from real outputs)', () => {
-  const host = new FakeHost()
-    .kmsgFifo()
-    .stub('/usr/bin/nvidia-smi', [{ stdout: 'nvidia-smi/a100-sxm4-v12.xml' }])
-    .copy('sysfs/ib-h100', '/sys/class/infiniband')
-    .pciFromLspci('sysfs/lspci-vvv-h100.txt')
-    .copy('modules/proc-modules-composite.txt', '/proc/modules')
-    .stub('/usr/lpp/mmfs/bin/mmgetstate', [{ stdout: 'gpfs/mmgetstate-Y-active.txt' }])
-    .stub('/usr/lpp/mmfs/bin/mmhealth', [{ stdout: 'gpfs/mmhealth-Y-tips.txt' }])
-    .copy('gpfs/mmfs.log.sichek', '/var/adm/ras/mmfs.log.latest')
-    .stub('/usr/sbin/smartctl', [
-      { args: '--scan', stdout: 'smart/scan-simple.json' },
-      { args: '/dev/sdc', stdout: 'smart/smart-fail2-sdc.json', exit: 216 },
-      { stdout: 'smart/smart-pass-sdc.json' },
-    ])
-    .file(
-      '/sys/fs/pstore/dmesg-erst-7530486857247752193',
-      fixture('pstore/panic/dmesg-erst-7530486857247752193'),
-      BOOT - HOUR,
-    );
+  const host = h100Host({
+    nvidiaSmi: 'nvidia-smi/a100-sxm4-v12.xml',
+    pstoreMtimeMs: BOOT - HOUR,
+  });
   let agent: RunningAgent;
   let port: FakeNodePort;
 

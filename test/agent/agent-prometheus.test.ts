@@ -13,7 +13,7 @@ import { DEFAULT_AGENT_OPTIONS } from '../../src/agent/options.js';
 import { CATALOGUE, SIGNAL_PRESENCE } from '../../src/catalogue/index.js';
 import { systemClock } from '../../src/core/clock.js';
 import { startPrometheus, type PrometheusServer } from '../helpers/prometheus-harness.js';
-import { FakeHost, fixture, kernelLines } from './fake-host.js';
+import { FakeHost, h100Host, kernelLines } from './fake-host.js';
 
 const NODE = 'gpu-001';
 /** Just after the expel in sichek's real mmfs.log, so that it is within the hour. */
@@ -37,25 +37,10 @@ async function query(
 }
 
 before(async () => {
-  host = new FakeHost()
-    .kmsgFifo()
-    .stub('/usr/bin/nvidia-smi', [{ stdout: 'nvidia-smi/v100s-pcie-8gpu-v11.xml' }])
-    .copy('sysfs/ib-h100', '/sys/class/infiniband')
-    .pciFromLspci('sysfs/lspci-vvv-h100.txt')
-    .copy('modules/proc-modules-composite.txt', '/proc/modules')
-    .stub('/usr/lpp/mmfs/bin/mmgetstate', [{ stdout: 'gpfs/mmgetstate-Y-active.txt' }])
-    .stub('/usr/lpp/mmfs/bin/mmhealth', [{ stdout: 'gpfs/mmhealth-Y-tips.txt' }])
-    .copy('gpfs/mmfs.log.sichek', '/var/adm/ras/mmfs.log.latest')
-    .stub('/usr/sbin/smartctl', [
-      { args: '--scan', stdout: 'smart/scan-simple.json' },
-      { args: '/dev/sdc', stdout: 'smart/smart-fail2-sdc.json', exit: 216 },
-      { stdout: 'smart/smart-pass-sdc.json' },
-    ])
-    .file(
-      '/sys/fs/pstore/dmesg-erst-7530486857247752193',
-      fixture('pstore/panic/dmesg-erst-7530486857247752193'),
-      BOOT - 3_600_000,
-    );
+  host = h100Host({
+    nvidiaSmi: 'nvidia-smi/v100s-pcie-8gpu-v11.xml',
+    pstoreMtimeMs: BOOT - 3_600_000,
+  });
   const offset = Date.now() - T0;
   agent = await startAgent(
     {

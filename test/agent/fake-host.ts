@@ -184,3 +184,30 @@ export function kernelLines(): { rule: string; device: string; source: string; l
       return { rule, device, source, line: line.replace(/\\n/g, '\n') };
     });
 }
+
+/**
+ * The fake host of an H100 node built from the real outputs (IB sysfs, lspci, /proc/modules, GPFS,
+ * smartctl with one failing disk, a panic in pstore), with the given `nvidia-smi -q -x` document
+ * and, optionally, the pstore record's mtime. Shared by the agent's tests and its benchmark.
+ */
+export function h100Host(o: { nvidiaSmi: string; pstoreMtimeMs?: number }): FakeHost {
+  return new FakeHost()
+    .kmsgFifo()
+    .stub('/usr/bin/nvidia-smi', [{ stdout: o.nvidiaSmi }])
+    .copy('sysfs/ib-h100', '/sys/class/infiniband')
+    .pciFromLspci('sysfs/lspci-vvv-h100.txt')
+    .copy('modules/proc-modules-composite.txt', '/proc/modules')
+    .stub('/usr/lpp/mmfs/bin/mmgetstate', [{ stdout: 'gpfs/mmgetstate-Y-active.txt' }])
+    .stub('/usr/lpp/mmfs/bin/mmhealth', [{ stdout: 'gpfs/mmhealth-Y-tips.txt' }])
+    .copy('gpfs/mmfs.log.sichek', '/var/adm/ras/mmfs.log.latest')
+    .stub('/usr/sbin/smartctl', [
+      { args: '--scan', stdout: 'smart/scan-simple.json' },
+      { args: '/dev/sdc', stdout: 'smart/smart-fail2-sdc.json', exit: 216 },
+      { stdout: 'smart/smart-pass-sdc.json' },
+    ])
+    .file(
+      '/sys/fs/pstore/dmesg-erst-7530486857247752193',
+      fixture('pstore/panic/dmesg-erst-7530486857247752193'),
+      o.pstoreMtimeMs,
+    );
+}
