@@ -9,6 +9,7 @@ import { evalCall } from './eval-call.js';
 import type { EvalContext, Value } from './eval-context.js';
 import { dropMetricName } from './eval-context.js';
 import { selectInstant } from './eval-select.js';
+import { copyValue, repeatedSubtrees } from './common-subtrees.js';
 import type { InstantSample } from '../prom/metrics-source.js';
 import type { SeriesSource } from './series.js';
 
@@ -62,11 +63,25 @@ export function evaluateInstant(
   atMs: number,
   opts: EvaluateOptions = {},
 ): InstantSample[] {
+  // A subtree that occurs more than once is evaluated once; later occurrences get a copy.
+  const repeated = repeatedSubtrees(expr);
+  const shared = new Map<string, Value>();
   const ctx: EvalContext = {
     source,
     atMs,
     lookbackMs: opts.lookbackMs ?? DEFAULT_LOOKBACK_MS,
-    evaluate: (e) => evaluateExpr(ctx, e),
+    evaluate:
+      repeated.size === 0
+        ? (e) => evaluateExpr(ctx, e)
+        : (e) => {
+            const key = repeated.get(e);
+            if (key === undefined) return evaluateExpr(ctx, e);
+            const done = shared.get(key);
+            if (done !== undefined) return copyValue(done);
+            const value = evaluateExpr(ctx, e);
+            shared.set(key, copyValue(value));
+            return value;
+          },
   };
   const value = ctx.evaluate(expr);
   return typeof value === 'number' ? [{ labels: {}, value }] : value;
