@@ -82,6 +82,14 @@ export class SimMetrics implements MetricsSource {
         `query "${expr}": partial response (warnings)`,
       );
     }
+    return this.evaluateNow(expr, atMs);
+  }
+
+  /**
+   * Evaluates `expr` at `atMs` at once, without the injected failures or latency: the whole cost
+   * in one synchronous call, for benchmarks that time the simulator apart from the engine.
+   */
+  evaluateNow(expr: string, atMs: number): readonly InstantSample[] {
     this.#sync();
     this.#queries++;
     try {
