@@ -3,12 +3,12 @@
 # from the Go modules served by the Go module proxy, once, into a cache outside the checkout.
 # Re-running is cheap: a binary already in the cache is reused.
 #
-#   AEGIS_K8S_VERSION  k8s.io/kubernetes version (default 1.36.3)
+#   AEGIS_K8S_VERSION  k8s.io/kubernetes version (default 1.37.2; test/helpers/k8s-harness.ts reads the same)
 #   AEGIS_KWOK_VERSION sigs.k8s.io/kwok version  (default 0.8.0)
 #   AEGIS_CACHE_DIR    cache root (default ~/.cache/aegis)
 set -euo pipefail
 
-V="${AEGIS_K8S_VERSION:-1.36.3}"
+V="${AEGIS_K8S_VERSION:-1.37.2}"
 KWOK_V="${AEGIS_KWOK_VERSION:-0.8.0}"
 CACHE="${AEGIS_CACHE_DIR:-$HOME/.cache/aegis}"
 OUT="$CACHE/k8s/v$V"

@@ -7,13 +7,13 @@ cd "$(dirname "$0")/.."
 
 say() { printf '\n== %s\n' "$*"; }
 
-say "real Prometheus and Alertmanager (Debian prometheus + promtool, prometheus-alertmanager), a real BMC (openipmi's ipmi_sim, ipmitool)"
-if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1 || ! command -v ipmi_sim >/dev/null 2>&1 || ! command -v ipmitool >/dev/null 2>&1; then
+say "real Prometheus and Alertmanager (Debian prometheus + promtool, prometheus-alertmanager), a real BMC (openipmi's ipmi_sim, ipmitool), headless Chromium for the console (Debian chromium)"
+if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus-alertmanager >/dev/null 2>&1 || ! command -v ipmi_sim >/dev/null 2>&1 || ! command -v ipmitool >/dev/null 2>&1 || ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager openipmi ipmitool >/dev/null) \
-      || { echo "test-all: installing Debian 'prometheus' / 'prometheus-alertmanager' / 'openipmi' / 'ipmitool' failed" >&2; exit 1; }
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus prometheus-alertmanager openipmi ipmitool chromium >/dev/null) \
+      || { echo "test-all: installing Debian 'prometheus' / 'prometheus-alertmanager' / 'openipmi' / 'ipmitool' / 'chromium' failed" >&2; exit 1; }
   else
-    echo "test-all: prometheus/promtool/prometheus-alertmanager/ipmi_sim/ipmitool missing; install Debian packages 'prometheus', 'prometheus-alertmanager', 'openipmi' and 'ipmitool' (apt-get install prometheus prometheus-alertmanager openipmi ipmitool)" >&2
+    echo "test-all: prometheus/promtool/prometheus-alertmanager/ipmi_sim/ipmitool/chromium missing; install Debian packages 'prometheus', 'prometheus-alertmanager', 'openipmi', 'ipmitool' and 'chromium' (apt-get install prometheus prometheus-alertmanager openipmi ipmitool chromium)" >&2
     exit 1
   fi
 fi
@@ -21,6 +21,7 @@ prometheus --version 2>&1 | head -1
 
 say "real Kubernetes binaries (built from Go modules, cached outside the checkout)"
 bash scripts/build-k8s-bins.sh
+bash scripts/build-vm-bins.sh
 
 say "typecheck, lint, format"
 npx tsc -p tsconfig.json

@@ -8,6 +8,7 @@ import { ErrorCode, HealError, errorMessage } from './core/errors.js';
 import { createApiBridge, DEFAULT_BRIDGE_OPTIONS, type BridgeOptions } from './engine/bridge.js';
 import { outOfBandFromConfig, type OutOfBand } from './bmc/index.js';
 import { Controller, type CycleReport } from './engine/controller.js';
+import { createDeviceQuarantine, withCordonTaint } from './engine/quarantine.js';
 import { fencedCluster, LeaseFence, UNFENCED, type Fence } from './engine/fence.js';
 import type { FleetSnapshot } from './notify/alerts.js';
 import type { Logger } from './engine/logger.js';
@@ -67,21 +68,32 @@ export function createEngine(input: EngineInput): Engine {
   const catalogue = siteCatalogue(input.catalogue, input.config);
   const fence = input.fence ?? UNFENCED;
   const cluster = fencedCluster(input.cluster, fence);
-  const bridge = createApiBridge({
+  const quarantine = createDeviceQuarantine({
+    cluster,
+    clock: input.clock,
+    config: input.config.quarantine,
+  });
+  const outOfBand =
+    input.outOfBand ??
+    outOfBandFromConfig(input.config, {
+      readSecret: input.cluster.readSecret?.bind(input.cluster),
+      fence,
+      metrics: input.metrics,
+    });
+  const base = createApiBridge({
     cluster,
     clock: input.clock,
     options: input.bridgeOptions ?? DEFAULT_BRIDGE_OPTIONS,
     systemNamespaces: input.config.systemNamespaces,
     metrics: input.metrics,
-    ...optionalOutOfBand(
-      input.outOfBand ??
-        outOfBandFromConfig(input.config, {
-          readSecret: input.cluster.readSecret?.bind(input.cluster),
-          fence,
-          metrics: input.metrics,
-        }),
-    ),
+    drain: input.config.drain,
+    ...optionalOutOfBand(outOfBand),
   });
+  const bridge = {
+    ...base,
+    ...(quarantine === undefined ? {} : { quarantine }),
+    ...(input.config.quarantine.nodeWide === 'taint' ? withCordonTaint(base, cluster) : {}),
+  };
   const known = new Set(catalogue.flatMap((e) => [e.name, ...(e.aliases ?? [])]));
   const build = (plugins: readonly { sop: unknown; origin: string }[]): SopRegistry =>
     createSopRegistry({
@@ -112,6 +124,8 @@ export function createEngine(input: EngineInput): Engine {
     metrics: input.metrics,
     log: input.log,
     ...(input.onStep === undefined ? {} : { onStep: input.onStep }),
+    // BMC health as conditions (`bmc.health`) reads through the same out-of-band port.
+    ...optionalOutOfBand(outOfBand),
   });
   return {
     controller,

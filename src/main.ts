@@ -15,8 +15,9 @@ import { createKubeCluster } from './k8s/kube-cluster.js';
 import { startMetricsServer } from './metrics/http-server.js';
 import { createMetrics } from './metrics/metrics.js';
 import { collectDefaultMetrics } from 'prom-client';
-import { createPromClient, refuseTokenOverHttp } from './prom/prom-client.js';
+import { backendOptions, createPromClient, refuseTokenOverHttp } from './prom/prom-client.js';
 import { loadPlugins, watchPluginDir } from './sop/plugins.js';
+import { startDaemonConsole } from './console/daemon-console.js';
 
 /** `kubernetes.server` when not in-cluster and not set. */
 const DEFAULT_KUBE_SERVER = 'https://127.0.0.1:6443';
@@ -75,6 +76,7 @@ export async function runDaemon(opts: {
     insecureSkipVerify: p.insecureSkipVerify,
     allowInsecureBearerToken: p.allowInsecureBearerToken,
     maxResponseBytes: p.maxResponseBytes,
+    ...backendOptions(p),
     onClockCorrection: (correctionMs) => {
       // Prometheus's clock minus ours, as query times now allow for (0: the clocks agree).
       log.warn("query times corrected to Prometheus's clock", { correctionMs });
@@ -111,9 +113,27 @@ export async function runDaemon(opts: {
       );
     },
   });
+  // The operator console (docs/console.md), when console.port is set: reads the nodes, writes
+  // what an authorised operator asks (unfenced: an operator's write, on any replica).
+  const operatorConsole =
+    config.console.port === undefined
+      ? undefined
+      : await startDaemonConsole({
+          config,
+          cluster,
+          priorityOf: () => opts.priority.current(),
+          log,
+        });
+  const onSnapshot =
+    operatorConsole === undefined
+      ? notifications.onSnapshot
+      : (s: Parameters<typeof operatorConsole.onSnapshot>[0]): void => {
+          notifications.onSnapshot?.(s);
+          operatorConsole.onSnapshot(s);
+        };
   const engine = createEngine({
     ...(fence === undefined ? {} : { fence }),
-    ...(notifications.onSnapshot === undefined ? {} : { onSnapshot: notifications.onSnapshot }),
+    ...(onSnapshot === undefined ? {} : { onSnapshot }),
     cluster,
     metricsSource,
     clock: systemClock,
@@ -153,6 +173,7 @@ export async function runDaemon(opts: {
   });
   log.info('aegis started', {
     metrics: server.url,
+    ...(operatorConsole === undefined ? {} : { console: operatorConsole.url }),
     dryRun: config.safety.dryRun,
     prometheus: p.url,
   });
@@ -189,6 +210,8 @@ export async function runDaemon(opts: {
     opts.priority.close();
     await cluster.close();
     await server.close();
+    operatorConsole?.stopWatching();
+    await operatorConsole?.close();
     log.info('aegis stopped', {});
   }
 }

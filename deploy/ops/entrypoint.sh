@@ -4,6 +4,7 @@
 #   entrypoint.sh reboot | shutdown | healthcheck | repair
 #   entrypoint.sh remedy <DropCache|RestartKubelet|RestartFabricmanager|EnableGpuPersistence|ConfigPeerMem|BreakDeadlock>
 #   entrypoint.sh diagnose <Type> [id]
+#   entrypoint.sh validate <dcgm level 0-4> <nccl gpus: 0|all|N> <ib device: none|auto|name>
 #
 # It runs in a privileged, host-PID container (deploy/jobs/*.yaml). Host commands run in the
 # host's namespaces through `nsenter -t 1`, so they use the host's own binaries (systemctl, GPFS
@@ -70,6 +71,12 @@ readonly DEV_RE='^[A-Za-z0-9][A-Za-z0-9_:.-]{0,63}$'
 readonly GPU_INDEX_RE='^[0-9]{1,3}$'
 readonly GPU_MASK_RE='^[01]{2,16}$'
 readonly PCI_BDF_RE='^([0-9A-Fa-f]{4,8}:)?[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-7]$'
+readonly VALIDATE_LEVEL_RE='^[0-4]$'
+readonly VALIDATE_GPUS_RE='^(0|all|[1-9]|[1-5][0-9]|6[0-4])$'
+readonly VALIDATE_IB_RE='^(none|auto|[A-Za-z][A-Za-z0-9_]{0,31})$'
+# Validation: how long one test may take (DCGM level 3 takes ~30 min, level 4 over an hour).
+readonly VALIDATE_TIMEOUT="${AEGIS_VALIDATE_TIMEOUT:-5400}"
+readonly NCCL_TEST_ARGS=(-b 512M -e 4G -f 2)
 
 trap 'log "unexpected failure (status $?) at line $LINENO"; exit 1' ERR
 
@@ -923,6 +930,85 @@ cmd_diagnose() {
   esac
 }
 
+# ---- validate: the tests before return to service (src/jobs/validation.ts reads this output) ----
+# Each test's output goes between `aegis-validate: begin <test> <args>` and
+# `aegis-validate: end <test> rc=<status>`; a test not asked prints `skip`, a tool the host lacks
+# prints `missing`. The verdict is the controller's (floors are in its config), so this exits 0.
+
+# validate_run <test> <args> <compact 0|1> <argv…>: a host command with the validation deadline.
+validate_run() {
+  local test=$1 args=$2 compact=$3 file rc=0
+  shift 3
+  file="$(mktemp "${TMPDIR:-/tmp}/aegis-validate.XXXXXX")"
+  printf 'aegis-validate: begin %s %s\n' "$test" "$args"
+  timeout -k "$KILL_GRACE" "$VALIDATE_TIMEOUT" "${NSENTER[@]}" "$@" </dev/null >"$file" 2>&1 || rc=$?
+  if ((compact)); then
+    # JSON on one line (newlines and tabs are never inside JSON strings), so the log tail keeps it.
+    tr '\n\t' '  ' <"$file"
+    printf '\n'
+  else
+    tail -n 120 "$file"
+  fi
+  rm -f "$file"
+  printf 'aegis-validate: end %s rc=%d\n' "$test" "$rc"
+}
+
+# The first InfiniBand HCA with an ACTIVE port 1 (sysfs), or nothing.
+first_active_hca() {
+  local d
+  for d in "$SYS_DIR"/class/infiniband/*; do
+    [[ -r $d/ports/1/state ]] || continue
+    if grep -q ACTIVE "$d/ports/1/state"; then
+      printf '%s\n' "${d##*/}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+cmd_validate() {
+  local level=$1 gpus=$2 ib=$3 n
+  [[ $level =~ $VALIDATE_LEVEL_RE ]] || usage "invalid DCGM level" "$level"
+  [[ $gpus =~ $VALIDATE_GPUS_RE ]] || usage "invalid NCCL GPU count" "$gpus"
+  [[ $ib =~ $VALIDATE_IB_RE ]] || usage "invalid IB device" "$ib"
+  if ((level == 0)); then
+    echo 'aegis-validate: skip dcgm (not asked)'
+  elif ! host_has dcgmi; then
+    echo 'aegis-validate: missing dcgm dcgmi'
+  else
+    validate_run dcgm "level=$level" 1 dcgmi diag -r "$level" -j
+  fi
+  if [[ $gpus == 0 ]]; then
+    echo 'aegis-validate: skip nccl (not asked)'
+  elif ! host_has all_reduce_perf; then
+    echo 'aegis-validate: missing nccl all_reduce_perf'
+  else
+    n=$gpus
+    if [[ $n == all ]]; then n="$(compgen -G '/dev/nvidia[0-9]*' | wc -l)"; fi
+    if ((n < 1)); then
+      echo 'aegis-validate: missing nccl GPU devices (/dev/nvidia[0-9]*)'
+    else
+      validate_run nccl "gpus=$n" 0 all_reduce_perf "${NCCL_TEST_ARGS[@]}" -g "$n"
+    fi
+  fi
+  if [[ $ib == none ]]; then
+    echo 'aegis-validate: skip ib (not asked)'
+  elif ! host_has ib_write_bw; then
+    echo 'aegis-validate: missing ib ib_write_bw'
+  else
+    if [[ $ib == auto ]]; then ib="$(first_active_hca || true)"; fi
+    if [[ -z $ib ]]; then
+      echo 'aegis-validate: missing ib an HCA with an active port'
+    else
+      # Loopback: a server and a client on the same HCA, over the host's loopback for the handshake.
+      host_t "$((VALIDATE_TIMEOUT + 30))" ib_write_bw -d "$ib" -F --report_gbits -s 1048576 -D 5 >/dev/null 2>&1 &
+      sleep 2
+      validate_run ib "device=$ib" 0 ib_write_bw -d "$ib" -F --report_gbits -s 1048576 -D 5 localhost
+      wait || true
+    fi
+  fi
+}
+
 main() {
   (($# >= 1)) || usage "no action given"
   local action=$1
@@ -948,6 +1034,10 @@ main() {
     diagnose)
       (($# == 1 || $# == 2)) || usage "diagnose takes a type and an optional id"
       cmd_diagnose "$@"
+      ;;
+    validate)
+      (($# == 3)) || usage "validate takes a DCGM level, an NCCL GPU count and an IB device"
+      cmd_validate "$@"
       ;;
     *) usage "unknown action" "$action" ;;
   esac

@@ -5,6 +5,7 @@
  * never sees half of a change and a device that disappeared loses its series.
  */
 import type { ProblemSample } from './check.js';
+import type { HcaPcie } from './hca-pcie.js';
 import type { LogKey } from './log-window.js';
 import { Gauge, Registry, type PromGauge, type PromRegistry } from './prom-lite.js';
 
@@ -16,6 +17,8 @@ export interface AgentSnapshot {
   readonly logs: readonly { readonly key: LogKey; readonly count: number }[];
   readonly modulesLoaded: Readonly<Record<string, number>>;
   readonly modulesConfigured: Readonly<Record<string, number>>;
+  /** PCIe link and Max Read Request Size of each HCA (absent values: no series). */
+  readonly hcaPcie?: readonly HcaPcie[];
   /** Check name (gpu, rdma, ...) → duration of its last run in seconds. */
   readonly durations: Readonly<Record<string, number>>;
   /** 1 after the last Node condition write succeeded, 0 after it failed; undefined before any. */
@@ -67,6 +70,31 @@ export function createAgentMetrics(
       '1 when the module is listed in modules-load.d.',
       ['module'],
     ),
+    pcieSpeed: gauge(
+      'aegis_nodecheck_hca_pcie_link_speed_gts',
+      'Current PCIe link speed of the HCA in GT/s (sysfs current_link_speed; 0 = Unknown, no link trained).',
+      ['device', 'pci_bdf'],
+    ),
+    pcieMaxSpeed: gauge(
+      'aegis_nodecheck_hca_pcie_link_max_speed_gts',
+      'Fastest PCIe link speed the HCA can train at in GT/s: the lower of its max_link_speed and its upstream port’s.',
+      ['device', 'pci_bdf'],
+    ),
+    pcieWidth: gauge(
+      'aegis_nodecheck_hca_pcie_link_width',
+      'Current PCIe link width of the HCA in lanes (sysfs current_link_width).',
+      ['device', 'pci_bdf'],
+    ),
+    pcieMaxWidth: gauge(
+      'aegis_nodecheck_hca_pcie_link_max_width',
+      'Widest PCIe link the HCA can train at in lanes: the lower of its max_link_width and its upstream port’s.',
+      ['device', 'pci_bdf'],
+    ),
+    mrr: gauge(
+      'aegis_nodecheck_hca_pcie_max_read_request_bytes',
+      'PCIe Max Read Request Size of the HCA in bytes (Device Control of its PCI Express capability, read from the config space).',
+      ['device', 'pci_bdf'],
+    ),
     available: gauge(
       'aegis_nodecheck_check_available',
       '1 when the condition could be checked on this node; 0 = cannot check (tool, file or setting missing), never a fault.',
@@ -88,7 +116,18 @@ export function createAgentMetrics(
 }
 
 type Gauges = Record<
-  'problem' | 'log' | 'loaded' | 'configured' | 'available' | 'duration' | 'write',
+  | 'problem'
+  | 'log'
+  | 'loaded'
+  | 'configured'
+  | 'pcieSpeed'
+  | 'pcieMaxSpeed'
+  | 'pcieWidth'
+  | 'pcieMaxWidth'
+  | 'mrr'
+  | 'available'
+  | 'duration'
+  | 'write',
   PromGauge<string>
 >;
 
@@ -108,6 +147,17 @@ function fill(g: Gauges, s: AgentSnapshot): void {
   }
   for (const [module, v] of Object.entries(s.modulesLoaded)) g.loaded.set({ module }, v);
   for (const [module, v] of Object.entries(s.modulesConfigured)) g.configured.set({ module }, v);
+  for (const h of s.hcaPcie ?? []) {
+    const labels = { device: h.device, pci_bdf: h.pciBdf };
+    const set = (gauge: PromGauge<string>, v: number | undefined): void => {
+      if (v !== undefined) gauge.set(labels, v);
+    };
+    set(g.pcieSpeed, h.speedGts);
+    set(g.pcieMaxSpeed, h.maxSpeedGts);
+    set(g.pcieWidth, h.width);
+    set(g.pcieMaxWidth, h.maxWidth);
+    set(g.mrr, h.maxReadRequestBytes);
+  }
   for (const [check, v] of Object.entries(s.available))
     g.available.set({ check }, v === true ? 1 : 0);
   for (const [check, v] of Object.entries(s.durations)) g.duration.set({ check }, v);

@@ -73,6 +73,7 @@ export class AgentState {
       logs,
       modulesLoaded: merge(reports.map((r) => r.modulesLoaded ?? {})),
       modulesConfigured: merge(reports.map((r) => r.modulesConfigured ?? {})),
+      hcaPcie: reports.flatMap((r) => r.hcaPcie ?? []),
       durations: { ...this.#durations },
       ...(this.conditionWriteOk === undefined ? {} : { conditionWriteOk: this.conditionWriteOk }),
     };

@@ -5,6 +5,7 @@
  * sample and `aegis_nodecheck_check_available{check} 0`: it is stale to the controller, never
  * healthy and never a fault.
  */
+import type { HcaPcie } from './hca-pcie.js';
 
 /** One aegis_nodecheck_problem sample. */
 export interface ProblemSample {
@@ -25,6 +26,8 @@ export interface CheckReport {
   readonly modulesLoaded?: Readonly<Record<string, number>>;
   /** Kernel module → 1 configured to load at boot / 0 not (modules check only). */
   readonly modulesConfigured?: Readonly<Record<string, number>>;
+  /** PCIe link and Max Read Request Size of each HCA (HCA PCIe check only). */
+  readonly hcaPcie?: readonly HcaPcie[];
 }
 
 /** One node check. */

@@ -8,6 +8,7 @@ import { createDnsCheck, type Resolve } from './dns-check.js';
 import { resolveNvidiaSmi } from './driver-root.js';
 import { createGpfsCheck } from './gpfs-check.js';
 import { createGpuCheck } from './gpu-check.js';
+import { createHcaPcieCheck } from './hca-pcie.js';
 import { hostPath } from './host-fs.js';
 import { linkLayerOf, readRdmaDevices } from './ib-sysfs.js';
 import type { LogWindow } from './log-window.js';
@@ -48,6 +49,7 @@ export function buildChecks(d: CheckDeps): Check[] {
       expectLinkLayer: o.expectLinkLayer,
       ...(o.roce.expectedVfs === undefined ? {} : { expectedVfs: o.roce.expectedVfs }),
     }),
+    createHcaPcieCheck({ hostRoot: o.hostRoot, intervalMs: o.intervals.sysfsMs }),
     createRoceSiteCheck({
       hostRoot: o.hostRoot,
       nodeName: o.nodeName,

@@ -1,14 +1,24 @@
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { FakeHost, fixture } from '../../test/agent/fake-host.js';
 import { systemClock } from '../core/clock.js';
 import { followKmsg } from './kmsg-follower.js';
 
 const hosts: FakeHost[] = [];
-after(() => Promise.all(hosts.map((h) => h.close())));
+/** Every follower is stopped after the tests, also when one failed before its own stop(). */
+const followers: (() => Promise<void>)[] = [];
+after(async () => {
+  await Promise.all(followers.map((stop) => stop()));
+  await Promise.all(hosts.map((h) => h.close()));
+});
+
+// The fixtures first: without them a test would fail with followers still polling.
+before(() => {
+  for (const f of ['kernel/kmsg-gpud-1.log', 'kernel/kmsg-gpud-peermem.log']) fixture(f);
+});
 
 async function until(probe: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !probe(); i++) await delay(20);
@@ -27,23 +37,21 @@ function follow(path: string) {
     onLine: (l) => lines.push(l),
     onAvailable: (ok, detail) => available.push(ok ? true : (detail ?? 'false')),
   });
-  return {
-    lines,
-    available,
-    stop: async () => {
-      abort.abort();
-      await done;
-    },
+  const stop = async (): Promise<void> => {
+    abort.abort();
+    await done;
   };
+  followers.push(stop);
+  return { lines, available, stop };
 }
 
 describe('kernel log follower', () => {
   it('a FIFO: the backlog, then live records; available only after the backlog', async () => {
     const h = new FakeHost().kmsgFifo();
     hosts.push(h);
+    const capture = fixture('kernel/kmsg-gpud-1.log');
     const f = follow(join(h.root, 'dev/kmsg'));
     await until(() => f.available.length > 0);
-    const capture = fixture('kernel/kmsg-gpud-1.log');
     const n = capture.split('\n').filter((l) => l !== '').length;
     await h.kmsgRaw(capture);
     await until(() => f.lines.length === n);

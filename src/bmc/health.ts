@@ -499,3 +499,22 @@ export class BmcHealthPoller {
 export function isBmcFresh(reading: BmcHealthReading, node: string, condition: string): boolean {
   return reading.fresh.get(node)?.has(condition) === true;
 }
+
+/**
+ * The reading as the cycle folds it: only the nodes whose ipmi-exporter is known not to report
+ * (`exporterAbsent`: its presence query answered and left the node out). Where the exporter
+ * reports — or may: its presence is unknown — the BMC's observations are dropped and it vouches
+ * for nothing, so a condition the exporter reports is never reported twice (nor contradicted).
+ * Pure.
+ */
+export function bmcReadingWhereNoExporter(
+  reading: BmcHealthReading,
+  exporterAbsent: (node: string) => boolean,
+): BmcHealthReading {
+  const fresh = new Map<string, ReadonlySet<string>>();
+  for (const [node, set] of reading.fresh) if (exporterAbsent(node)) fresh.set(node, set);
+  return {
+    observations: reading.observations.filter((o) => exporterAbsent(o.node)),
+    fresh,
+  };
+}

@@ -43,8 +43,8 @@ export interface PowerCycleDeps {
   >;
   readonly clock: Clock;
   readonly outOfBand: OutOfBand;
-  /** Drains a Ready node first (the bridge's drain: PDBs honoured). */
-  readonly drain: (node: string, signal: AbortSignal) => Promise<Outcome>;
+  /** Drains a Ready node first (the bridge's drain: PDBs honoured; `seq` names the request). */
+  readonly drain: (node: string, signal: AbortSignal, seq?: number) => Promise<Outcome>;
   /** Told of each power cycle's end (metrics). */
   readonly onEnd?: (protocol: string, outcome: Outcome) => void;
 }
@@ -119,7 +119,7 @@ export async function powerCycleNode(
         });
       if (state === 'On') {
         if (mark === undefined && node0.ready === true) {
-          const drained = await deps.drain(req.node, signal);
+          const drained = await deps.drain(req.node, signal, req.seq);
           if (drained.status !== 'Succeeded')
             return await ended({
               status: 'Canceled',

@@ -7,6 +7,18 @@ function sichekIb(expr: string): string {
   return `label_replace(${expr}, "device", "$1", "ib_dev", "(.*)")`;
 }
 
+/**
+ * The agent's HCA PCIe series (src/agent/hca-pcie.ts), labelled `device` (HCA) and `pci_bdf`.
+ * The maxima are the lower of the HCA's and its upstream port's, so a slow slot is not a fault.
+ */
+export const HCA_PCIE = {
+  speed: 'aegis_nodecheck_hca_pcie_link_speed_gts',
+  maxSpeed: 'aegis_nodecheck_hca_pcie_link_max_speed_gts',
+  width: 'aegis_nodecheck_hca_pcie_link_width',
+  maxWidth: 'aegis_nodecheck_hca_pcie_link_max_width',
+  mrr: 'aegis_nodecheck_hca_pcie_max_read_request_bytes',
+} as const;
+
 interface IbCheck {
   readonly name: string;
   readonly description: string;
@@ -184,10 +196,12 @@ export function ibConditions(ignore: readonly IbPortPattern[]): CatalogueEntry[]
       name: 'IBPCIeMRRNotAlign',
       domain: 'IB',
       description:
-        'The HCA PCIe MaxReadReq is not 4096 bytes (sichek pcie_mrr); id = HCA, value = MRR.',
-      signal: 'sichek',
-      expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_mrr')}) != 4096`,
+        'The HCA PCIe Max Read Request Size is not 4096 bytes (the agent reads it from the PCI config ' +
+        'space); id = HCA, value = MRR in bytes.',
+      signal: 'aegis-nodecheck',
+      expr: `max by (node, device, pci_bdf) (${HCA_PCIE.mrr}) != 4096`,
       deviceLabel: 'device',
+      pciBdfLabel: 'pci_bdf',
       forMs: MIN,
       clearForMs: 10 * MIN,
       clear: 'MRR is 4096 for 10 minutes.',
@@ -197,9 +211,7 @@ export function ibConditions(ignore: readonly IbPortPattern[]): CatalogueEntry[]
       sop: 'ib.report',
       fault: {
         defaultDevice: 'mlx5_0',
-        series: [
-          { metric: 'sichek_infiniband_pcie_mrr', labels: { ib_dev: '{device}' }, value: 512 },
-        ],
+        series: [{ metric: HCA_PCIE.mrr, labels: { device: '{device}' }, value: 512 }],
       },
     },
     {
@@ -266,13 +278,15 @@ export function ibConditions(ignore: readonly IbPortPattern[]): CatalogueEntry[]
       name: 'IBPCIeSpeedAbnormal',
       domain: 'IB',
       description:
-        'The HCA PCIe link speed is below the node spec (sichek pcie_speed_state = 1); id = HCA.',
-      signal: 'sichek',
-      expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_speed_state')}) == 1`,
+        "The HCA PCIe link trained slower than it can (current speed below the lower of the HCA's and " +
+        "its upstream port's maximum, read by the agent from sysfs); id = HCA, value = GT/s.",
+      signal: 'aegis-nodecheck',
+      expr: `max by (node, device, pci_bdf) (${HCA_PCIE.speed} < ${HCA_PCIE.maxSpeed})`,
       deviceLabel: 'device',
+      pciBdfLabel: 'pci_bdf',
       forMs: 5 * MIN,
       clearForMs: 10 * MIN,
-      clear: 'PCIe speed at spec for 10 minutes.',
+      clear: 'PCIe speed at its maximum for 10 minutes.',
       priority: 10,
       affectsLoad: false,
       deviceIdMode: 'id',
@@ -280,39 +294,29 @@ export function ibConditions(ignore: readonly IbPortPattern[]): CatalogueEntry[]
       aliases: ['IBPcieDowngraded'],
       fault: {
         defaultDevice: 'mlx5_0',
-        series: [
-          {
-            metric: 'sichek_infiniband_pcie_speed_state',
-            labels: { ib_dev: '{device}' },
-            value: 1,
-          },
-        ],
+        series: [{ metric: HCA_PCIE.speed, labels: { device: '{device}' }, value: 8 }],
       },
     },
     {
       name: 'IBPCIeWidthAbnormal',
       domain: 'IB',
       description:
-        'The HCA PCIe link width is below the node spec (sichek pcie_width_state = 1); id = HCA.',
-      signal: 'sichek',
-      expr: `max by (node, device) (${sichekIb('sichek_infiniband_pcie_width_state')}) == 1`,
+        "The HCA PCIe link trained narrower than it can (current width below the lower of the HCA's and " +
+        "its upstream port's maximum, read by the agent from sysfs); id = HCA, value = lanes.",
+      signal: 'aegis-nodecheck',
+      expr: `max by (node, device, pci_bdf) (${HCA_PCIE.width} < ${HCA_PCIE.maxWidth})`,
       deviceLabel: 'device',
+      pciBdfLabel: 'pci_bdf',
       forMs: 5 * MIN,
       clearForMs: 10 * MIN,
-      clear: 'PCIe width at spec for 10 minutes.',
+      clear: 'PCIe width at its maximum for 10 minutes.',
       priority: 10,
       affectsLoad: false,
       deviceIdMode: 'id',
       sop: 'ib.reboot-once',
       fault: {
         defaultDevice: 'mlx5_0',
-        series: [
-          {
-            metric: 'sichek_infiniband_pcie_width_state',
-            labels: { ib_dev: '{device}' },
-            value: 1,
-          },
-        ],
+        series: [{ metric: HCA_PCIE.width, labels: { device: '{device}' }, value: 8 }],
       },
     },
     {

@@ -307,17 +307,6 @@ export const METRIC_PRODUCERS: readonly MetricProducer[] = [
     'sichek_infiniband_hca_pci_num',
     'sichek_infiniband_port_speed_state',
   ]),
-  ...rows(
-    'sichek',
-    'not exported by any sichek release: the HCA PCIe gauges are commented out in ' +
-      'components/infiniband/metrics/metrics.go since v0.7.1 (only untagged commits of December 2025 had them)',
-    [
-      'sichek_infiniband_pcie_mrr',
-      'sichek_infiniband_pcie_speed_state',
-      'sichek_infiniband_pcie_width_state',
-    ],
-    false,
-  ),
   // The Aegis agent
   ...rows('aegis-agent', '`aegis agent` DaemonSet (deploy/agent/)', [
     'aegis_nodecheck_up',
@@ -326,6 +315,17 @@ export const METRIC_PRODUCERS: readonly MetricProducer[] = [
     'aegis_nodecheck_kernel_module_loaded',
     'aegis_nodecheck_kernel_module_configured',
   ]),
+  ...rows(
+    'aegis-agent',
+    '`aegis agent` DaemonSet (deploy/agent/), run as root to read PCI config space',
+    [
+      'aegis_nodecheck_hca_pcie_link_speed_gts',
+      'aegis_nodecheck_hca_pcie_link_max_speed_gts',
+      'aegis_nodecheck_hca_pcie_link_width',
+      'aegis_nodecheck_hca_pcie_link_max_width',
+      'aegis_nodecheck_hca_pcie_max_read_request_bytes',
+    ],
+  ),
   // node-problem-detector
   ...rows(
     'node-problem-detector',

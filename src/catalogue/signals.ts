@@ -174,6 +174,18 @@ function sichek(
   return { name, signal: 'sichek', kind: 'gauge', labels, healthy, help };
 }
 
+/** An Aegis agent gauge per Mellanox HCA PCI function (`device` = HCA, `pci_bdf` = its address). */
+function hcaPcie(name: string, healthy: number | null, help: string): MetricSpec {
+  return {
+    name,
+    signal: 'aegis-nodecheck',
+    kind: 'gauge',
+    labels: ['device', 'pci_bdf'],
+    healthy,
+    help,
+  };
+}
+
 /** Every metric any catalogue expression or presence query reads (a test keeps the two in step). */
 export const METRICS: readonly MetricSpec[] = [
   // kube-state-metrics
@@ -651,19 +663,6 @@ export const METRICS: readonly MetricSpec[] = [
     null,
     'HCAs registered in the RDMA stack; equals hca_num when healthy.',
   ),
-  sichek('sichek_infiniband_pcie_mrr', ['ib_dev'], 4096, 'PCIe MaxReadReq of the HCA.'),
-  sichek(
-    'sichek_infiniband_pcie_speed_state',
-    ['ib_dev'],
-    0,
-    '1 when the PCIe speed is below spec.',
-  ),
-  sichek(
-    'sichek_infiniband_pcie_width_state',
-    ['ib_dev'],
-    0,
-    '1 when the PCIe width is below spec.',
-  ),
   sichek(
     'sichek_infiniband_port_speed_state',
     ['ib_dev'],
@@ -715,6 +714,31 @@ export const METRICS: readonly MetricSpec[] = [
     healthy: 1,
     help: '1 when the module is listed in /etc/modules-load.d.',
   },
+  hcaPcie(
+    'aegis_nodecheck_hca_pcie_link_speed_gts',
+    null,
+    'Current PCIe link speed of the HCA in GT/s (sysfs `current_link_speed`; 0 = Unknown, no link).',
+  ),
+  hcaPcie(
+    'aegis_nodecheck_hca_pcie_link_max_speed_gts',
+    null,
+    'Fastest speed the HCA link can train at: the lower of the HCA’s and its upstream port’s `max_link_speed`.',
+  ),
+  hcaPcie(
+    'aegis_nodecheck_hca_pcie_link_width',
+    null,
+    'Current PCIe link width of the HCA in lanes (sysfs `current_link_width`).',
+  ),
+  hcaPcie(
+    'aegis_nodecheck_hca_pcie_link_max_width',
+    null,
+    'Widest link the HCA can train at: the lower of the HCA’s and its upstream port’s `max_link_width`.',
+  ),
+  hcaPcie(
+    'aegis_nodecheck_hca_pcie_max_read_request_bytes',
+    4096,
+    'PCIe Max Read Request Size of the HCA in bytes (Device Control, read from its PCI config space as root).',
+  ),
   // node-problem-detector (pkg/problemmetrics/problem_metrics.go)
   {
     name: 'problem_gauge',

@@ -16,6 +16,7 @@ import { registerConditionsCommand } from './commands/conditions.js';
 import { registerDemoCommand } from './commands/demo.js';
 import { registerInspectCommand } from './commands/inspect.js';
 import { registerPriorityCommand } from './commands/priority.js';
+import { registerReplayCommand } from './commands/replay.js';
 import { registerRulesCommand } from './commands/rules.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerSimCommand } from './commands/sim.js';
@@ -36,6 +37,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerPriorityCommand,
   registerRulesCommand,
   registerSimCommand,
+  registerReplayCommand,
   registerDemoCommand,
   registerBenchCommand,
   registerAgentCommand,

@@ -7,6 +7,8 @@ import { CREDENTIALS_PREFIX, parseBmcAddress } from '../bmc/select.js';
 import { findCondition } from '../catalogue/index.js';
 import { ALLOWABLE_ACTIONS, DEFAULT_CORRELATION_RULES } from '../engine/domains.js';
 import { DEFAULT_TOPOLOGY_LABELS, DOMAIN_KINDS } from '../engine/topology.js';
+import { isHttpUrl } from '../engine/drain-checkpoint.js';
+import { PROFILE_NAMES } from '../engine/profiles.js';
 
 /** A duration: `"30s"`-style string or milliseconds; finite and not negative. */
 const durationMs = z.union([z.string(), z.number()]).transform((v, ctx) => {
@@ -195,6 +197,20 @@ export const ConfigSchema = z.strictObject({
         .int()
         .positive()
         .default(16 * 1024 * 1024),
+      /**
+       * The store behind the Prometheus API (docs/prometheus.md, Backends): `victoriametrics`
+       * asks vmselect for the newest data (latency_offset=1ms) and the Prometheus forms of
+       * changes/increase/delta/rate, `thanos` refuses partial answers
+       * (partial_response=false). Any partial answer is stale data, whatever the flavor.
+       */
+      flavor: z.enum(['prometheus', 'victoriametrics', 'thanos', 'mimir']).default('prometheus'),
+      /** Tenant sent in `tenantHeader` with every query (Mimir, Cortex, a Thanos tenant proxy). */
+      tenant: z.string().min(1).optional(),
+      /** Header carrying `tenant` (an HTTP header name). */
+      tenantHeader: z
+        .string()
+        .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'must be an HTTP header name')
+        .default('X-Scope-OrgID'),
     })
     .prefault({}),
   inspect: z
@@ -351,6 +367,47 @@ export const ConfigSchema = z.strictObject({
           }),
         )
         .default([]),
+    })
+    .prefault({}),
+  /**
+   * Node-group behaviour profiles (docs/profiles.md): what automation may do on a node, by node
+   * group. `groups` are tried in order, the first whose `selector` (matchLabels: every label with
+   * its value) matches a node gives its profile; other nodes get `default`. Profiles: `full` (the
+   * whole ladder), `observe-only` (nothing written for the node: the plan is logged and counted),
+   * `cordon-only` (cordon, then a hand-off to a human), `approval-required` (every step past a
+   * cordon waits for an operator's approval). Default: `full` for every node, no groups.
+   */
+  profiles: z
+    .strictObject({
+      default: z.enum(PROFILE_NAMES).default('full'),
+      groups: z
+        .array(
+          z.strictObject({
+            name: z
+              .string()
+              .regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be a DNS label of at most 40')
+              .optional(),
+            selector: z
+              .record(labelKey, z.string().max(63))
+              .refine((s) => Object.keys(s).length > 0, 'needs at least one label'),
+            profile: z.enum(PROFILE_NAMES),
+          }),
+        )
+        .default([]),
+    })
+    .prefault({}),
+  /**
+   * Reliability metrics (docs/metrics.md, `aegis_reliability_*`): computed from the tickets every
+   * cycle. GPU-hours lost while cordoned count the node's GPUs from `gpuCountLabel` (set by GPU
+   * feature discovery), else `gpusPerNode`; a lemon node had at least `lemonTickets` tickets
+   * opened within `lemonWindowMs`.
+   */
+  reliability: z
+    .strictObject({
+      gpuCountLabel: labelKey.default('nvidia.com/gpu.count'),
+      gpusPerNode: z.int().nonnegative().default(8),
+      lemonTickets: z.int().min(2).default(3),
+      lemonWindowMs: positiveMs.prefault('30d'),
     })
     .prefault({}),
   safety: z
@@ -647,7 +704,8 @@ export const ConfigSchema = z.strictObject({
        */
       health: z
         .strictObject({
-          enabled: z.boolean().default(false),
+          /** Unset: on whenever `bmc.enabled` is (the BMC path is configured). */
+          enabled: z.boolean().optional(),
           intervalMs: positiveMs.prefault('5m'),
           staleAfterMs: positiveMs.prefault('20m'),
           /** SEL events asserted longer ago than this (by the BMC's clock) are history. */
@@ -675,8 +733,167 @@ export const ConfigSchema = z.strictObject({
         });
     })
     .prefault({}),
+  /**
+   * GPU-level quarantine (docs/remediation.md, "GPU-level quarantine"): a fault on one GPU takes
+   * that device out of scheduling instead of cordoning the node. `mechanism`: `auto` uses a DRA
+   * DeviceTaintRule (resource.k8s.io/v1, Kubernetes 1.37) where the apiserver serves it, else a
+   * node taint `nodeTaintKey=<device>` (the device plugin's own health check takes an Xid-faulty
+   * GPU out of the node's allocatable). `dra.deviceName`: the DRA device of GPU index `{index}`
+   * (the NVIDIA DRA driver names GPUs `gpu-<minor>`); the pool is the node's name.
+   * `maxDevices`: more faulty GPUs on a node than this is a node-wide fault. `conditions`: the
+   * conditions that may isolate one GPU (default: QUARANTINE_CONDITIONS in src/sop/quarantine.ts).
+   * `nodeWide: taint` adds the NoSchedule taint `aegis.io/quarantine` to every Aegis cordon (and
+   * removes it with the uncordon), for schedulers that react to taints (Kueue's topology-aware
+   * node replacement). `repairAfterMs`: a GPU still faulty this long after its quarantine gets the
+   * ladder's node-wide rungs (cordon, drain, reboot); unset, the node goes to a human at once.
+   */
+  quarantine: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      mechanism: z.enum(['auto', 'deviceTaintRule', 'nodeTaint']).default('auto'),
+      effect: z.enum(['NoSchedule', 'NoExecute']).default('NoSchedule'),
+      nodeTaintKey: z
+        .string()
+        .regex(
+          /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/,
+          'must be a taint key (a label key, e.g. aegis.io/gpu-quarantine)',
+        )
+        .default('aegis.io/gpu-quarantine'),
+      nodeTaintEffect: z.enum(['NoSchedule', 'PreferNoSchedule']).default('NoSchedule'),
+      maxDevices: z.int().min(1).max(16).default(1),
+      conditions: z.array(z.string().min(1)).optional(),
+      dra: z
+        .strictObject({
+          driver: z.string().min(1).default('gpu.nvidia.com'),
+          deviceName: z
+            .string()
+            .regex(/\{index\}/, 'must contain {index}')
+            .default('gpu-{index}'),
+        })
+        .prefault({}),
+      nodeWide: z.enum(['cordon', 'taint']).default('cordon'),
+      repairAfterMs: positiveMs.optional(),
+    })
+    .prefault({}),
+  /**
+   * Drains that respect training jobs (docs/remediation.md): before eviction, ask the pods to
+   * checkpoint — `checkpoint.mode` `annotation` (write `aegis.io/drain-requested: <deadline>` on
+   * the pod, wait for `aegis.io/checkpoint-done`), `hook` (the same annotation, then a POST to
+   * `hook.url` or the pod's `aegis.io/checkpoint-hook` when it matches `hook.allowedUrls`; a 2xx
+   * answer acknowledges), or `grace` (evict with `gracePeriodSeconds` for the pod's preStop) — for
+   * the pods annotated `aegis.io/checkpoint: "true"` (`pods: annotated`) or all; a pod that does
+   * not answer is evicted `timeoutMs` after the request. A pod annotated
+   * `aegis.io/drain: wait-for-completion` is left to finish for up to `waitForCompletionMaxMs`.
+   * Default: off, 0 (the plain drain).
+   */
+  drain: z
+    .strictObject({
+      checkpoint: z
+        .strictObject({
+          mode: z.enum(['off', 'annotation', 'grace', 'hook']).default('off'),
+          pods: z.enum(['annotated', 'all']).default('annotated'),
+          timeoutMs: positiveMs.prefault('10m'),
+          gracePeriodSeconds: z.int().positive().max(86_400).default(600),
+          hook: z
+            .strictObject({
+              url: z.string().refine(isHttpUrl, 'must be an http:// or https:// URL').optional(),
+              /** Anchored regexes over a pod's own hook URL; none: pods' URLs are not used. */
+              allowedUrls: z
+                .array(
+                  z.string().refine((r) => {
+                    try {
+                      new RegExp(r);
+                      return true;
+                    } catch {
+                      return false;
+                    }
+                  }, 'must be a regular expression'),
+                )
+                .default([]),
+              timeoutMs: positiveMs.prefault('10s'),
+              /** A file holding a bearer token sent to the hook (read at each call, never logged). */
+              bearerTokenFile: z.string().min(1).optional(),
+            })
+            .prefault({}),
+        })
+        .superRefine((c, ctx) => {
+          if (c.mode === 'hook' && c.hook.url === undefined && c.hook.allowedUrls.length === 0)
+            ctx.addIssue({
+              code: 'custom',
+              path: ['hook', 'url'],
+              message:
+                'is required for mode hook (or hook.allowedUrls, for pods naming their own hook)',
+            });
+        })
+        .prefault({}),
+      waitForCompletionMaxMs: durationMs.prefault('0s'),
+    })
+    .prefault({}),
+  /**
+   * Validation before return to service (docs/remediation.md). Off by default. When on, a node
+   * repaired by a reboot-class step (Reboot, PowerCycle, Repair) is uncordoned only after a
+   * `validate_node` Job passes: DCGM diagnostics at `dcgm.level` (0: not run), an NCCL all-reduce
+   * on `nccl.gpus` GPUs (`all`, a count, or 0: not run) whose bus bandwidth at the largest size
+   * must reach `nccl.minBusBandwidthGBps` (unset: no floor, data errors still fail), and an IB
+   * loopback on `ib.device` (`auto`: the first active HCA; `none`: not run) whose average must
+   * reach `ib.minBandwidthGbps`. A pass writes `aegis.io/certified-until` (now + `certifyForMs`,
+   * RFC 3339) on the node; a failure goes to the next rung (another reboot, then a human). The
+   * tools are the hosts' own (dcgmi, nccl-tests' all_reduce_perf, perftest's ib_write_bw).
+   */
+  validation: z
+    .strictObject({
+      enabled: z.boolean().default(false),
+      dcgm: z.strictObject({ level: z.int().min(0).max(4).default(3) }).prefault({}),
+      nccl: z
+        .strictObject({
+          gpus: z.union([z.literal('all'), z.int().min(0).max(64)]).default('all'),
+          minBusBandwidthGBps: z.number().positive().optional(),
+        })
+        .prefault({}),
+      ib: z
+        .strictObject({
+          device: z
+            .string()
+            .regex(
+              /^(none|auto|[A-Za-z][A-Za-z0-9_]{0,31})$/,
+              'must be none, auto or an HCA name (e.g. mlx5_0)',
+            )
+            .default('auto'),
+          minBandwidthGbps: z.number().positive().optional(),
+        })
+        .prefault({}),
+      certifyForMs: positiveMs.prefault('7d'),
+    })
+    .prefault({}),
   priorityFile: z.string().optional(),
   metricsPort: z.int().min(0).max(65535).default(9400),
+  /**
+   * The operator console in the browser (docs/console.md): off unless `port` is set. Every request
+   * carries the caller's Kubernetes bearer token (TokenReview) and each action is authorised by
+   * SubjectAccessReview on group aegis.io. `allowedOrigins`: origins besides the console's own
+   * that may send writes (an Ingress host). `grafana`: base URL and dashboards linked from the
+   * node view (`{node}` in `path` is the node's name).
+   */
+  console: z
+    .strictObject({
+      port: z.int().min(0).max(65535).optional(),
+      host: z.string().min(1).default('0.0.0.0'),
+      allowedOrigins: z.array(z.url()).default([]),
+      /** A login (session) lasts at most this long; the token is re-reviewed every minute. */
+      sessionTtlMs: positiveMs.prefault('8h'),
+      grafana: z
+        .strictObject({
+          url: z.url().optional(),
+          dashboards: z
+            .array(z.strictObject({ title: z.string().min(1), path: z.string().min(1) }))
+            .default([
+              { title: 'Fleet conditions', path: '/d/aegis-fleet/aegis-fleet?var-node={node}' },
+              { title: 'Aegis overview', path: '/d/aegis-overview/aegis-overview' },
+            ]),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   leaderElection: z
     .strictObject({
       enabled: z.boolean().default(true),

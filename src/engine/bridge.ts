@@ -4,10 +4,13 @@ import { DEFAULT_SYSTEM_NAMESPACES, namespacePredicate } from '../catalogue/name
 import type { ClusterClient, JobState, PodInfo } from '../k8s/cluster.js';
 import { jobName } from '../jobs/job-name.js';
 import { assertNodeName, validateJobParams } from '../jobs/params.js';
+import { CERTIFIED_UNTIL_ANNOTATION } from '../jobs/validation.js';
 import type { ApiBridge, Outcome } from '../sop/sop.js';
 import type { OutOfBand } from '../bmc/out-of-band.js';
 import { outOfBandBridge } from '../bmc/power-cycle.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { updateTicket } from '../ticket/ticket-store.js';
+import { DEFAULT_DRAIN_POLICY, drainNode, type DrainPolicy } from './drain-checkpoint.js';
 
 /**
  * A resumed step whose Job is missing re-creates it only within this window after the step
@@ -39,6 +42,8 @@ export const DEFAULT_BRIDGE_OPTIONS: BridgeOptions = {
     repair_node: 3600,
     remedy_node: 1200,
     diagnose_node: 1200,
+    // DCGM level 3 takes ~30 min, the all-reduce and the loopback minutes (config `validation`).
+    validate_node: 7200,
   },
 };
 
@@ -90,6 +95,8 @@ export function createApiBridge(deps: {
   /** Out-of-band power through the BMCs (config `bmc`); absent: no PowerCycle. */
   outOfBand?: OutOfBand;
   metrics?: Metrics;
+  /** How drains ask pods to checkpoint (config `drain`); default: they do not. */
+  drain?: DrainPolicy;
 }): ApiBridge {
   const { cluster, clock } = deps;
   const opts = deps.options ?? DEFAULT_BRIDGE_OPTIONS;
@@ -120,6 +127,28 @@ export function createApiBridge(deps: {
     }
   };
 
+  /** Writes `message` on the ticket's Running step `seq` (what a drain is waiting for). */
+  const noteStep = async (
+    node: string,
+    seq: number,
+    message: string,
+    signal: AbortSignal,
+  ): Promise<void> => {
+    await updateTicket(
+      { cluster, clock },
+      node,
+      (current) => {
+        const entry = current?.workflows.find((w) => w.seq === seq && w.status === 'Running');
+        if (current === null || entry === undefined || entry.message === message) return undefined;
+        return {
+          ...current,
+          workflows: current.workflows.map((w) => (w === entry ? { ...w, message } : w)),
+        };
+      },
+      signal,
+    );
+  };
+
   const waitGone = async (name: string, signal: AbortSignal): Promise<JobState | null> => {
     for (let i = 0; i < 30; i++) {
       const state = await cluster.getJob(name, signal);
@@ -139,30 +168,24 @@ export function createApiBridge(deps: {
       await cluster.setUnschedulable(node, false, signal);
       return { status: 'Succeeded' };
     },
-    async drain(node, signal) {
-      const until = clock.now() + opts.drainTimeoutMs;
-      for (;;) {
-        const pods = (await cluster.listPodsOnNode(node, signal)).filter(
-          (p) => !p.daemonSet && !p.mirror && p.phase !== 'Succeeded' && p.phase !== 'Failed',
-        );
-        const pending = pods.filter((p) => p.deletionTimestampMs === undefined);
-        if (pods.length === 0) return { status: 'Succeeded', message: 'drained' };
-        const blocked: string[] = [];
-        for (const pod of pending) {
-          const result = await cluster.evictPod(pod.namespace, pod.name, signal);
-          if (result === 'blocked') blocked.push(`${pod.namespace}/${pod.name}`);
-        }
-        if (clock.now() >= until) {
-          return {
-            status: 'Failed',
-            message:
-              blocked.length > 0
-                ? `PodDisruptionBudget blocks eviction of ${blocked.slice(0, 5).join(', ')}`
-                : `${pods.length} pods still terminating`,
-          };
-        }
-        await clock.sleep(Math.min(5_000, opts.drainTimeoutMs / 10), signal);
-      }
+    drain(node, signal, request) {
+      // drain-checkpoint.ts: with the default policy, the plain drain.
+      return drainNode(
+        {
+          cluster,
+          clock,
+          policy: deps.drain ?? DEFAULT_DRAIN_POLICY,
+          drainTimeoutMs: opts.drainTimeoutMs,
+          note: (message, s) =>
+            request?.seq === undefined
+              ? Promise.resolve()
+              : noteStep(node, request.seq, message, s),
+          count: (result) => deps.metrics?.drainCheckpointPods.inc({ result }),
+        },
+        node,
+        signal,
+        request,
+      );
     },
     async runJob(request, signal) {
       const name = jobName(request.kind, request.node, request.seq);
@@ -250,6 +273,25 @@ export function createApiBridge(deps: {
       const n = await cluster.getNode(node, signal);
       return n.bootId === undefined ? { ready: n.ready } : { ready: n.ready, bootId: n.bootId };
     },
+    async certify(node, untilMs, signal) {
+      const value =
+        untilMs === null ? null : new Date(untilMs).toISOString().replace(/\.\d{3}Z$/, 'Z');
+      for (let attempt = 0; ; attempt++) {
+        const n = await cluster.getNode(node, signal);
+        if ((n.annotations[CERTIFIED_UNTIL_ANNOTATION] ?? null) === value) return;
+        try {
+          await cluster.patchNodeAnnotations(
+            node,
+            { [CERTIFIED_UNTIL_ANNOTATION]: value },
+            n.resourceVersion,
+            signal,
+          );
+          return;
+        } catch (err) {
+          if (!isHealError(err, ErrorCode.K8sConflict) || attempt >= 4) throw err;
+        }
+      }
+    },
   };
   const oob = deps.outOfBand;
   if (oob === undefined) return bridge;
@@ -259,7 +301,7 @@ export function createApiBridge(deps: {
       cluster,
       clock,
       outOfBand: oob,
-      drain: (node, signal) => bridge.drain(node, signal),
+      drain: (node, signal, seq) => bridge.drain(node, signal, { seq }),
       onEnd: (protocol, o) => deps.metrics?.bmcPowerCycles.inc({ protocol, result: o.status }),
     }),
   };
@@ -268,6 +310,7 @@ export function createApiBridge(deps: {
 function toOutcome(name: string, state: JobState | null): Outcome {
   if (state === null) return { status: 'Failed', message: `Job ${name} disappeared` };
   const exit = state.exitCode === undefined ? {} : { exitCode: state.exitCode };
+  const logs = state.logs === undefined ? {} : { logs: state.logs };
   if (state.phase === 'Succeeded') {
     const diagnosis = parseDiagnosis(state.logs ?? []);
     return {
@@ -275,6 +318,7 @@ function toOutcome(name: string, state: JobState | null): Outcome {
       message: `Job ${name} succeeded`,
       ...exit,
       ...(diagnosis.length > 0 ? { diagnosis } : {}),
+      ...logs,
     };
   }
   if (state.phase === 'Failed') {
@@ -282,6 +326,7 @@ function toOutcome(name: string, state: JobState | null): Outcome {
       status: 'Failed',
       message: `Job ${name} failed${state.exitCode === undefined ? '' : ` with exit ${state.exitCode}`}`,
       ...exit,
+      ...logs,
     };
   }
   return { status: 'Failed', message: `Job ${name} did not finish in time (${state.phase})` };

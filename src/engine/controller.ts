@@ -1,3 +1,11 @@
+import {
+  BmcHealthPoller,
+  bmcReadingWhereNoExporter,
+  isBmcFresh,
+  type BmcHealthReading,
+} from '../bmc/health.js';
+import type { OutOfBand } from '../bmc/out-of-band.js';
+import type { ValidationPolicy } from '../jobs/validation.js';
 import type { CatalogueEntry, Signal } from '../catalogue/types.js';
 import type { Config } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
@@ -37,7 +45,23 @@ import type { Logger } from './logger.js';
 import { runStep, type StepEvent } from './runner.js';
 import type { DomainIncident } from './domains.js';
 import { IncidentKeeper } from './incidents.js';
+import {
+  createDeviceQuarantine,
+  quarantineConditions,
+  releaseHealthy,
+  type DeviceQuarantine,
+} from './quarantine.js';
 import { isHold, SafetyGates } from './safety.js';
+import {
+  describeProfile,
+  needsApproval,
+  profileOf,
+  profilesConfigured,
+  profileVerdict,
+  PROFILE_NAMES,
+  type NodeProfile,
+} from './profiles.js';
+import { ReliabilityRecorder } from './reliability.js';
 import {
   actionableInOrder,
   Bucket,
@@ -65,6 +89,11 @@ export interface ControllerDeps {
   readonly fence?: Fence;
   /** Called after every cycle with the fleet as notifications see it (Alertmanager, ticket adapters). */
   readonly onSnapshot?: (s: FleetSnapshot) => void;
+  /**
+   * Out-of-band access to the BMCs: with `bmc.health` on (by default whenever `bmc.enabled`), the
+   * SEL and sensors of the nodes whose ipmi-exporter does not report are read as conditions.
+   */
+  readonly outOfBand?: OutOfBand;
 }
 
 /** What one cycle did (for the simulator, tests and benchmarks). */
@@ -104,12 +133,20 @@ export class Controller {
   readonly #gates: SafetyGates;
   /** Domain incidents (correlated faults in one rack, leaf switch, PDU, NVLink domain). */
   readonly #incidents: IncidentKeeper;
+  /** Reliability figures from the tickets (fed by the fleet walk of #recordFleet). */
+  readonly #reliability: ReliabilityRecorder;
+  /** Nodes whose profile is observe-only (nothing is written for them), as of this cycle's list. */
+  #observeOnly: ReadonlySet<string> = new Set();
+  #profiledFor: readonly NodeInfo[] | undefined;
   readonly #inflight = new Map<string, Promise<void>>();
   readonly #timing: ReadonlyMap<string, CatalogueEntry>;
   readonly #raisedAt = new Map<string, number>();
   readonly #dryRunSeen = new Map<string, string>();
   readonly #holdSeen = new Map<string, string>();
   readonly #policy: SopPolicy;
+  /** GPU-level quarantine (config `quarantine`): released here once the GPU is healthy. */
+  readonly #quarantine: DeviceQuarantine | undefined;
+  readonly #quarantineConditions: ReadonlySet<string>;
   readonly #tickets = new Map<string, { raw: string; ticket: Ticket | null; error?: Error }>();
   #conditionLabels = new Set<string>();
   #prevFaulty = new Set<string>();
@@ -131,6 +168,10 @@ export class Controller {
   #cycleHolds = new Map<string, NodeHold>();
   /** The last inspection (a fast cycle reuses it). */
   #lastInspection: Inspection | undefined;
+  /** BMC health as conditions (config `bmc.health`), for nodes without ipmi-exporter. */
+  readonly #bmcHealth: BmcHealthPoller | undefined;
+  #bmcPoll: Promise<void> | undefined;
+  #bmcPolledAtMs = Number.NEGATIVE_INFINITY;
   /** Producers of Node conditions read as observations (node-problem-detector, the agent). */
   readonly #nodeSources: readonly NodeConditionSource[];
   /** Node condition types some detector mapping reads. */
@@ -162,11 +203,38 @@ export class Controller {
       humanSupervisor: deps.config.sop.humanSupervisor,
       dryRun: deps.config.safety.dryRun,
       busy: (node) => this.#inflight.has(node),
+      // An observe-only node gets no write: no incident pointer, release or Event.
+      readOnly: (node) => this.#observeOnly.has(node),
     });
+    this.#reliability = new ReliabilityRecorder(
+      deps.config.reliability,
+      deps.config.domains.labels.nodeGroup,
+    );
     this.#nodeSources = nodeConditionSources(deps.config.nodeProblemDetector);
+    const health = deps.config.bmc.health;
+    this.#bmcHealth =
+      deps.outOfBand !== undefined && (health.enabled ?? deps.config.bmc.enabled)
+        ? new BmcHealthPoller({
+            outOfBand: deps.outOfBand,
+            clock: deps.clock,
+            // Only where ipmi-exporter is known not to report: it is never read twice.
+            wanted: (n) => this.#ipmiExporterAbsent(this.#lastInspection, n.name),
+            staleAfterMs: health.staleAfterMs,
+            selWindowMs: health.selWindowMs,
+            concurrency: health.concurrency,
+            metrics: deps.metrics,
+            onError: (node, err) => {
+              deps.log.warn('BMC health not read; its conditions go stale there', {
+                node,
+                err: errorMessage(err),
+              });
+            },
+          })
+        : undefined;
     this.#detectorTypes = new Set(this.#nodeSources.flatMap((s) => s.mappings.map((m) => m.type)));
 
     const s = deps.config.sop;
+    this.#quarantineConditions = quarantineConditions(deps.config.quarantine);
     this.#policy = {
       level: s.level,
       settleMs: s.settleMs,
@@ -176,7 +244,22 @@ export class Controller {
       maxTicketAgeMs: s.maxTicketAgeMs,
       podSelectors: s.podSelectors,
       blockedDrain: s.blockedDrain,
+      validation: validationPolicy(deps.config.validation),
+      quarantine: {
+        enabled: deps.config.quarantine.enabled,
+        conditions: this.#quarantineConditions,
+        maxDevices: deps.config.quarantine.maxDevices,
+        priorityOf: (c) => deps.priorityOf()(c),
+        ...(deps.config.quarantine.repairAfterMs === undefined
+          ? {}
+          : { repairAfterMs: deps.config.quarantine.repairAfterMs }),
+      },
     };
+    this.#quarantine = createDeviceQuarantine({
+      cluster: deps.cluster,
+      clock: deps.clock,
+      config: deps.config.quarantine,
+    });
     this.#zeroMetrics();
   }
 
@@ -243,6 +326,48 @@ export class Controller {
     return false;
   }
 
+  /** Resolves when the BMC health reading under way, if any, has ended (tests, shutdown). */
+  async bmcHealthSettled(): Promise<void> {
+    await this.#bmcPoll;
+  }
+
+  /**
+   * The BMC health reading folded into this cycle (undefined when `bmc.health` is off), and a
+   * new background reading of the BMCs when `bmc.health.intervalMs` has passed since the last.
+   */
+  #bmcHealthReading(
+    nodes: readonly NodeInfo[],
+    insp: Inspection,
+    atMs: number,
+    signal: AbortSignal,
+  ): BmcHealthReading | undefined {
+    const poller = this.#bmcHealth;
+    if (poller === undefined) return undefined;
+    if (
+      this.#bmcPoll === undefined &&
+      atMs - this.#bmcPolledAtMs >= this.#d.config.bmc.health.intervalMs
+    ) {
+      this.#bmcPolledAtMs = atMs;
+      this.#bmcPoll = poller
+        .poll(nodes, signal)
+        .catch((err: unknown) => {
+          if (!signal.aborted)
+            this.#d.log.warn('BMC health reading failed', { err: errorMessage(err) });
+        })
+        .finally(() => {
+          this.#bmcPoll = undefined;
+        });
+    }
+    return bmcReadingWhereNoExporter(poller.reading(atMs), (node) =>
+      this.#ipmiExporterAbsent(insp, node),
+    );
+  }
+
+  /** True when the inspection's presence answer left the node out of ipmi-exporter's. */
+  #ipmiExporterAbsent(insp: Inspection | undefined, node: string): boolean {
+    return insp?.staleByNode.get(node)?.has('ipmi-exporter') === true;
+  }
+
   /** Stops dispatching new steps; running ones finish. */
   stop(): void {
     this.#stopping = true;
@@ -299,6 +424,7 @@ export class Controller {
     }
     const t1 = performance.now();
     this.#pruneGoneNodes(nodes);
+    this.#applyProfiles(nodes);
     const last = this.#lastInspection;
     const insp =
       opts.fast === true && last !== undefined
@@ -322,19 +448,24 @@ export class Controller {
       (c) => this.#timing.get(c),
       atMs,
     );
+    const bmc = this.#bmcHealthReading(nodes, insp, atMs, signal);
     const t2 = performance.now();
     const allHealthy = insp.complete;
     const isStale = (node: string, condition: string): boolean => {
       // A fresh detector condition vouches for the conditions it reports on, True or False.
       if (isFresh(detectors, node, condition)) return false;
+      // So does a fresh BMC reading, where ipmi-exporter does not report.
+      if (bmc !== undefined && isBmcFresh(bmc, node, condition)) return false;
       // Every exporter and collector the rule reads (GpuDown: kube-state-metrics and dcgm-exporter).
       return this.#inspector.isStale(insp, node, condition);
     };
     if (!this.#seeded) this.#seedFromTickets(nodes, atMs);
+    const extra =
+      bmc === undefined || bmc.observations.length === 0
+        ? detectors.observations
+        : [...detectors.observations, ...bmc.observations];
     const edges = this.#tracker.update(
-      detectors.observations.length === 0
-        ? insp.observations
-        : [...insp.observations, ...detectors.observations],
+      extra.length === 0 ? insp.observations : [...insp.observations, ...extra],
       atMs,
       isStale,
       insp.presenceAtMs,
@@ -374,6 +505,18 @@ export class Controller {
     for (const decided of candidates) {
       if (this.#stopping) break;
       let c = decided;
+      // The node group's behaviour profile, before anything is written: observe-only writes
+      // nothing (the plan is logged and counted), cordon-only hands off what comes after a cordon.
+      const profile = this.#profileOf(c.info);
+      const verdict = profileVerdict(profile, c.step);
+      if (verdict.kind === 'observe') {
+        this.#observe(c, profile);
+        continue;
+      }
+      if (verdict.kind === 'replace') {
+        this.#withheld(profile, c.step.action);
+        c = { ...c, step: verdict.step };
+      }
       // Its domain incident's pointer is being written into the ticket: the step waits a cycle.
       if (this.#incidents.writing(c.info.name)) continue;
       // An active member of a domain incident: steps its rule does not allow wait for the domain.
@@ -446,6 +589,7 @@ export class Controller {
       );
     }
     if (allHealthy) this.#reconcileTickets(nodes, faulty, signal);
+    if (allHealthy) this.#releaseQuarantines(nodes, insp.staleByNode, signal);
     this.#recordFleet(nodes);
     if (d.onSnapshot !== undefined) {
       const staleSignals: Record<string, number> = {};
@@ -457,6 +601,7 @@ export class Controller {
         nodes: snapshotNodes(nodes, (n) => this.#ticketOf(n), this.#cycleHolds),
         breaker: { open: this.#gates.breakerOpen(atMs) },
         staleSignals,
+        staleNodes: [...insp.staleByNode.keys()],
       });
     }
     this.#cycleHolds = new Map();
@@ -584,6 +729,7 @@ export class Controller {
           max: d.config.safety.repeatOffenderMax,
           windowMs: d.config.safety.repeatOffenderWindowMs,
         },
+        ...this.#profileField(c.info),
         ...(d.onStep === undefined ? {} : { onStep: d.onStep }),
       },
       {
@@ -672,14 +818,16 @@ export class Controller {
     c: Candidate,
   ): { kind: 'none' | 'approved' | 'awaiting' } | { kind: 'dismissed'; by: string } {
     if (c.step.seq !== undefined || c.step.action === Action.HandToHuman) return { kind: 'none' };
-    const needs = this.#d.config.approval.rules.some(
-      (r) =>
-        (r.actions as readonly string[]).includes(c.step.action) &&
-        (r.conditions === undefined || r.conditions.includes(c.condition.condition)) &&
-        (r.sops === undefined || r.sops.includes(c.sopId)) &&
-        (r.nodeSelector === undefined ||
-          Object.entries(r.nodeSelector).every(([k, v]) => c.info.labels[k] === v)),
-    );
+    const needs =
+      needsApproval(this.#profileOf(c.info), c.step) ||
+      this.#d.config.approval.rules.some(
+        (r) =>
+          (r.actions as readonly string[]).includes(c.step.action) &&
+          (r.conditions === undefined || r.conditions.includes(c.condition.condition)) &&
+          (r.sops === undefined || r.sops.includes(c.sopId)) &&
+          (r.nodeSelector === undefined ||
+            Object.entries(r.nodeSelector).every(([k, v]) => c.info.labels[k] === v)),
+      );
     if (!needs) return { kind: 'none' };
     const a = c.view.ticket?.approval;
     if (a?.action !== c.step.action) return { kind: 'awaiting' };
@@ -761,7 +909,13 @@ export class Controller {
           ...request,
           workflows: [
             ...t.workflows,
-            { action: c.step.action, status: 'Held', time: now, message: `${gate}: ${reason}` },
+            {
+              action: c.step.action,
+              status: 'Held',
+              time: now,
+              message: `${gate}: ${reason}`,
+              ...this.#profileField(c.info),
+            },
           ],
         };
       },
@@ -770,6 +924,45 @@ export class Controller {
       d.metrics.errors.inc({ where: 'ticket' });
       d.log.warn('hold not recorded', { node: c.info.name, err: errorMessage(err) });
     });
+  }
+
+  /**
+   * Releases the GPUs Aegis quarantined once no condition isolating them is active (held through
+   * its clear delay) on a node with fresh signals; only what the node's record names is removed.
+   */
+  #releaseQuarantines(
+    nodes: readonly NodeInfo[],
+    staleByNode: ReadonlyMap<string, ReadonlySet<string>>,
+    signal: AbortSignal,
+  ): void {
+    const q = this.#quarantine;
+    if (q === undefined) return;
+    const d = this.#d;
+    for (const n of nodes) {
+      if (this.#inflight.has(n.name) || (staleByNode.get(n.name)?.size ?? 0) > 0) continue;
+      const active = this.#tracker.active(n.name);
+      const work = releaseHealthy(q, n, active, this.#quarantineConditions, signal);
+      if (work === undefined) continue;
+      const done = work
+        .then((devices) => {
+          d.log.info('GPU quarantine released', { node: n.name, devices: devices.join(',') });
+          return d.cluster.emitEvent(
+            {
+              node: n.name,
+              type: 'Normal',
+              reason: 'GpuQuarantineReleased',
+              message: `GPU ${devices.join(', ')} healthy again: back in scheduling`,
+            },
+            signal,
+          );
+        })
+        .catch((err: unknown) => {
+          d.metrics.errors.inc({ where: 'quarantine' });
+          d.log.warn('GPU quarantine not released', { node: n.name, err: errorMessage(err) });
+        })
+        .finally(() => this.#inflight.delete(n.name));
+      this.#inflight.set(n.name, done);
+    }
   }
 
   /**
@@ -787,6 +980,7 @@ export class Controller {
       if (
         !(TICKET_ANNOTATION in n.annotations) ||
         faulty.has(n.name) ||
+        this.#observeOnly.has(n.name) ||
         n.unschedulable ||
         this.#inflight.has(n.name)
       )
@@ -1084,6 +1278,7 @@ export class Controller {
     const byStatus = new Map<string, number>();
     let byAegis = 0;
     let byOther = 0;
+    this.#reliability.begin(this.#d.clock.now());
     for (const n of nodes) {
       if (!(TICKET_ANNOTATION in n.annotations)) {
         if (n.unschedulable) byOther++;
@@ -1091,6 +1286,7 @@ export class Controller {
       }
       const t = this.#readableTicket(n) ?? null;
       if (t !== null) byStatus.set(t.status, (byStatus.get(t.status) ?? 0) + 1);
+      if (t !== null) this.#reliability.add(n, t);
       if (n.unschedulable) {
         if (t !== null && isOpen(t) && t.cordonedByAegis) byAegis++;
         else byOther++;
@@ -1105,6 +1301,71 @@ export class Controller {
     m.ticketOpen.set(open);
     m.cordonedByAegis.set({ by: 'aegis' }, byAegis);
     m.cordonedByAegis.set({ by: 'other' }, byOther);
+    this.#reliability.flush(m);
+  }
+
+  /** The node's behaviour profile (docs/profiles.md). */
+  #profileOf(n: NodeInfo): NodeProfile {
+    return profileOf(n.labels, this.#d.config.profiles);
+  }
+
+  /** The profile to record in a ticket entry: only when profiles are configured. */
+  #profileField(n: NodeInfo): { profile?: string } {
+    const cfg = this.#d.config.profiles;
+    return profilesConfigured(cfg) ? { profile: describeProfile(profileOf(n.labels, cfg)) } : {};
+  }
+
+  #withheld(p: NodeProfile, action: string): void {
+    this.#d.metrics.profileWithheld.inc({ profile: p.profile, action });
+  }
+
+  /**
+   * Once per node list: the observe-only nodes (nothing is written for them: the incident keeper
+   * and the ticket bookkeeping skip them) and the nodes per profile. Nothing without profiles.
+   */
+  #applyProfiles(nodes: readonly NodeInfo[]): void {
+    const cfg = this.#d.config.profiles;
+    if (!profilesConfigured(cfg) || nodes === this.#profiledFor) return;
+    this.#profiledFor = nodes;
+    const observeOnly = new Set<string>();
+    const counts = new Map<string, number>(PROFILE_NAMES.map((p) => [p, 0]));
+    for (const n of nodes) {
+      const p = profileOf(n.labels, cfg).profile;
+      counts.set(p, (counts.get(p) ?? 0) + 1);
+      if (p === 'observe-only') observeOnly.add(n.name);
+    }
+    this.#observeOnly = observeOnly;
+    for (const [profile, v] of counts) this.#d.metrics.profileNodes.set({ profile }, v);
+  }
+
+  /**
+   * An observe-only node's plan: nothing is written (no ticket, cordon, Job or Event for the
+   * node); the step log shows it as DryRun, the log says what would run, and it is counted once
+   * per distinct plan.
+   */
+  #observe(c: Candidate, p: NodeProfile): void {
+    const d = this.#d;
+    const why = `profile ${describeProfile(p)}`;
+    const plan = `${why}:${c.sopId}:${c.step.action}:${c.step.reason}`;
+    if (this.#dryRunSeen.get(c.info.name) === plan) return;
+    this.#dryRunSeen.set(c.info.name, plan);
+    this.#withheld(p, c.step.action);
+    d.log.info('observe-only: would act', {
+      node: c.info.name,
+      sop: c.sopId,
+      action: c.step.action,
+      reason: c.step.reason,
+      profile: describeProfile(p),
+    });
+    d.onStep?.({
+      atMs: d.clock.now(),
+      node: c.info.name,
+      sop: c.sopId,
+      condition: c.status.conditions[0]?.condition ?? '',
+      action: c.step.action,
+      status: 'DryRun',
+      message: `${c.step.reason} (${why})`,
+    });
   }
 
   #zeroMetrics(): void {
@@ -1161,6 +1422,7 @@ const NEEDS_A_RUNNING_NODE: ReadonlySet<Action> = new Set<Action>([
   Action.Reboot,
   Action.Shutdown,
   Action.Healthcheck,
+  Action.Validate,
 ]);
 
 /** Per-node maps are pruned of departed nodes at most this often. */
@@ -1181,6 +1443,21 @@ const CAN_FIX: ReadonlySet<Action> = new Set<Action>([
   Action.ForceDeletePods,
   Action.Uncordon,
 ]);
+
+/** Validation before return to service as the SOPs read it (config `validation`). */
+export function validationPolicy(v: Config['validation']): ValidationPolicy {
+  return {
+    enabled: v.enabled,
+    dcgmLevel: v.dcgm.level,
+    ncclGpus: v.nccl.gpus,
+    ...(v.nccl.minBusBandwidthGBps === undefined
+      ? {}
+      : { ncclMinBusBwGBps: v.nccl.minBusBandwidthGBps }),
+    ibDevice: v.ib.device,
+    ...(v.ib.minBandwidthGbps === undefined ? {} : { ibMinGbps: v.ib.minBandwidthGbps }),
+    certifyForMs: v.certifyForMs,
+  };
+}
 
 /** The inspector's settings from the configuration. */
 export function inspectorOptions(config: Config): InspectorOptions {

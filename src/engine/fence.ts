@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, HealError } from '../core/errors.js';
-import type { ClusterClient } from '../k8s/cluster.js';
+import type { ClusterClient, DeviceTaintClient } from '../k8s/cluster.js';
 
 /**
  * Fencing: what stops a replica that has lost its lease (a pause, a partition, a slow API) from
@@ -118,8 +118,25 @@ export function fencedCluster(cluster: ClusterClient, fence: Fence): ClusterClie
   const onNodeChange = cluster.onNodeChange?.bind(cluster);
   const readControl = cluster.readControl?.bind(cluster);
   const writeIncident = cluster.writeIncident?.bind(cluster);
+  const evictWithGrace = cluster.evictPodWithGrace?.bind(cluster);
+  const annotatePod = cluster.patchPodAnnotations?.bind(cluster);
   return {
     ...fenced,
+    ...(evictWithGrace === undefined
+      ? {}
+      : {
+          evictPodWithGrace: (ns, name, grace, signal) =>
+            evictWithGrace(ns, name, grace, guard(`evict pod ${ns}/${name}`, signal)),
+        }),
+    ...(annotatePod === undefined
+      ? {}
+      : {
+          patchPodAnnotations: (ns, name, annotations, signal) =>
+            annotatePod(ns, name, annotations, guard(`annotate pod ${ns}/${name}`, signal)),
+        }),
+    ...(cluster.deviceTaints === undefined
+      ? {}
+      : { deviceTaints: fencedDeviceTaints(cluster.deviceTaints, guard) }),
     ...(peek === undefined ? {} : { peekNode: peek }),
     ...(close === undefined ? {} : { close }),
     ...(onNodeChange === undefined ? {} : { onNodeChange }),
@@ -130,5 +147,22 @@ export function fencedCluster(cluster: ClusterClient, fence: Fence): ClusterClie
           writeIncident: (record, signal) =>
             writeIncident(record, guard(`write incident ${record.name}`, signal)),
         }),
+  };
+}
+
+/** Device and node taint writes, fenced like every other write (reads pass through). */
+function fencedDeviceTaints(
+  api: DeviceTaintClient,
+  guard: (what: string, signal: AbortSignal) => AbortSignal,
+): DeviceTaintClient {
+  return {
+    servesDeviceTaintRules: (signal) => api.servesDeviceTaintRules(signal),
+    getDeviceTaintRule: (name, signal) => api.getDeviceTaintRule(name, signal),
+    createDeviceTaintRule: (rule, signal) =>
+      api.createDeviceTaintRule(rule, guard(`create devicetaintrule ${rule.name}`, signal)),
+    deleteDeviceTaintRule: (name, signal) =>
+      api.deleteDeviceTaintRule(name, guard(`delete devicetaintrule ${name}`, signal)),
+    setNodeTaints: (name, taints, rv, signal) =>
+      api.setNodeTaints(name, taints, rv, guard(`taint node ${name}`, signal)),
   };
 }

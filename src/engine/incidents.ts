@@ -16,6 +16,7 @@ import type { ClusterClient, IncidentRecord } from '../k8s/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
 import { isAutomationOwned, isOpen, newTicket, type Ticket } from '../ticket/ticket.js';
 import { updateTicket } from '../ticket/ticket-store.js';
+import { carryOver } from '../ticket/ticket-past.js';
 import {
   correlate,
   describeIncident,
@@ -47,6 +48,11 @@ export interface IncidentKeeperDeps {
   readonly dryRun: boolean;
   /** True while a step runs on the node: its ticket is not written meanwhile (one writer a node). */
   readonly busy?: (node: string) => boolean;
+  /**
+   * True for a node nothing may be written for (an observe-only profile, docs/profiles.md): it
+   * counts as evidence of the incident, but gets no pointer, no release and no Event.
+   */
+  readonly readOnly?: (node: string) => boolean;
 }
 
 /** Keeps the domain incidents of one leadership. */
@@ -230,7 +236,7 @@ export class IncidentKeeper {
       if (done === undefined) this.#pointed.set(i.name, (done = new Set()));
       for (const node of i.active) {
         if (done.has(node) || this.#ticketInFlight.has(node) || !present.has(node)) continue;
-        if (this.#d.busy?.(node) === true) continue;
+        if (this.#d.busy?.(node) === true || this.#d.readOnly?.(node) === true) continue;
         byNode ??= new Map(statuses.map((s) => [s.node, s]));
         const condition = conditionOf(byNode.get(node), this.#rule(i.rule));
         this.#writePointer(i, node, condition, nowMs, signal);
@@ -239,6 +245,10 @@ export class IncidentKeeper {
     for (const [name, left] of this.#toRelease) {
       for (const node of left) {
         if (this.#ticketInFlight.has(node) || this.#d.busy?.(node) === true) continue;
+        if (this.#d.readOnly?.(node) === true) {
+          left.delete(node);
+          continue;
+        }
         if (!present.has(node)) {
           left.delete(node);
           continue;
@@ -300,11 +310,9 @@ export class IncidentKeeper {
           nowMs,
         });
         return {
-          ...fresh,
+          // As a ticket the runner opens: sequence numbers, remediations and history carry over.
+          ...carryOver(t, fresh),
           conditions: [condition],
-          // As a ticket the runner opens: sequence numbers and remediations carry over.
-          remediations: t?.remediations ?? [],
-          nextSeq: t?.nextSeq ?? 0,
           incident: pointer,
           updateTime: now,
         };
@@ -358,7 +366,7 @@ export class IncidentKeeper {
     message: string,
     signal: AbortSignal,
   ): void {
-    const node = i.members[0];
+    const node = i.members.find((n) => this.#d.readOnly?.(n) !== true);
     if (this.#d.dryRun || node === undefined) return;
     this.#d.cluster
       .emitEvent({ node, type, reason, message: message.slice(0, 1000) }, signal)

@@ -21,6 +21,7 @@ import {
   type Ticket,
 } from '../ticket/ticket.js';
 import { updateTicket } from '../ticket/ticket-store.js';
+import { carryOver, cordonBegun, cordonEnded } from '../ticket/ticket-past.js';
 import { UNFENCED, type Fence } from './fence.js';
 import type { Logger } from './logger.js';
 
@@ -34,6 +35,8 @@ export interface RunnerDeps {
   /** The leader lease's fence: steps are begun under its epoch (the ticket is the lock). */
   readonly fence: Fence;
   readonly repeatOffender: { readonly max: number; readonly windowMs: number };
+  /** The node-group profile the step is decided under, recorded in its entry (docs/profiles.md). */
+  readonly profile?: string;
   /** Called for every recorded step (the simulator's action log, tests). */
   readonly onStep?: (e: StepEvent) => void;
 }
@@ -203,8 +206,9 @@ async function recordBegin(
             `aegis detect node ${node} ${cond.condition}, type: ${cond.domain} ${cond.id}, reason: ${cond.msg}`.trim(),
           nowMs,
         });
-        // Sequence numbers continue across tickets on a node, so Job names never repeat.
-        t = { ...fresh, remediations: current?.remediations ?? [], nextSeq: current?.nextSeq ?? 0 };
+        // Sequence numbers continue across tickets on a node, so Job names never repeat; the
+        // closed ticket is folded into the new one's history in brief (reliability figures).
+        t = carryOver(current, fresh);
       } else {
         t = { ...current };
         if (t.condition !== cond.condition && !t.history.includes(cond.condition)) {
@@ -249,12 +253,16 @@ async function recordBegin(
           ...(decided === '' ? {} : { approvedBy: decided }),
           ...(step.params === undefined ? {} : { params: { ...step.params } }),
           ...(step.then === undefined ? {} : { then: step.then }),
+          ...(deps.profile === undefined ? {} : { profile: deps.profile }),
           ...(DISRUPTIVE_ACTIONS.has(step.action) && nodeInfo.bootId !== undefined
             ? { bootId: nodeInfo.bootId }
             : {}),
         },
       ];
-      if (step.action === Action.Cordon) t.cordonedByAegis = true;
+      if (step.action === Action.Cordon) {
+        t.cordonedByAegis = true;
+        t.cordoned = cordonBegun(t, now);
+      }
       if (step.action === Action.HandToHuman) {
         t.whySRE = step.reason;
       }
@@ -345,7 +353,10 @@ async function recordEnd(
       t.remediations = [...t.remediations, now].slice(-10);
     }
     if (outcome.status === 'Succeeded') {
-      if (step.action === Action.Uncordon) t.cordonedByAegis = false;
+      if (step.action === Action.Uncordon) {
+        t.cordonedByAegis = false;
+        t.cordoned = cordonEnded(t, now);
+      }
       if (step.then === 'assign') {
         t.status = TicketStatus.Assigned;
         t.supervisor = deps.humanSupervisor;
@@ -424,6 +435,7 @@ const JOB_OF_ACTION: Readonly<Partial<Record<Step['action'], JobKind>>> = {
   [Action.Healthcheck]: JobKind.Healthcheck,
   [Action.Reboot]: JobKind.Restart,
   [Action.Shutdown]: JobKind.Shutdown,
+  [Action.Validate]: JobKind.Validate,
 };
 
 /** Longest Event message sent (the API client cuts at 1024), and Events per diagnosis. */

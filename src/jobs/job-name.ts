@@ -17,6 +17,7 @@ const KIND_PREFIX: Readonly<Record<JobKind, string>> = {
   repair_node: 'repair',
   remedy_node: 'remedy',
   diagnose_node: 'diagnose',
+  validate_node: 'validate',
 };
 
 /**

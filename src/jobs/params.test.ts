@@ -169,6 +169,22 @@ describe('toTemplateVars', () => {
     rejectsAs(() => toTemplateVars(request, { image: 'ops:1 $(id)' }), 'image');
   });
 
+  it('validate_node: levels 0-4, GPUs 0/all/1-64, IB none/auto/an HCA name; nothing else', () => {
+    const ok = { DCGM_LEVEL: '3', NCCL_GPUS: '8', IB_DEVICE: 'mlx5_0' };
+    assert.deepEqual(validateJobParams(JobKind.Validate, ok), ok);
+    for (const [name, bad] of [
+      ['DCGM_LEVEL', '5'],
+      ['DCGM_LEVEL', '-r'],
+      ['NCCL_GPUS', '65'],
+      ['NCCL_GPUS', '08'],
+      ['IB_DEVICE', '-d'],
+      ['IB_DEVICE', 'mlx5_0;id'],
+      ['IB_DEVICE', '../sys'],
+    ] as const)
+      rejectsAs(() => validateJobParams(JobKind.Validate, { ...ok, [name]: bad }), name);
+    rejectsAs(() => validateJobParams(JobKind.Validate, { DCGM_LEVEL: '3' }), 'NCCL_GPUS');
+  });
+
   it('covers every kind', () => {
     for (const kind of ALL_JOB_KINDS) {
       const params =
@@ -176,7 +192,9 @@ describe('toTemplateVars', () => {
           ? { ACTION: 'DropCache' }
           : kind === JobKind.Diagnose
             ? { TYPE: 'GpuDown' }
-            : {};
+            : kind === JobKind.Validate
+              ? { DCGM_LEVEL: '3', NCCL_GPUS: 'all', IB_DEVICE: 'auto' }
+              : {};
       assert.equal(toTemplateVars({ ...request, kind, params }, { image }).NODE, 'gpu-1');
     }
   });

@@ -31,6 +31,12 @@ export const DIAGNOSE_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9]{0,63}$/;
 export const JOB_NAME_PATTERN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** Container image reference (registry/repo:tag or @digest); no spaces or shell syntax. */
 export const IMAGE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
+/** Validation: DCGM diagnostic level, 0 (not run) to 4. */
+export const VALIDATE_DCGM_LEVEL_PATTERN = /^[0-4]$/;
+/** Validation: GPUs of the all-reduce, `0` (not run), `all` (every GPU of the node) or 1-64. */
+export const VALIDATE_NCCL_GPUS_PATTERN = /^(0|all|[1-9]|[1-5][0-9]|6[0-4])$/;
+/** Validation: the IB loopback's HCA, `none` (not run), `auto` (the first active port) or a name. */
+export const VALIDATE_IB_DEVICE_PATTERN = /^(none|auto|[A-Za-z][A-Za-z0-9_]{0,31})$/;
 /** Longest activeDeadlineSeconds accepted (one day). */
 export const MAX_DEADLINE_SECONDS = 86_400;
 
@@ -51,6 +57,11 @@ const PARAM_SPECS: Readonly<Record<JobKind, Readonly<Record<string, ParamSpec>>>
   diagnose_node: {
     TYPE: { required: true, pattern: DIAGNOSE_TYPE_PATTERN },
     ID: { required: false, pattern: PARAM_ID_PATTERN },
+  },
+  validate_node: {
+    DCGM_LEVEL: { required: true, pattern: VALIDATE_DCGM_LEVEL_PATTERN },
+    NCCL_GPUS: { required: true, pattern: VALIDATE_NCCL_GPUS_PATTERN },
+    IB_DEVICE: { required: true, pattern: VALIDATE_IB_DEVICE_PATTERN },
   },
 };
 

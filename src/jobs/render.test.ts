@@ -85,6 +85,7 @@ describe('deploy/jobs templates', () => {
     repair_node: {},
     remedy_node: { ACTION: 'DropCache' },
     diagnose_node: { TYPE: 'GpuDown', ID: '3' },
+    validate_node: { DCGM_LEVEL: '3', NCCL_GPUS: 'all', IB_DEVICE: 'mlx5_0' },
   };
   const expectedArgs: Record<JobKind, string[]> = {
     restart_node: ['reboot'],
@@ -93,6 +94,7 @@ describe('deploy/jobs templates', () => {
     repair_node: ['repair'],
     remedy_node: ['remedy', 'DropCache'],
     diagnose_node: ['diagnose', 'GpuDown', '3'],
+    validate_node: ['validate', '3', 'all', 'mlx5_0'],
   };
 
   for (const kind of ALL_JOB_KINDS) {

@@ -1,4 +1,4 @@
-import type { NodeInfo } from '../core/types.js';
+import type { NodeInfo, Taint } from '../core/types.js';
 
 /**
  * The engine's port to Kubernetes, in our own types. Two implementations: the real one
@@ -29,6 +29,46 @@ export interface ClusterClient extends NodeClient, PodClient, JobClient, EventCl
    * (`bmc.credentialsSecret`); never logged.
    */
   readSecret?(name: string, signal: AbortSignal): Promise<Readonly<Record<string, string>> | null>;
+  /** GPU-level quarantine: DRA DeviceTaintRules and node taints (src/engine/quarantine.ts). */
+  readonly deviceTaints?: DeviceTaintClient | undefined;
+}
+
+/**
+ * A DRA DeviceTaintRule (resource.k8s.io/v1, Kubernetes 1.37; v1beta2 behind a feature gate and
+ * an off-by-default API in 1.36): one taint on the devices its selector names.
+ */
+export interface DeviceTaintRuleInfo {
+  readonly name: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** slice.spec.driver, pool (node-local drivers use the node's name) and device name. */
+  readonly driver: string;
+  readonly pool: string;
+  readonly device: string;
+  readonly key: string;
+  readonly value: string;
+  readonly effect: 'None' | 'NoSchedule' | 'NoExecute';
+}
+
+/** Device taints and node taints (GPU-level quarantine). */
+export interface DeviceTaintClient {
+  /** True when the apiserver serves `devicetaintrules` in resource.k8s.io/v1. */
+  servesDeviceTaintRules(signal: AbortSignal): Promise<boolean>;
+  /** Creates the rule; an existing rule of that name is left as it is. */
+  createDeviceTaintRule(rule: DeviceTaintRuleInfo, signal: AbortSignal): Promise<void>;
+  /** null when no rule of that name exists. */
+  getDeviceTaintRule(name: string, signal: AbortSignal): Promise<DeviceTaintRuleInfo | null>;
+  /** Deletes the rule; a missing one is not an error. */
+  deleteDeviceTaintRule(name: string, signal: AbortSignal): Promise<void>;
+  /**
+   * Replaces the node's spec.taints under optimistic concurrency: K8S_CONFLICT when
+   * `resourceVersion` is no longer the node's.
+   */
+  setNodeTaints(
+    name: string,
+    taints: readonly Taint[],
+    resourceVersion: string,
+    signal: AbortSignal,
+  ): Promise<NodeInfo>;
 }
 
 /** A domain incident's record: a ConfigMap's name, labels and data. */
@@ -95,6 +135,13 @@ export interface PodInfo {
    * controller, a human) removes them; Aegis never force-deletes it.
    */
   readonly finalizers?: readonly string[];
+  /**
+   * The pod's annotations under `aegis.io/` (the drain's checkpoint protocol,
+   * src/engine/drain-checkpoint.ts), when there are any; other annotations are not kept.
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
+  /** spec.terminationGracePeriodSeconds, when set. */
+  readonly terminationGracePeriodSeconds?: number;
 }
 
 /** Result of one eviction request: `blocked` means a PodDisruptionBudget refused it (HTTP 429). */
@@ -104,6 +151,27 @@ export type EvictionResult = 'evicted' | 'blocked' | 'gone';
 export interface PodClient {
   listPodsOnNode(node: string, signal: AbortSignal): Promise<readonly PodInfo[]>;
   evictPod(namespace: string, name: string, signal: AbortSignal): Promise<EvictionResult>;
+  /**
+   * The Eviction API with a grace period of its own (DeleteOptions.gracePeriodSeconds), for a
+   * checkpoint drain that gives pods a longer preStop. Optional: clients without it cannot run
+   * `drain.checkpoint.mode: grace`.
+   */
+  evictPodWithGrace?(
+    namespace: string,
+    name: string,
+    gracePeriodSeconds: number,
+    signal: AbortSignal,
+  ): Promise<EvictionResult>;
+  /**
+   * Merges annotations of a pod (`null` removes a key); null when the pod is gone. Optional:
+   * clients without it cannot signal pods (`drain.checkpoint`, wait-for-completion).
+   */
+  patchPodAnnotations?(
+    namespace: string,
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+    signal: AbortSignal,
+  ): Promise<PodInfo | null>;
   deletePod(
     namespace: string,
     name: string,
@@ -120,6 +188,8 @@ export const JobKind = {
   Repair: 'repair_node',
   Remedy: 'remedy_node',
   Diagnose: 'diagnose_node',
+  /** Validation before return to service (src/jobs/validation.ts): DCGM, NCCL, IB loopback. */
+  Validate: 'validate_node',
 } as const;
 export type JobKind = (typeof JobKind)[keyof typeof JobKind];
 export const ALL_JOB_KINDS: readonly JobKind[] = Object.values(JobKind);

@@ -24,6 +24,8 @@ import { renderJobTemplate } from '../jobs/render.js';
 import {
   JOB_NAMESPACE,
   type ClusterClient,
+  type DeviceTaintClient,
+  type DeviceTaintRuleInfo,
   type EvictionResult,
   type IncidentRecord,
   type JobRequest,
@@ -117,6 +119,7 @@ interface Apis {
   readonly core: k8s.CoreV1Api;
   readonly batch: k8s.BatchV1Api;
   readonly coordination: k8s.CoordinationV1Api;
+  readonly custom: k8s.CustomObjectsApi;
 }
 
 /**
@@ -132,6 +135,7 @@ export function createKubeCluster(
     core: kc.makeApiClient(k8s.CoreV1Api),
     batch: kc.makeApiClient(k8s.BatchV1Api),
     coordination: kc.makeApiClient(k8s.CoordinationV1Api),
+    custom: kc.makeApiClient(k8s.CustomObjectsApi),
   };
   const call = makeCaller(options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS);
   const ctx: Context = {
@@ -177,6 +181,7 @@ export function createKubeCluster(
         data[k] = Buffer.from(v, 'base64').toString('utf8');
       return data;
     },
+    deviceTaints: deviceTaintMethods(ctx, (node) => informer?.upsert(node) ?? node),
     close: () => informer?.close() ?? Promise.resolve(),
     ...(informer === undefined
       ? {}
@@ -386,10 +391,130 @@ function nodeMethods(
   };
 }
 
+/** DeviceTaintRules live in resource.k8s.io/v1 from Kubernetes 1.37 (GA, served by default). */
+const DTR = { group: 'resource.k8s.io', version: 'v1', plural: 'devicetaintrules' } as const;
+
+/** DRA DeviceTaintRules (through the generic object API: client-node 1.4 predates them) and node taints. */
+function deviceTaintMethods(
+  { apis, call }: Context,
+  seen: (node: NodeInfo) => NodeInfo,
+): DeviceTaintClient {
+  return {
+    async servesDeviceTaintRules(signal) {
+      const work = call('discover resource.k8s.io/v1', signal, (o) =>
+        apis.custom.getAPIResources({ group: DTR.group, version: DTR.version }, o),
+      );
+      const list = await orIf(work, ErrorCode.K8sNotFound, null);
+      return list?.resources.some((r) => r.name === DTR.plural) ?? false;
+    },
+    async createDeviceTaintRule(rule, signal) {
+      const body = {
+        apiVersion: `${DTR.group}/${DTR.version}`,
+        kind: 'DeviceTaintRule',
+        metadata: { name: rule.name, labels: rule.labels },
+        spec: {
+          deviceSelector: { driver: rule.driver, pool: rule.pool, device: rule.device },
+          taint: { key: rule.key, value: rule.value, effect: rule.effect },
+        },
+      };
+      const work = call(`create devicetaintrule ${rule.name}`, signal, (o) =>
+        apis.custom.createClusterCustomObject({ ...DTR, body, fieldManager: AEGIS_COMPONENT }, o),
+      );
+      await orIf(work, ErrorCode.K8sConflict, null); // exists already: created before a crash
+    },
+    async getDeviceTaintRule(name, signal) {
+      const work = call(`get devicetaintrule ${name}`, signal, (o) =>
+        apis.custom.getClusterCustomObject({ ...DTR, name }, o),
+      );
+      const obj = (await orIf(work, ErrorCode.K8sNotFound, null)) as RawDeviceTaintRule | null;
+      return obj === null ? null : toDeviceTaintRule(obj);
+    },
+    async deleteDeviceTaintRule(name, signal) {
+      const work = call(`delete devicetaintrule ${name}`, signal, (o) =>
+        apis.custom.deleteClusterCustomObject({ ...DTR, name }, o),
+      );
+      await orIf(work, ErrorCode.K8sNotFound, null);
+    },
+    async setNodeTaints(name, taints, resourceVersion, signal) {
+      if (resourceVersion === '') {
+        throw new HealError(
+          ErrorCode.InvalidInput,
+          `set taints of node ${name}: no resourceVersion`,
+        );
+      }
+      // A merge patch replaces the list whole; metadata.resourceVersion makes a stale one a 409.
+      const body = {
+        metadata: { resourceVersion },
+        spec: { taints: taints.map((t) => ({ key: t.key, value: t.value, effect: t.effect })) },
+      };
+      const node = await call(
+        `set taints of node ${name}`,
+        signal,
+        (o) => apis.core.patchNode({ name, body, fieldManager: AEGIS_COMPONENT }, o),
+        MERGE,
+      );
+      return seen(toNodeInfo(node));
+    },
+  };
+}
+
+interface RawDeviceTaintRule {
+  readonly metadata?: { readonly name?: string; readonly labels?: Record<string, string> };
+  readonly spec?: {
+    readonly deviceSelector?: { driver?: string; pool?: string; device?: string };
+    readonly taint?: { key?: string; value?: string; effect?: string };
+  };
+}
+
+function toDeviceTaintRule(o: RawDeviceTaintRule): DeviceTaintRuleInfo {
+  const sel = o.spec?.deviceSelector ?? {};
+  const taint = o.spec?.taint ?? {};
+  const effect =
+    taint.effect === 'NoExecute' || taint.effect === 'None' ? taint.effect : 'NoSchedule';
+  return {
+    name: o.metadata?.name ?? '',
+    labels: o.metadata?.labels ?? {},
+    driver: sel.driver ?? '',
+    pool: sel.pool ?? '',
+    device: sel.device ?? '',
+    key: taint.key ?? '',
+    value: taint.value ?? '',
+    effect,
+  };
+}
+
 function podMethods({
   apis,
   call,
-}: Context): Pick<ClusterClient, 'listPodsOnNode' | 'evictPod' | 'deletePod'> {
+}: Context): Pick<
+  ClusterClient,
+  'listPodsOnNode' | 'evictPod' | 'evictPodWithGrace' | 'patchPodAnnotations' | 'deletePod'
+> {
+  const evict = async (
+    namespace: string,
+    name: string,
+    gracePeriodSeconds: number | undefined,
+    signal: AbortSignal,
+  ): Promise<EvictionResult> => {
+    const body = make(k8s.V1Eviction, {
+      apiVersion: 'policy/v1',
+      kind: 'Eviction',
+      metadata: make(k8s.V1ObjectMeta, { name, namespace }),
+      ...(gracePeriodSeconds === undefined
+        ? {}
+        : { deleteOptions: make(k8s.V1DeleteOptions, { gracePeriodSeconds }) }),
+    });
+    try {
+      await call(`evict pod ${namespace}/${name}`, signal, (o) =>
+        apis.core.createNamespacedPodEviction({ name, namespace, body }, o),
+      );
+      return 'evicted';
+    } catch (err) {
+      if (isHealError(err) && httpStatus(err.cause) === 429) return 'blocked';
+      if (isHealError(err, ErrorCode.K8sNotFound)) return 'gone';
+      throw err;
+    }
+  };
   return {
     async listPodsOnNode(node, signal) {
       assertNodeName(node); // it goes into a field selector
@@ -401,22 +526,24 @@ function podMethods({
       );
       return pods.map(toPodInfo);
     },
-    async evictPod(namespace, name, signal): Promise<EvictionResult> {
-      const body = make(k8s.V1Eviction, {
-        apiVersion: 'policy/v1',
-        kind: 'Eviction',
-        metadata: make(k8s.V1ObjectMeta, { name, namespace }),
-      });
-      try {
-        await call(`evict pod ${namespace}/${name}`, signal, (o) =>
-          apis.core.createNamespacedPodEviction({ name, namespace, body }, o),
-        );
-        return 'evicted';
-      } catch (err) {
-        if (isHealError(err) && httpStatus(err.cause) === 429) return 'blocked';
-        if (isHealError(err, ErrorCode.K8sNotFound)) return 'gone';
-        throw err;
-      }
+    evictPod(namespace, name, signal): Promise<EvictionResult> {
+      return evict(namespace, name, undefined, signal);
+    },
+    evictPodWithGrace(namespace, name, gracePeriodSeconds, signal): Promise<EvictionResult> {
+      return evict(namespace, name, gracePeriodSeconds, signal);
+    },
+    async patchPodAnnotations(namespace, name, annotations, signal) {
+      const work = call(
+        `annotate pod ${namespace}/${name}`,
+        signal,
+        (o) =>
+          apis.core.patchNamespacedPod(
+            { name, namespace, body: { metadata: { annotations } }, fieldManager: AEGIS_COMPONENT },
+            o,
+          ),
+        MERGE,
+      ).then(toPodInfo);
+      return orIf(work, ErrorCode.K8sNotFound, null); // gone
     },
     async deletePod(namespace, name, gracePeriodSeconds, signal) {
       const work = call(`delete pod ${namespace}/${name}`, signal, (o) =>

@@ -149,7 +149,19 @@ export function toPodInfo(pod: V1Pod): PodInfo {
     labels: { ...pod.metadata?.labels },
     ...(deletion === undefined ? {} : { deletionTimestampMs: toMs(deletion) }),
     ...(finalizers.length === 0 ? {} : { finalizers: [...finalizers] }),
+    ...aegisAnnotationsOf(pod.metadata?.annotations),
+    ...(pod.spec?.terminationGracePeriodSeconds === undefined
+      ? {}
+      : { terminationGracePeriodSeconds: pod.spec.terminationGracePeriodSeconds }),
   };
+}
+
+/** The pod's `aegis.io/` annotations (the drain's checkpoint protocol), when it has any. */
+function aegisAnnotationsOf(all: Readonly<Record<string, string>> | undefined): {
+  annotations?: Record<string, string>;
+} {
+  const kept = Object.entries(all ?? {}).filter(([k]) => k.startsWith('aegis.io/'));
+  return kept.length === 0 ? {} : { annotations: Object.fromEntries(kept) };
 }
 
 function isDaemonSetOwner(ref: V1OwnerReference): boolean {

@@ -2,7 +2,7 @@
  * The commands of `kubectl aegis` (also `aegis ctl`): read the fleet's state out of the cluster and
  * make the operator's writes, with the caller's own kubeconfig and RBAC.
  *
- * Reads: status, tickets, ticket NODE, explain NODE. Writes, each ONE request guarded by the
+ * Reads: status, tickets, incidents, ticket NODE, explain NODE. Writes, each ONE request guarded by the
  * resourceVersion that was read (a 409 is reported, never retried): takeover, release, ack,
  * approve, dismiss, pause [NODE], resume [NODE] (node annotations: the ticket and aegis.io/pause),
  * pause, resume and breaker reset without a node (the ConfigMap aegis-control). Every ticket write
@@ -34,6 +34,7 @@ import { painter, structured, wantColour, type Paint } from './format.js';
 import type { ConnectOptions, OperatorCluster } from './kube-client.js';
 import {
   explain,
+  incidentsOf,
   summarise,
   toControls,
   viewNode,
@@ -42,7 +43,14 @@ import {
   type SiteContext,
   type Sourced,
 } from './model.js';
-import { renderExplain, renderStatus, renderTicket, renderTickets, stateLegend } from './render.js';
+import {
+  renderExplain,
+  renderIncidents,
+  renderStatus,
+  renderTicket,
+  renderTickets,
+  stateLegend,
+} from './render.js';
 
 /** The controller's namespace when --namespace is not given (deploy/aegis). */
 export const DEFAULT_NAMESPACE = 'monitoring';
@@ -50,6 +58,8 @@ export const DEFAULT_NAMESPACE = 'monitoring';
 export const CONFIG_CONFIGMAP = 'aegis-config';
 export const PRIORITY_CONFIGMAP = 'aegis-priority';
 const RBAC_FILE = 'deploy/aegis/operator-rbac.yaml';
+/** Incident records (ConfigMaps) `incidents` tries to read for their summary. */
+const INCIDENT_RECORDS_READ = 20;
 
 /** What the commands use from the outside world (tests replace parts). */
 export interface OperatorDeps {
@@ -335,6 +345,52 @@ export function addOperatorCommands(parent: Command, deps: OperatorDeps = PROCES
       const table =
         opts.output === 'wide' ? (await siteContext(s)).priority.value : defaultPriorityTable();
       s.out(renderTickets(views, opts.output === 'wide', table, s.nowMs, s.paint));
+    });
+
+  parent
+    .command('incidents')
+    .description(
+      'domain incidents (a leaf switch, rack, PDU or NVLink domain failing): open ones (every one with --all)',
+    )
+    .option('-A, --all', 'include released incidents')
+    .addOption(
+      new Option('-o, --output <format>', 'wide, json or yaml').choices([
+        'wide',
+        'json',
+        'yaml',
+      ] as const),
+    )
+    .action(async (opts, cmd) => {
+      const s = await open(cmd, deps);
+      const nodes = await guarded(() => s.cluster.listNodes(), { write: false });
+      const found = incidentsOf(nodes.map(viewNode)).filter(
+        (i) => opts.all === true || i.status === 'open',
+      );
+      // The record's summary where the caller may read it (the viewer role may not: it is shown
+      // without). At most a screenful of reads.
+      const list = await Promise.all(
+        found.map(async (i, n) => {
+          if (n >= INCIDENT_RECORDS_READ) return i;
+          try {
+            const cm = await s.cluster.readConfigMap(s.namespace, i.name);
+            const summary = cm?.data['summary'];
+            return summary === undefined ? i : { ...i, summary };
+          } catch {
+            return i;
+          }
+        }),
+      );
+      if (opts.output === 'json' || opts.output === 'yaml') {
+        s.out(
+          structured({ apiVersion: 'aegis.io/v1', kind: 'IncidentList', items: list }, opts.output),
+        );
+        return;
+      }
+      if (list.length === 0) {
+        s.err(opts.all === true ? 'No domain incidents found.\n' : 'No open domain incidents.\n');
+        return;
+      }
+      s.out(renderIncidents(list, opts.output === 'wide', s.nowMs, s.paint));
     });
 
   parent

@@ -92,6 +92,7 @@ export function statusColour(status: string): Colour | undefined {
     case 'Succeeded':
     case 'Healthy':
     case 'resolved':
+    case 'released':
       return 'green';
     case 'Failed':
     case 'TicketCorrupt':
@@ -103,6 +104,7 @@ export function statusColour(status: string): Colour | undefined {
     case 'Human':
     case 'assigned':
     case 'pending':
+    case 'open':
       return 'yellow';
     default:
       return undefined;

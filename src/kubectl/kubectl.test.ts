@@ -18,7 +18,19 @@ import {
   planNodeAction,
 } from './actions.js';
 import { age, table, wantColour } from './format.js';
-import { summarise, toControls, viewNode, type SiteContext } from './model.js';
+import {
+  explain,
+  incidentsOf,
+  summarise,
+  toControls,
+  viewNode,
+  type SiteContext,
+} from './model.js';
+import { renderExplain, renderIncidents } from './render.js';
+import { addOperatorCommands } from './commands.js';
+import type { OperatorCluster } from './kube-client.js';
+import { Command } from '@commander-js/extra-typings';
+import { HealError } from '../core/errors.js';
 
 const NOW = Date.parse('2025-06-01T12:00:00Z');
 
@@ -232,5 +244,150 @@ describe('kubectl output conventions', () => {
     assert.equal(wantColour(undefined, {}), false);
     assert.equal(wantColour(true, { NO_COLOR: '1' }), false);
     assert.equal(wantColour(true, { TERM: 'dumb' }), false);
+  });
+});
+
+describe('domain incidents in kubectl aegis', () => {
+  const site: SiteContext = {
+    namespace: 'monitoring',
+    config: { value: ConfigSchema.parse({}), source: 'defaults', fromCluster: false },
+    priority: { value: defaultPriorityTable(), source: 'catalogue', fromCluster: false },
+    controls: { value: toControls(null), source: 'x', fromCluster: true },
+    leader: { holder: 'a' },
+    nowMs: NOW,
+  };
+  const since = new Date(NOW - 600_000).toISOString();
+  const leaf = {
+    name: 'aegis-incident-leaf-leaf-002-5c1e09ab',
+    domain: 'leaf/leaf-002',
+    rule: 'leaf-ib',
+    since,
+  };
+  const rack = {
+    name: 'aegis-incident-rack-rack-1-0a0b0c0d',
+    domain: 'rack/rack-1',
+    rule: 'rack-notready',
+    since: new Date(NOW - 7_200_000).toISOString(),
+    released: new Date(NOW - 3_600_000).toISOString(),
+  };
+  const nodes = [
+    node('n3', {}, open({ incident: leaf })),
+    node('n1', { unschedulable: true }, open({ incident: leaf, cordonedByAegis: true })),
+    // A member whose own condition cleared and whose ticket closed: still a member, not held.
+    node('n2', {}, open({ incident: leaf, status: 'resolved' })),
+    node('r1', {}, open({ incident: rack, status: 'resolved' })),
+    node('quiet'),
+  ];
+
+  it('incidentsOf: one per incident from the members pointers, open first', () => {
+    const list = incidentsOf(nodes.map(viewNode));
+    assert.deepEqual(
+      list.map((i) => [i.name, i.status, i.members.join(','), i.held.join(',')]),
+      [
+        [leaf.name, 'open', 'n1,n2,n3', 'n1,n3'],
+        [rack.name, 'released', 'r1', ''],
+      ],
+    );
+    assert.equal(list[1]?.released, rack.released);
+    const text = renderIncidents(list, false, NOW, (t) => t);
+    assert.match(text, /^NAME +DOMAIN +RULE +STATUS +MEMBERS +HELD +AGE$/m);
+    assert.match(
+      text,
+      /aegis-incident-leaf-leaf-002-5c1e09ab +leaf switch leaf-002 +leaf-ib +open +3 +2 +10m/,
+    );
+  });
+
+  it('explain NODE names the incident that holds the node and what it means', () => {
+    const held = open({
+      incident: leaf,
+      workflows: [
+        {
+          action: 'Diagnose',
+          status: 'Held',
+          time: since,
+          message: `domain-incident: member of domain incident ${leaf.name} (leaf switch leaf-002); held until the domain recovers`,
+          profile: 'full',
+        },
+      ],
+    });
+    const e = explain(viewNode(node('n1', {}, held)), site);
+    assert.deepEqual(e.incident, leaf);
+    assert.equal(e.profile, 'full');
+    assert.ok(
+      e.why.some((w) =>
+        w.startsWith(
+          `The node is a member of domain incident ${leaf.name} (leaf switch leaf-002, rule leaf-ib)`,
+        ),
+      ),
+      e.why.join('\n'),
+    );
+    assert.ok(
+      e.why.some(
+        (w) => w.includes('held by domain-incident') && w.includes('kubectl aegis incidents'),
+      ),
+    );
+    const text = renderExplain(e, NOW, (t) => t);
+    assert.match(
+      text,
+      /^Incident: +aegis-incident-leaf-leaf-002-5c1e09ab: leaf switch leaf-002, rule leaf-ib, since .* \(open: steps held\)$/m,
+    );
+    assert.match(text, /^Profile: +full$/m);
+    const released = explain(viewNode(node('n1', {}, open({ incident: rack }))), site);
+    assert.ok(released.why.some((w) => /was a member of domain incident .* released at/.test(w)));
+    assert.equal(explain(viewNode(node('quiet')), site).incident, undefined);
+  });
+
+  it('the incidents command: open ones, --all, -o json, and the summary when the record is readable', async () => {
+    const run = async (
+      args: string[],
+      readable: boolean,
+    ): Promise<{ out: string; err: string }> => {
+      let out = '';
+      let err = '';
+      const cluster = {
+        context: 'c',
+        server: 's',
+        listNodes: () => Promise.resolve(nodes),
+        readConfigMap: (_ns: string, name: string) =>
+          readable
+            ? Promise.resolve(
+                name === leaf.name
+                  ? {
+                      data: {
+                        summary: 'leaf switch leaf-002: 3 of 16 nodes lost InfiniBand links',
+                      },
+                      resourceVersion: '1',
+                    }
+                  : null,
+              )
+            : Promise.reject(new HealError(ErrorCode.K8sForbidden, 'forbidden')),
+      } as unknown as OperatorCluster;
+      const program = new Command()
+        .exitOverride()
+        .configureOutput({ writeOut: (t) => (out += t), writeErr: (t) => (err += t) });
+      addOperatorCommands(program, {
+        connect: () => Promise.resolve(cluster),
+        now: () => NOW,
+        env: {},
+        isTTY: false,
+      });
+      await program.parseAsync(['node', 'kubectl-aegis', ...args]);
+      return { out, err };
+    };
+    const plain = await run(['incidents'], false);
+    assert.match(plain.out, /aegis-incident-leaf-leaf-002-5c1e09ab/);
+    assert.doesNotMatch(plain.out, /rack-1/, 'released ones only with --all');
+    assert.match((await run(['incidents', '-A'], false)).out, /rack-1 +rack-notready +released/);
+    const json = JSON.parse((await run(['incidents', '-o', 'json'], true)).out) as {
+      kind: string;
+      items: { name: string; summary?: string }[];
+    };
+    assert.equal(json.kind, 'IncidentList');
+    assert.equal(
+      json.items[0]?.summary,
+      'leaf switch leaf-002: 3 of 16 nodes lost InfiniBand links',
+    );
+    const wide = await run(['incidents', '-o', 'wide'], false);
+    assert.match(wide.out, /RELEASED +NODES +SUMMARY/);
   });
 });

@@ -9,6 +9,7 @@ import type { Config } from '../config/schema.js';
 import { errorMessage } from '../core/errors.js';
 import { DISABLE_LABEL, PAUSE_ANNOTATION, type NodeInfo } from '../core/types.js';
 import { stormLimit } from '../engine/safety.js';
+import { describeDomain, parseDomainKey } from '../engine/topology.js';
 import { shortTime } from './format.js';
 import { bucketOf, type Bucket, type PriorityTable } from '../priority/priority-table.js';
 import { BUILTIN_SOP_IDS, isBuiltinSopId } from '../sop/ids.js';
@@ -405,6 +406,12 @@ export const GATE_TEXT: Readonly<Record<string, string>> = {
   'node-cooldown': 'the node was remediated recently (safety.nodeCooldownMs)',
   approval: "the step needs an operator's approval (kubectl aegis approve NODE, or dismiss NODE)",
   'stale-signal': 'the metrics behind the decision are stale: no step runs on stale data',
+  'domain-incident':
+    'the node is an active member of a domain incident (kubectl aegis incidents): its steps wait until the domain recovers; a human has the domain',
+  'level-limit':
+    'its domain has as many nodes out of service as its level limit allows (safety.levelLimits)',
+  'human-released':
+    'someone uncordoned the node after Aegis cordoned it: Aegis does not cordon it again',
 };
 
 /** `explain NODE` as data (also its -o json|yaml). */
@@ -434,6 +441,10 @@ export interface Explanation {
   readonly running?: Workflow;
   readonly hold?: { readonly gate: string; readonly reason: string; readonly since?: string };
   readonly approval?: NonNullable<Ticket['approval']>;
+  /** The domain incident the node's ticket points at (docs/failure-domains.md). */
+  readonly incident?: NonNullable<Ticket['incident']>;
+  /** The node-group behaviour profile its last step was decided under (docs/profiles.md). */
+  readonly profile?: string;
   /** Sentences, most important first. */
   readonly why: readonly string[];
 }
@@ -490,6 +501,14 @@ export function explain(view: NodeView, site: SiteContext): Explanation {
   if (open?.approval?.state === 'pending') {
     why.push(
       `${open.approval.action} waits for approval since ${shortTime(open.approval.requestedAt)}: kubectl aegis approve ${node.name} (or dismiss ${node.name} to hand the node to a human).`,
+    );
+  }
+  const incident = ticket?.incident;
+  if (incident !== undefined && open !== null) {
+    why.push(
+      incident.released === undefined
+        ? `The node is a member of domain incident ${incident.name} (${describeIncidentDomain(incident.domain)}, rule ${incident.rule}) since ${shortTime(incident.since)}: steps the rule does not allow wait until the domain recovers, and the domain is handed to a human once (kubectl aegis incidents).`
+        : `The node was a member of domain incident ${incident.name} (${describeIncidentDomain(incident.domain)}), released at ${shortTime(incident.released)}: it is back on its own ladder.`,
     );
   }
   if (running !== undefined) {
@@ -572,6 +591,76 @@ export function explain(view: NodeView, site: SiteContext): Explanation {
     ...(running === undefined ? {} : { running }),
     ...(hold === undefined ? {} : { hold }),
     ...(open?.approval === undefined ? {} : { approval: open.approval }),
+    ...(ticket?.incident === undefined ? {} : { incident: ticket.incident }),
+    ...(last?.profile === undefined ? {} : { profile: last.profile }),
     why,
   };
+}
+
+/** `leaf/leaf-002` as words: `leaf switch leaf-002`. */
+export function describeIncidentDomain(key: string): string {
+  const d = parseDomainKey(key);
+  return d === undefined ? key : describeDomain(d.kind, d.value);
+}
+
+/** One domain incident as the members' tickets point at it (`kubectl aegis incidents`). */
+export interface IncidentView {
+  readonly name: string;
+  /** `leaf/leaf-002`. */
+  readonly domain: string;
+  readonly rule: string;
+  /** `open` while a member's pointer is not released, else `released`. */
+  readonly status: 'open' | 'released';
+  /** The earliest `since` of the pointers. */
+  readonly since: string;
+  /** The latest release time, once released. */
+  readonly released?: string;
+  /** Every node whose ticket points at it. */
+  readonly members: readonly string[];
+  /** Members held now: an open ticket whose pointer is not released. */
+  readonly held: readonly string[];
+  /** The record's summary, when the ConfigMap could be read. */
+  readonly summary?: string;
+}
+
+/**
+ * The domain incidents the nodes' tickets point at, open first, then by start. Built from the
+ * pointers alone (nodes are what an operator may list; the records are ConfigMaps the viewer role
+ * may not read), so it shows what the daemon restores after a restart.
+ */
+export function incidentsOf(views: readonly NodeView[]): IncidentView[] {
+  const by = new Map<
+    string,
+    { p: NonNullable<Ticket['incident']>; members: string[]; held: string[]; released: string[] }
+  >();
+  for (const v of views) {
+    const p = v.ticket?.incident;
+    if (v.ticket === null || p === undefined) continue;
+    let e = by.get(p.name);
+    if (e === undefined) by.set(p.name, (e = { p, members: [], held: [], released: [] }));
+    if (Date.parse(p.since) < Date.parse(e.p.since)) e.p = { ...e.p, since: p.since };
+    e.members.push(v.node.name);
+    if (p.released === undefined && isOpen(v.ticket)) e.held.push(v.node.name);
+    if (p.released !== undefined) e.released.push(p.released);
+  }
+  const out: IncidentView[] = [...by.values()].map((e) => {
+    const open = e.held.length > 0 || e.released.length < e.members.length;
+    const released = e.released.sort().at(-1);
+    return {
+      name: e.p.name,
+      domain: e.p.domain,
+      rule: e.p.rule,
+      status: open ? 'open' : 'released',
+      since: e.p.since,
+      ...(open || released === undefined ? {} : { released }),
+      members: e.members.sort(),
+      held: e.held.sort(),
+    };
+  });
+  return out.sort(
+    (a, b) =>
+      (a.status === b.status ? 0 : a.status === 'open' ? -1 : 1) ||
+      Date.parse(a.since) - Date.parse(b.since) ||
+      a.name.localeCompare(b.name),
+  );
 }

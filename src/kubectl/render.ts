@@ -11,8 +11,10 @@ import {
   NODE_STATES,
   NODE_STATE_TEXT,
   parseHold,
+  describeIncidentDomain,
   type Explanation,
   type FleetSummary,
+  type IncidentView,
   type NodeView,
   type StepRef,
 } from './model.js';
@@ -313,6 +315,14 @@ export function renderExplain(e: Explanation, nowMs: number, paint: Paint): stri
       `${a.action} ${paintStatus(paint, a.state)} (requested ${shortTime(a.requestedAt)}${a.by === undefined ? '' : `, ${a.state} by ${a.by}`})`,
     ]);
   }
+  if (e.incident !== undefined) {
+    const i = e.incident;
+    rows.push([
+      'Incident',
+      `${i.name}: ${describeIncidentDomain(i.domain)}, rule ${i.rule}, since ${shortTime(i.since)}${i.released === undefined ? paint(' (open: steps held)', 'yellow') : `, released ${shortTime(i.released)}`}`,
+    ]);
+  }
+  if (e.profile !== undefined) rows.push(['Profile', e.profile]);
   let out = fields(rows);
   if (e.conditions.length > 0) {
     out += `\nActive conditions (priorities from ${e.prioritySource}):\n`;
@@ -345,6 +355,36 @@ export function renderExplain(e: Explanation, nowMs: number, paint: Paint): stri
   out += '\nWhy:\n';
   out += e.why.map((w) => `  - ${w}`).join('\n') + '\n';
   return out;
+}
+
+/** `incidents`: one line per domain incident the tickets point at. */
+export function renderIncidents(
+  list: readonly IncidentView[],
+  wide: boolean,
+  nowMs: number,
+  paint: Paint,
+): string {
+  const head = ['NAME', 'DOMAIN', 'RULE', 'STATUS', 'MEMBERS', 'HELD', 'AGE'];
+  if (wide) head.push('RELEASED', 'NODES', 'SUMMARY');
+  const rows = list.map((i) => {
+    const row = [
+      i.name,
+      describeIncidentDomain(i.domain),
+      i.rule,
+      paintStatus(paint, i.status),
+      String(i.members.length),
+      String(i.held.length),
+      ageOf(i.since, nowMs),
+    ];
+    if (wide)
+      row.push(
+        i.released === undefined ? '-' : shortTime(i.released),
+        someNames(i.members, 4),
+        i.summary ?? '-',
+      );
+    return row;
+  });
+  return table([head, ...rows]);
 }
 
 /** NODE_STATE_TEXT, for `status --help`. */

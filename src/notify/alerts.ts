@@ -58,6 +58,8 @@ export interface FleetSnapshot {
   readonly breaker: { readonly open: boolean; readonly trippedAtMs?: number };
   /** Signal (exporter) -> nodes on which it is stale or missing this cycle. */
   readonly staleSignals: Readonly<Record<string, number>>;
+  /** Nodes with a stale or missing signal this cycle (the console's "stale data" cells). */
+  readonly staleNodes?: readonly string[];
 }
 
 /** One desired alert: firing while it is in the list. */

@@ -7,7 +7,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ErrorCode, isHealError } from '../core/errors.js';
 import {
+  backendOptions,
   createPromClient,
+  exprForFlavor,
   parseSampleValue,
   refuseTokenOverHttp,
   ServerClock,
@@ -115,6 +117,94 @@ describe('Prometheus client', () => {
       );
       await rejectsWith(client.query('d', 0, signal), ErrorCode.PromBadResponse, /partial data/);
       await rejectsWith(client.query('e', 0, signal), ErrorCode.PromBadResponse, /got matrix/);
+    } finally {
+      p.server.close();
+    }
+  });
+
+  it('a partial answer is stale data, never healthy: Thanos/Mimir `warnings`, VictoriaMetrics `isPartial`', async () => {
+    // As the stores answer when a store/querier (Thanos, Mimir) or a vmstorage node (VictoriaMetrics
+    // cluster, without -search.denyPartialResponse) did not answer: status success, a vector
+    // that may lack the very series that carried a fault.
+    const replies: unknown[] = [
+      { ...VECTOR, warnings: ['No StoreAPIs matched for this query'] },
+      { status: 'success', isPartial: true, data: { resultType: 'vector', result: [] } },
+      { ...VECTOR, isPartial: false },
+    ];
+    const p = await fakeProm((_req, res, nth) => {
+      json(res, 200, replies[nth - 1]);
+    });
+    try {
+      const client = createPromClient({ url: p.url, flavor: 'victoriametrics' });
+      await rejectsWith(
+        client.query('a', 0, signal),
+        ErrorCode.PromBadResponse,
+        /partial data.*StoreAPIs/,
+      );
+      await rejectsWith(
+        client.query('b', 0, signal),
+        ErrorCode.PromBadResponse,
+        /partial data.*isPartial/,
+      );
+      assert.deepEqual(await client.query('c', 0, signal), [{ labels: { node: 'n1' }, value: 79 }]);
+    } finally {
+      p.server.close();
+    }
+  });
+
+  it("sends the tenant header and the flavor's parameters (VictoriaMetrics latency_offset, Thanos partial_response)", async () => {
+    const headers: (string | undefined)[] = [];
+    const p = await fakeProm((req, res) => {
+      headers.push(req.headers['x-scope-orgid'] as string | undefined);
+      json(res, 200, VECTOR);
+    });
+    try {
+      const params = (i: number): Record<string, string> =>
+        Object.fromEntries(new URLSearchParams(p.bodies[i] ?? ''));
+      await createPromClient({ url: p.url }).query('up', 1_000, signal);
+      assert.deepEqual(params(0), { query: 'up', time: '1.000' });
+      await createPromClient({ url: p.url, flavor: 'victoriametrics' }).query('up', 1_000, signal);
+      assert.deepEqual(params(1), { query: 'up', time: '1.000', latency_offset: '1ms' });
+      await createPromClient({
+        url: p.url,
+        flavor: 'thanos',
+        tenant: { header: 'X-Scope-OrgID', value: 'gpu-fleet' },
+      }).query('up', 1_000, signal);
+      assert.deepEqual(params(2), { query: 'up', time: '1.000', partial_response: 'false' });
+      await createPromClient({
+        url: p.url,
+        ...backendOptions({ flavor: 'mimir', tenant: 'team-a', tenantHeader: 'X-Scope-OrgID' }),
+      }).query('up', 1_000, signal);
+      assert.deepEqual(params(3), { query: 'up', time: '1.000' });
+      assert.deepEqual(headers, [undefined, undefined, 'gpu-fleet', 'team-a']);
+    } finally {
+      p.server.close();
+    }
+  });
+
+  it('asks VictoriaMetrics for the Prometheus forms of changes/increase/delta/rate, nothing else renamed', async () => {
+    const expr =
+      'max by (node) (changes(node_boot_time_seconds[1h])) > 0 or ' +
+      'sum by (node) (increase (x_total{msg="increase(", rate=\'rate(\'}[10m])) unless ' +
+      'rate_total{} + deltas(y) + label_replace(z, "changes", "$1", "rate", "(.*)")';
+    assert.equal(exprForFlavor(expr, 'prometheus'), expr);
+    assert.equal(exprForFlavor(expr, 'thanos'), expr);
+    assert.equal(
+      exprForFlavor(expr, 'victoriametrics'),
+      'max by (node) (changes_prometheus(node_boot_time_seconds[1h])) > 0 or ' +
+        'sum by (node) (increase_prometheus (x_total{msg="increase(", rate=\'rate(\'}[10m])) unless ' +
+        'rate_total{} + deltas(y) + label_replace(z, "changes", "$1", "rate", "(.*)")',
+    );
+    const p = await fakeProm((_req, res) => {
+      json(res, 200, VECTOR);
+    });
+    try {
+      await createPromClient({ url: p.url, flavor: 'victoriametrics' }).query(
+        'changes(m[1h]) > 0',
+        0,
+        signal,
+      );
+      assert.equal(new URLSearchParams(p.bodies[0]).get('query'), 'changes_prometheus(m[1h]) > 0');
     } finally {
       p.server.close();
     }

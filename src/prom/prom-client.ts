@@ -4,6 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { z } from 'zod';
 import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import type { InstantSample, MetricsSource } from './metrics-source.js';
+import { collectBoundedBody } from './bounded-body.js';
 
 const VectorResponse = z.object({
   status: z.enum(['success', 'error']),
@@ -21,7 +22,92 @@ const VectorResponse = z.object({
   error: z.string().optional(),
   errorType: z.string().optional(),
   warnings: z.array(z.string()).optional(),
+  /** VictoriaMetrics cluster: some vmstorage nodes did not answer (a partial answer). */
+  isPartial: z.boolean().optional(),
 });
+
+/** The store behind the Prometheus HTTP API (`prometheus.flavor`). */
+export const PROM_FLAVORS = ['prometheus', 'victoriametrics', 'thanos', 'mimir'] as const;
+export type PromFlavor = (typeof PROM_FLAVORS)[number];
+
+/**
+ * Query parameters a flavor needs beside `query` and `time`:
+ * - victoriametrics: `latency_offset=1ms` (it refuses 0). vmselect otherwise evaluates an instant query whose time
+ *   is within `-search.latencyOffset` (30 s) of its now at now - 30 s: every fault seen 30 s late,
+ *   every repair 30 s late, and a silent exporter still present for 30 s.
+ * - thanos: `partial_response=false`, so a store that does not answer fails the query instead of
+ *   leaving it out (Thanos's default may be to answer with what it has, plus `warnings`).
+ */
+export function flavorParams(flavor: PromFlavor): Readonly<Record<string, string>> {
+  switch (flavor) {
+    case 'victoriametrics':
+      return { latency_offset: '1ms' };
+    case 'thanos':
+      return { partial_response: 'false' };
+    case 'prometheus':
+    case 'mimir':
+      return {};
+  }
+}
+
+/**
+ * MetricsQL functions whose answer differs from PromQL's on the series the catalogue reads, and
+ * their Prometheus-compatible MetricsQL forms. `changes` and `increase` count a series' first
+ * sample in the window as a change (or as an increase from 0) when no sample precedes it: every
+ * node that starts reporting would read as rebooted (NodeHasRestarted's
+ * `changes(node_boot_time_seconds[1h]) > 0`) and a new counter's value as errors in the window.
+ * The `_prometheus` forms ignore what precedes the window, as Prometheus does.
+ */
+const METRICSQL_PROMETHEUS_FORMS: Readonly<Record<string, string>> = {
+  changes: 'changes_prometheus',
+  delta: 'delta_prometheus',
+  increase: 'increase_prometheus',
+  rate: 'rate_prometheus',
+};
+
+/**
+ * The expression as a flavor evaluates it like Prometheus: for victoriametrics, the functions of
+ * METRICSQL_PROMETHEUS_FORMS called by their Prometheus-compatible names (string literals,
+ * metric and label names untouched); other flavors get `expr` unchanged.
+ */
+export function exprForFlavor(expr: string, flavor: PromFlavor): string {
+  if (flavor !== 'victoriametrics') return expr;
+  let out = '';
+  let i = 0;
+  while (i < expr.length) {
+    const c = expr.charAt(i);
+    if (c === '"' || c === "'" || c === '`') {
+      let j = i + 1;
+      while (j < expr.length && expr.charAt(j) !== c)
+        j += c !== '`' && expr.charAt(j) === '\\' ? 2 : 1;
+      out += expr.slice(i, j + 1);
+      i = j + 1;
+      continue;
+    }
+    const word = /^[A-Za-z_:][A-Za-z0-9_:]*/.exec(expr.slice(i))?.[0];
+    if (word === undefined) {
+      out += c;
+      i++;
+      continue;
+    }
+    const next = /^\s*\(/.test(expr.slice(i + word.length));
+    out += next ? (METRICSQL_PROMETHEUS_FORMS[word] ?? word) : word;
+    i += word.length;
+  }
+  return out;
+}
+
+/** The backend settings of `prometheus` in the config, as client options. */
+export function backendOptions(p: {
+  readonly flavor: PromFlavor;
+  readonly tenant?: string | undefined;
+  readonly tenantHeader: string;
+}): Pick<PromClientOptions, 'flavor' | 'tenant'> {
+  return {
+    flavor: p.flavor,
+    ...(p.tenant === undefined ? {} : { tenant: { header: p.tenantHeader, value: p.tenant } }),
+  };
+}
 
 /** How to reach Prometheus. */
 export interface PromClientOptions {
@@ -34,6 +120,13 @@ export interface PromClientOptions {
   readonly allowInsecureBearerToken?: boolean;
   /** Largest answer read (`prometheus.maxResponseBytes`); default DEFAULT_MAX_RESPONSE_BYTES. */
   readonly maxResponseBytes?: number;
+  /** The store behind the API (`prometheus.flavor`, default prometheus): see flavorParams. */
+  readonly flavor?: PromFlavor;
+  /**
+   * Tenant sent with every query as a header (`prometheus.tenant` in `prometheus.tenantHeader`):
+   * Mimir's and Cortex's `X-Scope-OrgID`, a Thanos receive or proxy's tenant header.
+   */
+  readonly tenant?: { readonly header: string; readonly value: string };
   /**
    * Called when the correction applied to query times (Prometheus's clock minus ours, see
    * ServerClock) changes by more than a second: for a log line.
@@ -140,7 +233,8 @@ export class ServerClock {
 /**
  * The real MetricsSource: Prometheus's HTTP API (`/api/v1/query`, POST form), with bearer token
  * and TLS options. Any failure is a HealError: PROM_UNAVAILABLE (network, timeout, 5xx),
- * PROM_BAD_RESPONSE (4xx, malformed body, warnings about partial data) or
+ * PROM_BAD_RESPONSE (4xx, malformed body, `warnings` about partial data, VictoriaMetrics's
+ * `isPartial`) or
  * PROM_RESPONSE_TOO_LARGE (an answer over `maxResponseBytes`, dropped unread). A partial answer
  * is never returned as if it were whole.
  *
@@ -165,6 +259,8 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
   const isHttps = base.protocol === 'https:';
   const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const clock = new ServerClock();
+  const flavor = opts.flavor ?? 'prometheus';
+  const extraParams = flavorParams(flavor);
   let reported = 0;
   const agent = isHttps
     ? new Agent({
@@ -182,13 +278,16 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
   return {
     async query(expr, atMs, signal) {
       const url = new URL('api/v1/query', base);
+      const asked = exprForFlavor(expr, flavor);
       const ask = (correctionMs: number): Promise<{ status: number; text: string }> => {
         const time = ((atMs + correctionMs) / 1000).toFixed(3);
-        const body = new URLSearchParams({ query: expr, time }).toString();
+        const body = new URLSearchParams({ query: asked, time, ...extraParams }).toString();
         const headers: Record<string, string> = {
           'content-type': 'application/x-www-form-urlencoded',
           'content-length': String(Buffer.byteLength(body)),
         };
+        if (opts.tenant !== undefined)
+          headers[opts.tenant.header.toLowerCase()] = opts.tenant.value;
         const t = token();
         if (t !== undefined) headers['authorization'] = `Bearer ${t}`;
         return post({ url, body, headers, signal, isHttps, agent, maxBytes, clock, expr });
@@ -231,10 +330,13 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
           `Prometheus error for ${expr}: ${r.errorType ?? ''} ${r.error ?? ''}`.trim(),
         );
       }
-      if ((r.warnings ?? []).length > 0) {
+      // Thanos and Mimir report a partial answer (a store or querier that did not answer) in
+      // `warnings`, VictoriaMetrics cluster in `isPartial`: never read as a whole answer.
+      if ((r.warnings ?? []).length > 0 || r.isPartial === true) {
+        const why = (r.warnings ?? []).join('; ');
         throw new HealError(
           ErrorCode.PromBadResponse,
-          `Prometheus returned partial data for ${expr}: ${(r.warnings ?? []).join('; ')}`,
+          `Prometheus returned partial data for ${expr}: ${why === '' ? 'isPartial: true' : why}`,
         );
       }
       if (r.data.resultType !== 'vector') {
@@ -309,34 +411,16 @@ function postOnce({
       { method: 'POST', headers, signal, ...(agent === undefined ? {} : { agent }) },
       (res) => {
         clock.observe(res.headers.date, sentMs, Date.now());
-        const declared = Number(res.headers['content-length']);
-        if (Number.isFinite(declared) && declared > maxBytes) {
-          reject(tooLarge(String(declared)));
-          req.destroy();
-          return;
-        }
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > maxBytes) {
-            reject(tooLarge(`more than ${maxBytes}`));
-            req.destroy();
-            return;
-          }
-          chunks.push(c);
-        });
-        res.on('end', () => {
-          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') });
-        });
-        res.on('error', (err) => {
-          reject(
+        collectBoundedBody(req, res, maxBytes, {
+          resolve,
+          reject,
+          tooLarge,
+          readFailed: (err) =>
             new HealError(
               ErrorCode.PromUnavailable,
               `reading Prometheus response failed: ${errorMessage(err)}`,
               { cause: err },
             ),
-          );
         });
       },
     );

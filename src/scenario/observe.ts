@@ -9,6 +9,7 @@ import type { Clock } from '../core/clock.js';
 import { TICKET_ANNOTATION, type NodeInfo } from '../core/types.js';
 import type {
   ClusterClient,
+  DeviceTaintClient,
   EvictionResult,
   JobRequest,
   JobState,
@@ -109,6 +110,11 @@ export class ObservedCluster implements ClusterClient {
         opened,
       });
     }
+  }
+
+  /** Device and node taints (GPU-level quarantine), passed through. */
+  get deviceTaints(): DeviceTaintClient | undefined {
+    return this.#inner.deviceTaints;
   }
 
   async listNodes(signal: AbortSignal): Promise<readonly NodeInfo[]> {

@@ -23,7 +23,7 @@ import { setMaxListeners } from 'node:events';
 import { ErrorCode, HealError } from '../core/errors.js';
 import type { Engine } from '../daemon.js';
 import type { Fence } from '../engine/fence.js';
-import type { ClusterClient } from '../k8s/cluster.js';
+import type { ClusterClient, DeviceTaintClient } from '../k8s/cluster.js';
 import type { Metrics } from '../metrics/metrics.js';
 
 /** How a replica stopped leading. */
@@ -284,6 +284,35 @@ export function processCluster(inner: ClusterClient, alive: () => boolean): Clus
     emitEvent: async (event, signal) => {
       gate();
       return inner.emitEvent(event, signal);
+    },
+    ...(inner.deviceTaints === undefined
+      ? {}
+      : { deviceTaints: processTaints(inner.deviceTaints, gate) }),
+  };
+}
+
+/** Device and node taints as one process sees them (GPU-level quarantine). */
+function processTaints(api: DeviceTaintClient, gate: () => void): DeviceTaintClient {
+  return {
+    servesDeviceTaintRules: async (signal) => {
+      gate();
+      return api.servesDeviceTaintRules(signal);
+    },
+    createDeviceTaintRule: async (rule, signal) => {
+      gate();
+      return api.createDeviceTaintRule(rule, signal);
+    },
+    getDeviceTaintRule: async (name, signal) => {
+      gate();
+      return api.getDeviceTaintRule(name, signal);
+    },
+    deleteDeviceTaintRule: async (name, signal) => {
+      gate();
+      return api.deleteDeviceTaintRule(name, signal);
+    },
+    setNodeTaints: async (name, taints, rv, signal) => {
+      gate();
+      return api.setNodeTaints(name, taints, rv, signal);
     },
   };
 }

@@ -166,6 +166,11 @@ export function writeSummary(report: ScenarioReport, write: Write): void {
       `peak ${p.cordoned} cordoned, ${plural(p.openTickets, 'ticket')} open, ${plural(p.inflight, 'step')} at once` +
       `${totals.unprompted > 0 ? ` · ${plural(totals.unprompted, 'incident')} without an injected fault` : ''}\n`,
   );
+  const g = report.summary.gpuHoursOut;
+  write(
+    `  GPU-hours out of scheduling: ${g.total.toFixed(1)} (${g.wholeNode.toFixed(1)} on cordoned or down nodes, ` +
+      `${g.quarantined.toFixed(1)} of GPUs quarantined alone)\n`,
+  );
   const failed = report.expectations.filter((x) => !x.passed);
   if (report.expectations.length > 0) {
     write(

@@ -165,6 +165,8 @@ function resolveConfig(
     // A cycle waits for its slow rules: in virtual time that costs nothing and keeps runs
     // reproducible.
     inspect: { backgroundSlowRules: false, backgroundPresence: false, ...c.inspect, intervalMs },
+    ...(c.profiles === undefined ? {} : { profiles: c.profiles }),
+    ...(c.quarantine === undefined ? {} : { quarantine: c.quarantine }),
   });
   if (!parsed.success) {
     const defaults = defaultConfig() as unknown as Record<string, Record<string, unknown>>;

@@ -22,6 +22,7 @@ import { isControlPlane, isOptedOut, PAUSE_ANNOTATION, type NodeInfo } from '../
 import { createEngine } from '../daemon.js';
 import { silentLogger, type Logger } from '../engine/logger.js';
 import type { CycleReport } from '../engine/controller.js';
+import type { FleetSnapshot as FleetSnapshot_ } from '../notify/alerts.js';
 import type { StepEvent } from '../engine/runner.js';
 import { planSharedSelections } from '../engine/shared-selection.js';
 import { createMetrics } from '../metrics/metrics.js';
@@ -55,6 +56,7 @@ import {
 import { Replicas, type Replica, type ReplicaEnd } from './replicas.js';
 import type { PeakSeries, Scenario, TimelineEvent } from './schema.js';
 import { summarize, type ActionRecord, type Incident, type Totals } from './summary.js';
+import { GpuHoursMeter, type GpuHours } from './gpu-hours.js';
 
 /** The fleet at one moment, as the live output shows it. */
 export interface FleetSnapshot {
@@ -95,6 +97,12 @@ export interface RunOptions {
   readonly signal?: AbortSignal;
   /** Engine log (default: silent). */
   readonly log?: Logger;
+  /** Told of the simulation once it is built (the demo's console serves it). */
+  readonly onWorld?: (world: SimWorld, cluster: ObservedCluster) => void;
+  /** Each cycle's fleet snapshot of every replica (EngineInput.onSnapshot). */
+  readonly onSnapshot?: (s: FleetSnapshot_) => void;
+  /** Awaited after each cycle with its virtual time (`aegis demo --live` paces the run here). */
+  readonly afterCycle?: (atMs: number) => Promise<void>;
 }
 
 /** The report of a run; `aegis sim --json` prints it. */
@@ -120,6 +128,8 @@ export interface ScenarioReport {
     readonly incidents: readonly Incident[];
     readonly totals: Totals;
     readonly peaks: Readonly<Record<PeakSeries, number>>;
+    /** GPU-hours out of scheduling over the run (cordoned or down nodes, quarantined GPUs). */
+    readonly gpuHoursOut: GpuHours;
   };
   readonly run: {
     readonly startTime: string;
@@ -257,6 +267,7 @@ export async function runScenario(
         priorityOf: () => (name) => prio.get(name) ?? 999,
         metrics,
         log: options.log ?? silentLogger,
+        ...(options.onSnapshot === undefined ? {} : { onSnapshot: options.onSnapshot }),
         onStep: (e: StepEvent) => {
           // A process that has ended reports nothing more.
           if (!parts.alive()) return;
@@ -298,6 +309,7 @@ export async function runScenario(
     },
     touch: (t) => touches.push({ ...t, atMs: rel(t.atMs) }),
   };
+  options.onWorld?.(world, observed);
   const queue = expandTimeline(scenario.timeline, start);
   const end = start + scenario.durationMs;
   emit({ kind: 'start', scenario, nodes: scenario.fleet.nodes + scenario.fleet.controlPlaneNodes });
@@ -375,6 +387,8 @@ export async function runScenario(
   let skipped = 0;
   let nextCycle = start;
   const snapshot = (): FleetSnapshot => fleetSnapshot(world, observed, lastSeen, replicas.inflight);
+  const gpusOf = new Map(world.fleet.nodes.map((n) => [n.name, n.gpus.length]));
+  const gpuHours = new GpuHoursMeter((node) => gpusOf.get(node) ?? 0);
 
   while (clock.now() < end && !signal.aborted) {
     if (clock.now() >= nextCycle) {
@@ -391,6 +405,8 @@ export async function runScenario(
       );
       if (gauge !== lastGauge) active();
       lastGauge = gauge;
+      await options.afterCycle?.(clock.now());
+      gpuHours.sample(world.cluster.nodesNow(), clock.now());
       const snap = snapshot();
       for (const k of Object.keys(peaks) as PeakSeries[]) peaks[k] = Math.max(peaks[k], snap[k]);
       for (; nextProgress <= clock.now(); nextProgress += progressEvery)
@@ -426,6 +442,7 @@ export async function runScenario(
     await advance(Math.min(nextCycle, end));
   }
   await advance(end);
+  const gpuHoursOut = gpuHours.result(clock.now());
 
   // Wait for the steps in flight (no new ones start), up to an hour of virtual time.
   replicas.stopAll();
@@ -517,7 +534,7 @@ export async function runScenario(
     tickets: tickets.map((t) => ({ time: iso(t.atMs), ...t })),
     metrics: metricsObject(series),
     expectations,
-    summary: { ...summary, peaks },
+    summary: { ...summary, peaks, gpuHoursOut },
     run: {
       startTime: new Date(start).toISOString(),
       cycles,

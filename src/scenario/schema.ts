@@ -80,6 +80,7 @@ export const JOB_KINDS = [
   'repair_node',
   'remedy_node',
   'diagnose_node',
+  'validate_node',
 ] as const satisfies readonly JobKind[];
 
 /** One schema per timeline `event:` value. */
@@ -306,6 +307,8 @@ export const ScenarioFileSchema = strict({
     safety: z.record(z.string(), z.unknown()).optional(),
     sop: z.record(z.string(), z.unknown()).optional(),
     inspect: z.record(z.string(), z.unknown()).optional(),
+    profiles: z.record(z.string(), z.unknown()).optional(),
+    quarantine: z.record(z.string(), z.unknown()).optional(),
   }).optional(),
   /** Training workloads (one pod per node, guarded by a PodDisruptionBudget) drains must evict. */
   workloads: z

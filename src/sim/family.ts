@@ -87,7 +87,13 @@ export type Scope =
   | { readonly kind: 'package' }
   /** Block devices (`device`: nvme0n1, nvme1n1). */
   | { readonly kind: 'disk' }
-  | { readonly kind: 'hca'; readonly label: string; readonly withPort: boolean }
+  /** HCAs; `bdfLabel` also labels each series with the HCA's PCI address (the agent's `pci_bdf`). */
+  | {
+      readonly kind: 'hca';
+      readonly label: string;
+      readonly withPort: boolean;
+      readonly bdfLabel?: string;
+    }
   /** NICs; node-exporter's bonding collector names the bond `master`, the others `device`. */
   | {
       readonly kind: 'nic';

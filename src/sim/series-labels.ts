@@ -181,6 +181,7 @@ export class SeriesLabeller {
         const hca = node.hcas[d];
         const out: LabelSet = { __name__, [scope.label]: hca?.name ?? '' };
         if (scope.withPort) out.port = hca?.port ?? '';
+        if (scope.bdfLabel !== undefined) out[scope.bdfLabel] = hca?.pciBdf ?? '';
         out.node = node.name;
         out.job = job;
         out.instance = instance;

@@ -10,6 +10,8 @@ import { ErrorCode, HealError } from '../core/errors.js';
 import { CONTROL_CONFIGMAP, type NodeInfo } from '../core/types.js';
 import type {
   ClusterClient,
+  DeviceTaintClient,
+  DeviceTaintRuleInfo,
   EvictionResult,
   IncidentRecord,
   JobKind,
@@ -64,6 +66,8 @@ export type PodOperation =
       readonly namespace: string;
       readonly name: string;
       readonly result: EvictionResult;
+      /** Set when the eviction asked for a grace period of its own. */
+      readonly gracePeriodSeconds?: number;
     }
   | {
       readonly atMs: number;
@@ -113,6 +117,8 @@ export class SimCluster implements ClusterClient, LeaseClient {
   /** Domain incident records (ConfigMaps aegis-incident-…), by name. */
   readonly #incidents = new Map<string, IncidentRecord>();
   readonly #failures: ApiFailures;
+  readonly #rules = new Map<string, DeviceTaintRuleInfo>();
+  #servesRules = true;
   readonly #pods: SimPods;
   readonly #jobs: SimJobs;
 
@@ -214,6 +220,61 @@ export class SimCluster implements ClusterClient, LeaseClient {
     return this.#nodes.info(r);
   }
 
+  // ------------------------------------------------------------------ device taints
+
+  /** DRA DeviceTaintRules and node taints; `servesDeviceTaintRules` as `serveDeviceTaintRules` set. */
+  readonly deviceTaints: DeviceTaintClient = {
+    servesDeviceTaintRules: async (signal) => {
+      await this.#enter('deviceTaints', signal);
+      return this.#servesRules;
+    },
+    createDeviceTaintRule: async (rule, signal) => {
+      await this.#enter('deviceTaints', signal);
+      if (!this.#servesRules)
+        throw new HealError(ErrorCode.K8sNotFound, 'devicetaintrules: not served');
+      if (this.#rules.has(rule.name)) return;
+      this.#rules.set(rule.name, rule);
+      this.#log('client', 'createDeviceTaintRule', rule.name, `${rule.pool}/${rule.device}`);
+    },
+    getDeviceTaintRule: async (name, signal) => {
+      await this.#enter('deviceTaints', signal);
+      return this.#rules.get(name) ?? null;
+    },
+    deleteDeviceTaintRule: async (name, signal) => {
+      await this.#enter('deviceTaints', signal);
+      if (this.#rules.delete(name)) this.#log('client', 'deleteDeviceTaintRule', name, 'deleted');
+    },
+    setNodeTaints: async (name, taints, resourceVersion, signal) => {
+      await this.#enter('deviceTaints', signal);
+      const r = this.#nodes.get(name);
+      if (resourceVersion !== String(r.rv)) {
+        throw new HealError(
+          ErrorCode.K8sConflict,
+          `node ${name}: resourceVersion ${resourceVersion} is stale (now ${r.rv})`,
+        );
+      }
+      this.#log('client', 'setNodeTaints', name, JSON.stringify(taints));
+      this.#nodes.setTaints(r, taints);
+      return this.#nodes.info(r);
+    },
+  };
+
+  /** Whether the simulated apiserver serves DeviceTaintRules (Kubernetes 1.37: yes). */
+  serveDeviceTaintRules(served: boolean): void {
+    this.#servesRules = served;
+  }
+
+  /** Every node object now, read as the simulator's truth (no API call, no injected failure). */
+  nodesNow(): readonly NodeInfo[] {
+    this.#sync();
+    return this.#nodes.all();
+  }
+
+  /** The DeviceTaintRules that exist now. */
+  deviceTaintRules(): DeviceTaintRuleInfo[] {
+    return [...this.#rules.values()];
+  }
+
   // ------------------------------------------------------------------ PodClient
 
   async listPodsOnNode(node: string, signal: AbortSignal): Promise<readonly PodInfo[]> {
@@ -236,6 +297,49 @@ export class SimCluster implements ClusterClient, LeaseClient {
       result,
     });
     return result;
+  }
+
+  async evictPodWithGrace(
+    namespace: string,
+    name: string,
+    gracePeriodSeconds: number,
+    signal: AbortSignal,
+  ): Promise<EvictionResult> {
+    await this.#enter('evictPodWithGrace', signal);
+    const result = this.#pods.evict(namespace, name, gracePeriodSeconds);
+    this.#log(
+      'client',
+      'evictPod',
+      `${namespace}/${name}`,
+      `${result} grace=${gracePeriodSeconds}`,
+    );
+    this.#podOps.push({
+      atMs: this.#clock.now(),
+      kind: 'evict',
+      node: this.#podNodes.get(`${namespace}/${name}`) ?? '',
+      namespace,
+      name,
+      result,
+      gracePeriodSeconds,
+    });
+    return result;
+  }
+
+  async patchPodAnnotations(
+    namespace: string,
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+    signal: AbortSignal,
+  ): Promise<PodInfo | null> {
+    await this.#enter('patchPodAnnotations', signal);
+    const pod = this.#pods.annotate(namespace, name, annotations);
+    this.#log(
+      'client',
+      'patchPodAnnotations',
+      `${namespace}/${name}`,
+      pod === null ? 'gone' : JSON.stringify(annotations),
+    );
+    return pod;
   }
 
   async deletePod(

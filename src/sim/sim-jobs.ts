@@ -2,7 +2,9 @@
  * The remediation Jobs of the simulated cluster (the deploy/jobs templates): each goes Pending →
  * Running → Succeeded/Failed after configured durations, and does to the node what the real
  * template does — reboot it, power it off, run the health check against its active faults, apply a
- * remedy, repair GPFS, or print a diagnosis in the `hint:/cmd:/result:` protocol.
+ * remedy, repair GPFS, print a diagnosis in the `hint:/cmd:/result:` protocol, or validate the node
+ * before return to service (`aegis-validate:` sections, judged by src/jobs/validation.ts: it fails
+ * while the node has an active fault, or when the behaviour's `outcome` is `Failed`).
  */
 import { Domain } from '../core/types.js';
 import { JobKind, type JobRequest, type JobState } from '../k8s/cluster.js';
@@ -43,6 +45,7 @@ const DEFAULTS: Readonly<
   remedy_node: { pendingMs: 5_000, durationMs: 55_000 },
   repair_node: { pendingMs: 5_000, durationMs: 595_000 },
   diagnose_node: { pendingMs: 5_000, durationMs: 55_000 },
+  validate_node: { pendingMs: 5_000, durationMs: 895_000 },
 };
 /** A reboot or shutdown Job acts this long after its pod starts. */
 const ACT_AFTER_MS = 10_000;
@@ -131,9 +134,11 @@ export class SimJobs {
       return;
     }
     record.state = { name: record.request.name, phase: 'Running' };
+    // A validation Job that "fails" still runs to its end: its tests fail (see #complete).
     const forcedFail =
-      b.outcome === 'Failed' ||
-      (b.exitCode !== undefined && b.exitCode !== 0 && b.outcome === undefined);
+      record.request.kind !== JobKind.Validate &&
+      (b.outcome === 'Failed' ||
+        (b.exitCode !== undefined && b.exitCode !== 0 && b.outcome === undefined));
     const end = t + b.durationMs;
     if (forcedFail) {
       this.#host.scheduler.at(end, (te) => {
@@ -173,6 +178,7 @@ export class SimJobs {
       case JobKind.Remedy:
       case JobKind.Repair:
       case JobKind.Diagnose:
+      case JobKind.Validate:
         this.#host.scheduler.at(end, (te) => {
           this.#complete(record, b, te);
         });
@@ -223,6 +229,17 @@ export class SimJobs {
       case JobKind.Diagnose:
         this.#finish(record, t, 'Succeeded', 0, b.logs ?? diagnose(faults.active(node)));
         return;
+      case JobKind.Validate: {
+        const failing = b.outcome === 'Failed' || healthcheck(faults.active(node)).exitCode !== 0;
+        this.#finish(
+          record,
+          t,
+          'Succeeded',
+          b.exitCode ?? 0,
+          b.logs ?? validationLogs(params, failing, faults.active(node)),
+        );
+        return;
+      }
       case JobKind.Restart:
       case JobKind.Shutdown:
         return;
@@ -289,4 +306,66 @@ export function diagnose(active: readonly Fault[]): string[] {
     `cmd: ${DIAGNOSE_CMD[f.entry.domain] ?? 'dmesg -T | tail -n 50'}`,
     `result: ${f.entry.description}`,
   ]);
+}
+
+/**
+ * What the simulated node's validation Job prints: the `aegis-validate:` sections of the tests
+ * its params ask for (src/jobs/validation.ts), each in its tool's format. A failing node fails
+ * every test asked: a DCGM result FAIL on the faulty GPU, all-reduce values out of bounds, an IB
+ * loopback with no bandwidth. Simulated numbers, not a device's.
+ */
+export function validationLogs(
+  params: Readonly<Record<string, string>>,
+  failing: boolean,
+  active: readonly Fault[],
+): string[] {
+  const out: string[] = [];
+  const level = params['DCGM_LEVEL'] ?? '0';
+  const gpus = params['NCCL_GPUS'] ?? '0';
+  const ib = params['IB_DEVICE'] ?? 'none';
+  const n = gpus === 'all' ? 8 : Number(gpus);
+  if (level === '0') out.push('aegis-validate: skip dcgm (not asked)');
+  else {
+    const bad = active.find((f) => f.entry.domain === Domain.GPU)?.device ?? '0';
+    const results = Array.from({ length: 8 }, (_, i) => ({
+      gpu_id: String(i),
+      status: failing && String(i) === bad ? 'Fail' : 'Pass',
+    }));
+    out.push(
+      `aegis-validate: begin dcgm level=${level}`,
+      JSON.stringify({
+        'DCGM GPU Diagnostic': {
+          test_categories: [{ category: 'Hardware', tests: [{ name: 'Diagnostic', results }] }],
+          version: 'simulated',
+        },
+      }),
+      'aegis-validate: end dcgm rc=0',
+    );
+  }
+  if (n === 0) out.push('aegis-validate: skip nccl (not asked)');
+  else {
+    const row = (bytes: number, busbw: string, wrong: number): string =>
+      `${String(bytes).padStart(12)} ${String(bytes / 4).padStart(13)}     float     sum      -1    1000.0  ${busbw}  ${busbw}  ${String(wrong).padStart(5)}    1000.0  ${busbw}  ${busbw}  ${String(wrong).padStart(5)}`;
+    out.push(
+      `aegis-validate: begin nccl gpus=${n}`,
+      '#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong',
+      row(536870912, '180.00', failing ? 1 : 0),
+      row(4294967296, '185.00', 0),
+      `# Out of bounds values : ${failing ? '1 FAILED' : '0 OK'}`,
+      '# Avg bus bandwidth    : 182.5',
+      'aegis-validate: end nccl rc=0',
+    );
+  }
+  if (ib === 'none') out.push('aegis-validate: skip ib (not asked)');
+  else {
+    const dev = ib === 'auto' ? 'mlx5_0' : ib;
+    out.push(
+      `aegis-validate: begin ib device=${dev}`,
+      ` Dual-port       : OFF\t\tDevice         : ${dev}`,
+      ' #bytes     #iterations    BW peak[Gb/sec]    BW average[Gb/sec]   MsgRate[Mpps]',
+      ` 1048576    5000             0.00               ${failing ? '0.00' : '97.50'}   \t\t   0.011621`,
+      'aegis-validate: end ib rc=0',
+    );
+  }
+  return out;
 }

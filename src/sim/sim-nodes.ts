@@ -6,7 +6,7 @@
  */
 import type { Clock } from '../core/clock.js';
 import { ErrorCode, HealError } from '../core/errors.js';
-import type { NodeConditionInfo, NodeInfo } from '../core/types.js';
+import type { NodeConditionInfo, NodeInfo, Taint } from '../core/types.js';
 import type { FaultInjector } from './faults.js';
 import type { FleetNode } from './fleet-spec.js';
 import {
@@ -19,6 +19,9 @@ import {
 import type { SeriesStore } from './series-store.js';
 import type { SimScheduler } from './sim-scheduler.js';
 import { hold } from './track.js';
+
+/** The taint the node lifecycle controller gives a cordoned node. */
+const UNSCHEDULABLE_TAINT = 'node.kubernetes.io/unschedulable';
 
 /** Power state of a simulated node. */
 export type PowerState = 'on' | 'off' | 'booting';
@@ -35,6 +38,8 @@ export interface NodeRecord {
   info: NodeInfo | undefined;
   /** Status conditions set by node-side detectors (node-problem-detector, the Aegis agent). */
   conditions?: readonly NodeConditionInfo[];
+  /** spec.taints written through the API (the cordon's own taint is derived, not kept here). */
+  taints?: readonly Taint[];
 }
 
 /** A node-side detector's condition as a test or scenario sets it. */
@@ -117,9 +122,10 @@ export class SimNodes {
       unschedulable: r.unschedulable,
       labels: r.labels,
       annotations: r.annotations,
-      taints: r.unschedulable
-        ? [{ key: 'node.kubernetes.io/unschedulable', effect: 'NoSchedule' }]
-        : [],
+      taints: [
+        ...(r.unschedulable ? [{ key: UNSCHEDULABLE_TAINT, effect: 'NoSchedule' as const }] : []),
+        ...(r.taints ?? []),
+      ],
       bootId: `${r.fleet.name}-boot-${String(this.#reboots.get(r.fleet.name) ?? 0)}`,
       ...(r.conditions === undefined ? {} : { conditions: r.conditions }),
     };
@@ -170,6 +176,14 @@ export class SimNodes {
     r.unschedulable = unschedulable;
     this.#bump(r);
     publishUnschedulable(this.#o.store, r.fleet.name, unschedulable, atMs);
+  }
+
+  /** Replaces the node's taints (the cordon's own taint follows spec.unschedulable instead). */
+  setTaints(r: NodeRecord, taints: readonly Taint[]): void {
+    const kept = taints.filter((t) => t.key !== UNSCHEDULABLE_TAINT);
+    if (kept.length === 0) delete r.taints;
+    else r.taints = kept;
+    this.#bump(r);
   }
 
   /** Merges annotations (`null` removes). */

@@ -11,8 +11,15 @@
  * A terminating pod is published as kube-state-metrics shows it (`kube_pod_info`,
  * `kube_pod_deletion_timestamp`, `kube_pod_container_status_running`) until it is gone; healthy
  * pods are not published (no rule reads them, and a large fleet stays cheap).
+ *
+ * A pod may play the drain's checkpoint protocol (src/engine/drain-checkpoint.ts): asked to
+ * checkpoint (the annotation `aegis.io/drain-requested` written on it) it answers with
+ * `aegis.io/checkpoint-done` a set time later, and evicted with a grace period it exits as soon as
+ * its checkpoint (its preStop) is done; a pod may also end by itself at a set time (a Job's pod
+ * that completes).
  */
 import { ErrorCode, HealError } from '../core/errors.js';
+import { CHECKPOINT_DONE, DRAIN_REQUEST_ID } from '../engine/drain-checkpoint.js';
 import type { EvictionResult, PodInfo } from '../k8s/cluster.js';
 import type { Fleet, FleetNode } from './fleet-spec.js';
 import { POD_RESTART_REMEDIES } from './persistence.js';
@@ -62,6 +69,17 @@ export interface PodSpec {
   /** kube-state-metrics `created_by_kind` / `created_by_name` (default: ReplicaSet, the name). */
   readonly ownerKind?: string;
   readonly owner?: string;
+  /** metadata.annotations (only the `aegis.io/` ones are seen by the engine, as on a real cluster). */
+  readonly annotations?: Readonly<Record<string, string>>;
+  readonly terminationGracePeriodSeconds?: number;
+  /**
+   * The pod checkpoints when asked: `ackAfterMs` after Aegis writes its drain request on it, it
+   * writes `aegis.io/checkpoint-done`; evicted with a grace period, it exits `ackAfterMs` after
+   * the eviction (its preStop checkpoints, then the container ends). Absent: it never answers.
+   */
+  readonly checkpoint?: { readonly ackAfterMs: number };
+  /** The pod's work completes at this time (phase Succeeded). */
+  readonly completesAtMs?: number;
 }
 
 /** Timings of pod life cycles. */
@@ -88,6 +106,8 @@ interface PodRecord {
   forced: boolean;
   /** Series published while terminating. */
   tracks?: Track[];
+  /** How the pod answers a checkpoint request (PodSpec.checkpoint). */
+  readonly checkpoint?: { readonly ackAfterMs: number };
 }
 
 const PUBLISH_HOLD = 'pod';
@@ -169,14 +189,61 @@ export class SimPods {
     return budget;
   }
 
-  /** The Eviction API: `blocked` when a budget has no disruption left (HTTP 429). */
-  evict(namespace: string, name: string): EvictionResult {
+  /**
+   * The Eviction API: `blocked` when a budget has no disruption left (HTTP 429). The grace period
+   * is the eviction's own when given (DeleteOptions.gracePeriodSeconds), else the default.
+   */
+  evict(namespace: string, name: string, gracePeriodSeconds?: number): EvictionResult {
     const found = this.#find(namespace, name);
     if (found === undefined || found.info.deletionTimestampMs !== undefined) return 'gone';
     const budget = this.#budgets.find((b) => b.namespace === namespace && covers(b, found.info));
     if (budget !== undefined && this.#healthy(budget) - 1 < budget.minAvailable) return 'blocked';
-    this.#terminate(found, this.#timings.evictionGraceMs);
+    const graceMs =
+      gracePeriodSeconds === undefined ? this.#timings.evictionGraceMs : gracePeriodSeconds * 1000;
+    this.#terminate(found, graceMs);
+    const ack = found.checkpoint?.ackAfterMs;
+    if (gracePeriodSeconds !== undefined && ack !== undefined && ack < graceMs) {
+      // Its preStop checkpoints, then the container exits before the grace period ends.
+      const deadline = found.info.deletionTimestampMs;
+      this.#host.scheduler.at(this.#host.now() + ack, (t) => {
+        if (found.info.deletionTimestampMs !== deadline || this.#stuckKubelets.has(found.info.node))
+          return;
+        this.#stop(found, t);
+        if ((found.info.finalizers?.length ?? 0) === 0) this.#gone(found, t);
+      });
+    }
     return 'evicted';
+  }
+
+  /**
+   * Merges annotations into a pod (`null` removes a key); null when there is no such pod. A pod
+   * that checkpoints (PodSpec.checkpoint) answers a new drain request after its delay.
+   */
+  annotate(
+    namespace: string,
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+  ): PodInfo | null {
+    const found = this.#find(namespace, name);
+    if (found === undefined) return null;
+    this.#setAnnotations(found, annotations);
+    const request = annotations[DRAIN_REQUEST_ID];
+    const ack = found.checkpoint?.ackAfterMs;
+    if (typeof request === 'string' && ack !== undefined) {
+      this.#host.scheduler.at(this.#host.now() + ack, (t) => {
+        if (found.info.annotations?.[DRAIN_REQUEST_ID] !== request) return; // withdrawn, or newer
+        this.#setAnnotations(found, { [CHECKPOINT_DONE]: new Date(t).toISOString() });
+      });
+    }
+    return found.info;
+  }
+
+  #setAnnotations(record: PodRecord, changes: Readonly<Record<string, string | null>>): void {
+    const { annotations, ...rest } = record.info;
+    const kept = Object.entries({ ...annotations, ...changes }).filter(
+      (e): e is [string, string] => e[1] !== null,
+    );
+    record.info = kept.length === 0 ? rest : { ...rest, annotations: Object.fromEntries(kept) };
   }
 
   /**
@@ -202,8 +269,24 @@ export class SimPods {
       ...(spec.finalizers === undefined ? {} : { finalizers: spec.finalizers }),
       ownerKind: spec.ownerKind ?? 'ReplicaSet',
       recreate: false,
+      ...(spec.checkpoint === undefined ? {} : { checkpoint: spec.checkpoint }),
     });
+    const kept = Object.entries(spec.annotations ?? {}).filter(([k]) => k.startsWith('aegis.io/'));
+    record.info = {
+      ...record.info,
+      ...(kept.length === 0 ? {} : { annotations: Object.fromEntries(kept) }),
+      ...(spec.terminationGracePeriodSeconds === undefined
+        ? {}
+        : { terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds }),
+    };
     this.#records(spec.node).push(record);
+    const completes = spec.completesAtMs;
+    if (completes !== undefined) {
+      this.#host.scheduler.at(completes, () => {
+        if (record.info.deletionTimestampMs === undefined && record.info.phase === 'Running')
+          record.info = { ...record.info, phase: 'Succeeded' };
+      });
+    }
     return record.info;
   }
 
@@ -436,7 +519,11 @@ export class SimPods {
   #record(
     node: string,
     owner: string,
-    pod: PodSeed & { readonly ownerKind: string; readonly recreate: boolean },
+    pod: PodSeed & {
+      readonly ownerKind: string;
+      readonly recreate: boolean;
+      readonly checkpoint?: { readonly ackAfterMs: number };
+    },
   ): PodRecord {
     return {
       owner,
@@ -444,6 +531,7 @@ export class SimPods {
       recreate: pod.recreate,
       stopped: false,
       forced: false,
+      ...(pod.checkpoint === undefined ? {} : { checkpoint: pod.checkpoint }),
       info: {
         namespace: pod.namespace,
         name: pod.name,

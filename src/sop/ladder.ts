@@ -24,6 +24,7 @@ import {
   type Verdict,
 } from './sop.js';
 import type { ConditionInstance } from '../core/types.js';
+import { decideQuarantine, quarantinedDevices, readQuarantine } from './quarantine.js';
 
 /**
  * A remediation ladder as data: record -> diagnose -> cheap remedy -> reboot -> shutdown -> human.
@@ -98,8 +99,10 @@ export function defineLadderSop(spec: LadderSpec): Sop {
     ...(spec.handles === undefined ? {} : { handles: spec.handles }),
     createInstance: (bridge) => {
       const oob = outOfBandOf(bridge);
+      const quarantineOn = ('quarantine' in bridge ? bridge.quarantine : undefined) !== undefined;
       return {
-        evaluate: (node, status) => evaluateLadder(spec, node, status, powerCycleView(oob, node)),
+        evaluate: (node, status) =>
+          evaluateLadder(spec, node, status, powerCycleView(oob, node), quarantineOn),
         execute: (node, _status, step, signal) =>
           performStep(bridge, node, { ...step, seq: step.seq ?? 0 }, signal),
       };
@@ -267,6 +270,7 @@ export function evaluateLadder(
   node: NodeView,
   status: SopStatus,
   oob?: PowerCycleView,
+  quarantineOn = false,
 ): Verdict {
   const cond = status.condition;
   const spec = rungsFor(ladder, cond);
@@ -286,6 +290,8 @@ export function evaluateLadder(
   ) {
     return { kind: 'skip', reason: `${cond.condition} is explained by a recent remediation` };
   }
+  const gpu = quarantineRung(node, status, spec, quarantineOn);
+  if (gpu !== undefined) return gpu;
   if ((spec.cordon ?? true) && !node.info.unschedulable) {
     return act({ action: Action.Cordon, reason: `${cond.condition} ${cond.id}`.trim() });
   }
@@ -346,6 +352,63 @@ export function evaluateLadder(
     if (ageMs < spec.humanAfterMs) return { kind: 'skip', reason: 'watching before hand-off' };
   }
   return handOff(t, `${cond.condition}: automated steps exhausted`);
+}
+
+/**
+ * GPU-level quarantine in place of the node-wide rungs (docs/remediation.md): a fault of one GPU
+ * on a node still schedulable takes that GPU out of scheduling (Quarantine, naming the device),
+ * diagnoses once where the ladder does, then hands the node to a human to reset or replace the
+ * GPU at the next maintenance, leaving its other GPUs in service. Undefined when the fault is
+ * node-wide (decideQuarantine) or quarantine is off: the ladder's own rungs follow. Pure.
+ */
+function quarantineRung(
+  node: NodeView,
+  status: SopStatus,
+  spec: LadderRungs,
+  quarantineOn: boolean,
+): Verdict | undefined {
+  const policy = node.policy.quarantine;
+  if (!quarantineOn || policy === undefined || node.info.unschedulable) return undefined;
+  const cond = status.condition;
+  const done = quarantinedDevices(node.info);
+  const d = decideQuarantine(cond, status.node, done, policy);
+  if (d.kind === 'node') return undefined;
+  if (!done.includes(d.device)) {
+    return {
+      kind: 'act',
+      step: {
+        action: Action.Quarantine,
+        reason: `${cond.condition}: GPU ${d.device} out of scheduling, node stays schedulable`,
+        params: { device: d.device, condition: cond.condition },
+      },
+    };
+  }
+  const t = node.ticket;
+  if (spec.diagnose === true && !diagnosed(t, cond.condition)) {
+    return {
+      kind: 'act',
+      step: {
+        action: Action.Diagnose,
+        reason: `diagnose ${cond.condition}`,
+        params: { type: cond.condition, id: cond.id },
+      },
+    };
+  }
+  if (policy.repairAfterMs !== undefined) {
+    // The node-wide repair (the ladder's own rungs: cordon, drain, reboot...) waits this long,
+    // so the jobs on the other GPUs can finish or checkpoint first.
+    const since = readQuarantine(node.info).devices.find((x) => x.device === d.device)?.since;
+    const dueMs = Date.parse(since ?? '') + policy.repairAfterMs;
+    if (Number.isNaN(dueMs) || node.nowMs >= dueMs) return undefined;
+    return {
+      kind: 'skip',
+      reason: `GPU ${d.device} quarantined; node-wide repair from ${new Date(dueMs).toISOString()}`,
+    };
+  }
+  return handOff(
+    t,
+    `GPU ${d.device} quarantined (${cond.condition}); the node stays in service: reset or replace the GPU at the next maintenance`,
+  );
 }
 
 /**

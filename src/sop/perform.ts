@@ -1,5 +1,11 @@
 import type { ApiBridge, NodeView, Outcome, Step } from './sop.js';
 import { Action, POWER_CYCLE_EXIT } from './sop.js';
+import {
+  expectationsOf,
+  judgeValidation,
+  validationDiagnosis,
+  VALIDATION_EXIT,
+} from '../jobs/validation.js';
 
 /**
  * How long after a reboot Job failed (it hit its deadline while the node was still booting, or
@@ -42,7 +48,7 @@ export async function performStep(
     case Action.Uncordon:
       return bridge.uncordon(name, signal);
     case Action.Drain:
-      return bridge.drain(name, signal);
+      return bridge.drain(name, signal, { seq: step.seq });
     case Action.Diagnose:
       return job('diagnose_node');
     case Action.Remedy:
@@ -51,6 +57,8 @@ export async function performStep(
       return job('repair_node');
     case Action.Healthcheck:
       return job('healthcheck_node');
+    case Action.Validate:
+      return validateNode(bridge, node, params, await job('validate_node'), signal);
     case Action.RestartPod:
       return bridge.restartPods(name, params['selector'] ?? '', signal);
     case Action.ForceDeletePods:
@@ -59,12 +67,12 @@ export async function performStep(
       // The boot id the step began with: recorded in the ticket for a resumed step (the node
       // may have rebooted since), read with the Running write for a fresh one.
       const before = step.resumeBootId ?? node.info.bootId;
-      return drainThen(bridge, name, signal, async () =>
+      return drainThen(bridge, name, step.seq, signal, async () =>
         confirmReboot(bridge, name, before, await job('restart_node'), signal),
       );
     }
     case Action.Shutdown:
-      return drainThen(bridge, name, signal, () => job('shutdown_node'));
+      return drainThen(bridge, name, step.seq, signal, () => job('shutdown_node'));
     case Action.PowerCycle:
       // Drains a Ready node itself (a NotReady one cannot be drained: its pods are fenced once
       // the BMC confirms it off).
@@ -83,6 +91,16 @@ export async function performStep(
         },
         signal,
       );
+    case Action.Quarantine:
+      if (bridge.quarantine === undefined)
+        return {
+          status: 'Failed',
+          message: 'GPU-level quarantine is off (quarantine.enabled: false)',
+        };
+      return bridge.quarantine.isolate(
+        { node: name, device: params['device'] ?? '', condition: params['condition'] ?? '' },
+        signal,
+      );
     case Action.HandToHuman:
       return { status: 'Succeeded', message: step.reason };
   }
@@ -96,10 +114,11 @@ export async function performStep(
 async function drainThen(
   bridge: ApiBridge,
   node: string,
+  seq: number,
   signal: AbortSignal,
   next: () => Promise<Outcome>,
 ): Promise<Outcome> {
-  const drained = await bridge.drain(node, signal);
+  const drained = await bridge.drain(node, signal, { seq });
   if (drained.status !== 'Succeeded') {
     return {
       status: 'Canceled',
@@ -142,4 +161,44 @@ export async function confirmReboot(
     }
     await bridge.clock.sleep(COMEBACK_POLL_MS, signal);
   }
+}
+
+/**
+ * A validation Job's outcome judged (src/jobs/validation.ts): its sections against what the step
+ * asked (its params) and the site's floors. A pass certifies the node until now +
+ * `validation.certifyForMs` (annotation `aegis.io/certified-until`); a failure removes any
+ * certificate. Results go to the ticket as the step's message and one diagnosis record per test.
+ */
+async function validateNode(
+  bridge: ApiBridge,
+  node: NodeView,
+  params: Readonly<Record<string, string>>,
+  job: Outcome,
+  signal: AbortSignal,
+): Promise<Outcome> {
+  if (job.status === 'Canceled') return job;
+  const verdict = judgeValidation(job.logs ?? [], expectationsOf(params, node.policy.validation));
+  const diagnosis = validationDiagnosis(verdict);
+  if (verdict.status !== 'passed') {
+    // A Job that failed (deadline, no pod) and printed nothing is one that could not run.
+    const cannotRun = verdict.status === 'cannot-run';
+    if (!cannotRun) await bridge.certify?.(node.info.name, null, signal);
+    return {
+      status: 'Failed',
+      exitCode: cannotRun ? VALIDATION_EXIT.CannotRun : VALIDATION_EXIT.Failed,
+      message:
+        job.status === 'Failed' && (job.logs ?? []).length === 0
+          ? `${verdict.message} (${job.message ?? 'Job failed'})`
+          : verdict.message,
+      ...(diagnosis.length > 0 ? { diagnosis } : {}),
+    };
+  }
+  const untilMs = bridge.clock.now() + (node.policy.validation?.certifyForMs ?? 0);
+  await bridge.certify?.(node.info.name, untilMs, signal);
+  return {
+    status: 'Succeeded',
+    exitCode: 0,
+    message: `certified until ${new Date(untilMs).toISOString()}; ${verdict.message}`,
+    ...(diagnosis.length > 0 ? { diagnosis } : {}),
+  };
 }

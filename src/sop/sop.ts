@@ -1,6 +1,8 @@
 import type { Clock } from '../core/clock.js';
 import type { ConditionInstance, NodeInfo, NodeStatus } from '../core/types.js';
 import type { Ticket } from '../ticket/ticket.js';
+import type { ValidationPolicy } from '../jobs/validation.js';
+import type { QuarantinePolicy } from './quarantine.js';
 
 /** `<domain>.<action>`, e.g. `gpu.reboot`. Appears in tickets, metrics and config. */
 export type SopId = `${string}.${string}`;
@@ -22,6 +24,17 @@ export const Action = {
    */
   PowerCycle: 'PowerCycle',
   Healthcheck: 'Healthcheck',
+  /**
+   * Validation before return to service (config `validation`): the `validate_node` Job — DCGM
+   * diagnostics, an NCCL all-reduce, an IB loopback — judged by src/jobs/validation.ts; a pass
+   * certifies the node (`aegis.io/certified-until`).
+   */
+  Validate: 'Validate',
+  /**
+   * Take one GPU out of scheduling (a DRA DeviceTaintRule, or the node taint) instead of the
+   * node: `params.device` is the GPU index. Released by the controller once the GPU is healthy.
+   */
+  Quarantine: 'Quarantine',
   ForceDeletePods: 'ForceDeletePods',
   HandToHuman: 'HandToHuman',
 } as const;
@@ -68,6 +81,11 @@ export interface Outcome {
   readonly message?: string;
   readonly exitCode?: number;
   readonly diagnosis?: readonly { hint: string; cmd: string; result: string }[];
+  /**
+   * The Job's log tail, for an SOP that reads its own Job's output (the validation judge). Never
+   * written to the ticket (only `message` and `diagnosis` are).
+   */
+  readonly logs?: readonly string[];
 }
 
 /** Site policy an SOP reads (from config), so evaluate stays pure. */
@@ -95,6 +113,10 @@ export interface SopPolicy {
    * are at least `retryMs` apart. Default DEFAULT_BLOCKED_DRAIN (config `sop.blockedDrain`).
    */
   readonly blockedDrain?: Readonly<BlockedDrainPolicy>;
+  /** Validation before return to service (config `validation`); absent or off: a health check. */
+  readonly validation?: ValidationPolicy;
+  /** GPU-level quarantine (config `quarantine`); absent or disabled: faults cordon the node. */
+  readonly quarantine?: QuarantinePolicy;
 }
 
 /** What a RestartPod rung restarts: one of the node's agent pods, by a configurable selector. */
@@ -148,8 +170,16 @@ export interface ApiBridge {
   readonly clock: Clock;
   cordon(node: string, signal: AbortSignal): Promise<Outcome>;
   uncordon(node: string, signal: AbortSignal): Promise<Outcome>;
-  /** Evicts pods through the Eviction API (PDBs honoured, DaemonSet and mirror pods left). */
-  drain(node: string, signal: AbortSignal): Promise<Outcome>;
+  /**
+   * Evicts pods through the Eviction API (PDBs honoured, DaemonSet and mirror pods left), after
+   * asking the pods the site's `drain` config names to checkpoint. `seq` (the ticket step) names
+   * the request, so a resumed step waits for its own request instead of asking again.
+   */
+  drain(
+    node: string,
+    signal: AbortSignal,
+    request?: { readonly seq?: number | undefined },
+  ): Promise<Outcome>;
   /**
    * Runs a Job from a template and waits for it. `seq` makes the Job name deterministic, so a
    * resumed step follows the Job it launched before a crash instead of launching another.
@@ -178,6 +208,26 @@ export interface ApiBridge {
   ): Promise<{ readonly ready: boolean | 'Unknown'; readonly bootId?: string }>;
   /** Out-of-band power through the nodes' BMCs; absent when `bmc.enabled` is false. */
   readonly outOfBand?: OutOfBandBridge;
+  /**
+   * Writes (a time) or removes (null) the node's `aegis.io/certified-until` annotation, and
+   * nothing else: what a passed (or failed) validation certifies.
+   */
+  certify?(node: string, untilMs: number | null, signal: AbortSignal): Promise<void>;
+  /** GPU-level quarantine; absent when `quarantine.enabled` is false. */
+  readonly quarantine?: QuarantineBridge;
+}
+
+/** The device side of the bridge (docs/remediation.md, GPU-level quarantine). */
+export interface QuarantineBridge {
+  /**
+   * Takes GPU `device` (its index) of the node out of scheduling: a DRA DeviceTaintRule where the
+   * cluster serves them, else the node taint; recorded on the node (QUARANTINE_ANNOTATION) so
+   * the release removes exactly that. Idempotent: a device already quarantined is not touched.
+   */
+  isolate(
+    request: { node: string; device: string; condition: string },
+    signal: AbortSignal,
+  ): Promise<Outcome>;
 }
 
 /**
@@ -233,7 +283,8 @@ export type JobKindName =
   | 'healthcheck_node'
   | 'repair_node'
   | 'remedy_node'
-  | 'diagnose_node';
+  | 'diagnose_node'
+  | 'validate_node';
 
 /** A live SOP, created once per daemon by `createInstance`. */
 export interface SopInstance {

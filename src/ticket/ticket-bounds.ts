@@ -286,6 +286,14 @@ function withTimes(t: Ticket): Ticket {
     remediations: t.remediations.map(time),
   };
   if (t.updateTime !== undefined) out.updateTime = time(t.updateTime);
+  if (t.past !== undefined)
+    out.past = { ...t.past, since: time(t.past.since), opened: t.past.opened.map(time) };
+  if (t.cordoned !== undefined)
+    out.cordoned = {
+      ...t.cordoned,
+      at: time(t.cordoned.at),
+      ...(t.cordoned.until === undefined ? {} : { until: time(t.cordoned.until) }),
+    };
   if (t.resolvedTime !== undefined) {
     out.resolvedTime = time(t.resolvedTime);
     if (out.updateTime === undefined || Date.parse(out.updateTime) < Date.parse(out.resolvedTime))
@@ -316,6 +324,8 @@ function bound(t: Ticket, level: Level): Ticket {
     counters: boundCounters(t.counters, level),
     remediations: t.remediations.slice(-level.remediations),
   };
+  if (t.past !== undefined)
+    out.past = { ...t.past, opened: t.past.opened.slice(-Math.min(level.remediations, 10)) };
   if (t.whySRE !== undefined) out.whySRE = text(t.whySRE, level.text);
   if (t.conclusion !== undefined) out.conclusion = text(t.conclusion, level.text);
   if (t.diagnosis !== undefined) {

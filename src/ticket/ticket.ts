@@ -52,6 +52,8 @@ const WorkflowSchema = z.strictObject({
   approvedBy: z.string().max(200).optional(),
   /** Ticket transition the step applies when it succeeds (kept so a resumed step still applies it). */
   then: z.enum(['resolve', 'close', 'assign']).optional(),
+  /** The node-group behaviour profile the step was decided under (docs/profiles.md), when set. */
+  profile: z.string().max(80).optional(),
 });
 export type Workflow = z.infer<typeof WorkflowSchema>;
 
@@ -144,6 +146,36 @@ const TicketSchema = z.strictObject({
       rule: z.string().min(1).max(40),
       since: isoTime,
       released: isoTime.optional(),
+    })
+    .optional(),
+  /**
+   * When Aegis cordoned the node for this ticket (its Cordon step began) and uncordoned it (the
+   * Uncordon step succeeded); `ms`: earlier cordoned spans of this ticket. The GPU-hours lost
+   * while cordoned are computed from it (src/engine/reliability.ts).
+   */
+  cordoned: z
+    .strictObject({
+      at: isoTime,
+      until: isoTime.optional(),
+      ms: z.int().nonnegative().optional(),
+    })
+    .optional(),
+  /**
+   * The node's earlier tickets in brief, carried into each new ticket (src/ticket/ticket-past.ts),
+   * so reliability figures survive restarts and the replacement of closed tickets: how many, when
+   * the first was opened, the latest openings (at most PAST_OPENED_MAX), repairs closed by
+   * automation and by humans (count, total seconds open), seconds Aegis kept the node cordoned.
+   */
+  past: z
+    .strictObject({
+      tickets: z.int().nonnegative(),
+      since: isoTime,
+      opened: z.array(isoTime).default([]),
+      autoRepairs: z.int().nonnegative().optional(),
+      autoRepairSeconds: z.int().nonnegative().optional(),
+      humanRepairs: z.int().nonnegative().optional(),
+      humanRepairSeconds: z.int().nonnegative().optional(),
+      cordonedSeconds: z.int().nonnegative().optional(),
     })
     .optional(),
   /** The ticket in an external system (webhook, Jira, ServiceNow), written back by its adapter. */

@@ -105,6 +105,47 @@ describe('agent on a real H100 node (fake host root from real outputs)', () => {
     assert.equal(problem(s, 'DiskSmartFailing', 'sdc'), 1);
   });
 
+  it('exports each HCA PCIe link and Max Read Request Size with its PCI address', async () => {
+    const s = await scrape(agent.url);
+    const of = (metric: string) =>
+      matching(s, `aegis_nodecheck_hca_pcie_${metric}`, {})
+        .map((x) => `${x.labels.device ?? ''}@${x.labels.pci_bdf ?? ''}=${String(x.value)}`)
+        .sort();
+    assert.deepEqual(of('max_read_request_bytes'), [
+      'mlx5_0@0000:1a:00.0=512',
+      'mlx5_1@0000:3c:00.0=512',
+    ]);
+    assert.deepEqual(of('link_speed_gts'), [
+      'mlx5_0@0000:1a:00.0=16',
+      'mlx5_1@0000:3c:00.0=8',
+      'mlx5_4@0000:4d:00.0=8',
+      'mlx5_5@0000:5e:00.0=8',
+    ]);
+    assert.deepEqual(of('link_max_speed_gts'), [
+      'mlx5_0@0000:1a:00.0=16',
+      'mlx5_1@0000:3c:00.0=8',
+      'mlx5_4@0000:4d:00.0=16',
+      'mlx5_5@0000:5e:00.0=8',
+    ]);
+    assert.deepEqual(of('link_width'), [
+      'mlx5_0@0000:1a:00.0=8',
+      'mlx5_1@0000:3c:00.0=4',
+      'mlx5_4@0000:4d:00.0=4',
+      'mlx5_5@0000:5e:00.0=4',
+    ]);
+    assert.deepEqual(of('link_max_width'), [
+      'mlx5_0@0000:1a:00.0=8',
+      'mlx5_1@0000:3c:00.0=4',
+      'mlx5_4@0000:4d:00.0=4',
+      'mlx5_5@0000:5e:00.0=8',
+    ]);
+    const available = (check: string) => value(s, 'aegis_nodecheck_check_available', { check });
+    assert.deepEqual(
+      ['IBPCIeSpeedAbnormal', 'IBPCIeWidthAbnormal', 'IBPCIeMRRNotAlign'].map(available),
+      [1, 1, 0],
+    );
+  });
+
   it('kernel modules follow the hardware of the lspci: half the RDMA stack and nvidia_peermem missing', async () => {
     const s = await scrape(agent.url);
     const mod = (m: string) => value(s, 'aegis_nodecheck_kernel_module_loaded', { module: m });

@@ -113,6 +113,10 @@ describe('a running agent scraped by a real Prometheus, read by the catalogue', 
         'DiskSmartFailing{sdc}=1', // smartctl: Hitachi drive failing
         'GpfsExpelledFromCluster=2', // two expel lines of mmfs.log within the hour
         'IBModuleLost=6', // ib_uverbs, ib_umad, ib_cm, rdma_cm, rdma_ucm, ib_ipoib not loaded
+        'IBPCIeMRRNotAlign{mlx5_0}=512', // ConnectX-5 Ex config space: MaxReadReq 512
+        'IBPCIeMRRNotAlign{mlx5_1}=512', // ConnectX-3 Pro config space: MaxReadReq 512
+        'IBPCIeSpeedAbnormal{mlx5_4}=8', // 8 GT/s of 16, no slower upstream port (mlx5_1 has one)
+        'IBPCIeWidthAbnormal{mlx5_5}=4', // x4 of x8
         'ICETxTimeout{eth0}=1', // NETDEV WATCHDOG, old format
         'ICETxTimeout{eth4}=1', // NETDEV WATCHDOG, kernel 6.x format
         'KernelDeadlock=2', // two hung tasks

@@ -95,6 +95,11 @@ describe('agent ↔ catalogue', () => {
       aegis_nodecheck_log_matches: ['device', 'rule', 'source'],
       aegis_nodecheck_kernel_module_loaded: ['module'],
       aegis_nodecheck_kernel_module_configured: ['module'],
+      aegis_nodecheck_hca_pcie_link_speed_gts: ['device', 'pci_bdf'],
+      aegis_nodecheck_hca_pcie_link_max_speed_gts: ['device', 'pci_bdf'],
+      aegis_nodecheck_hca_pcie_link_width: ['device', 'pci_bdf'],
+      aegis_nodecheck_hca_pcie_link_max_width: ['device', 'pci_bdf'],
+      aegis_nodecheck_hca_pcie_max_read_request_bytes: ['device', 'pci_bdf'],
     });
     const metrics = createAgentMetrics(
       () => ({
@@ -109,6 +114,18 @@ describe('agent ↔ catalogue', () => {
         ],
         modulesLoaded: { mlx5_core: 1 },
         modulesConfigured: { nvidia_peermem: 0 },
+        hcaPcie: [
+          {
+            device: 'mlx5_0',
+            pciBdf: '0000:1a:00.0',
+            speedGts: 16,
+            maxSpeedGts: 32,
+            width: 16,
+            maxWidth: 16,
+            maxReadRequestBytes: 512,
+            missing: {},
+          },
+        ],
         durations: {},
       }),
       false,

@@ -9,24 +9,37 @@ import {
   chmodSync,
   constants,
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readFileSync,
   rmSync,
+  symlinkSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseLspciHex } from '../../src/agent/pci-config.js';
 
-/** Directory of the host fixtures. */
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/host/agent');
+/** Directory of the host fixtures (`AEGIS_HOST_FIXTURES` points the tests elsewhere). */
+export const FIXTURES =
+  process.env.AEGIS_HOST_FIXTURES ??
+  join(dirname(fileURLToPath(import.meta.url)), '../fixtures/host/agent');
 
-/** Text of a fixture file. */
+/** Text of a fixture file; a missing one is an error naming it and the fixtures directory. */
 export function fixture(path: string): string {
-  return readFileSync(join(FIXTURES, path), 'utf8');
+  const file = join(FIXTURES, path);
+  if (!existsSync(file)) {
+    throw new Error(
+      `host fixture ${path} not found in ${FIXTURES}` +
+        (existsSync(FIXTURES) ? '' : ' (the directory does not exist)') +
+        ': see test/fixtures/host/agent/SOURCE.md',
+    );
+  }
+  return readFileSync(file, 'utf8');
 }
 
 /** One behaviour of a stub: print files, exit with a status, or hang. */
@@ -59,6 +72,7 @@ export class FakeHost {
 
   /** Copies fixture `from` (file or directory) to host path `to`. */
   copy(from: string, to: string): this {
+    if (!existsSync(join(FIXTURES, from))) fixture(from); // throws, naming what is missing
     const target = join(this.root, to);
     mkdirSync(dirname(target), { recursive: true });
     cpSync(join(FIXTURES, from), target, { recursive: true });
@@ -152,6 +166,43 @@ export class FakeHost {
     return this;
   }
 
+  /**
+   * The PCI function of HCA `hca`, as the kernel lays it out: a directory under /sys/devices
+   * (below its upstream port when one is given) with the link attributes copied from a fixture
+   * directory, the configuration space written from a real lspci hex dump, the Mellanox vendor id
+   * the dumps start with, a netdev directory (an InfiniBand HCA has one), and
+   * /sys/class/infiniband/<hca>/device a relative symlink to it (see SOURCE.md, `pci/`).
+   */
+  hcaPci(
+    hca: string,
+    o: {
+      bdf: string;
+      link: string;
+      config?: string;
+      upstream?: { bdf: string; link: string };
+      netdev?: string;
+    },
+  ): this {
+    const parent =
+      o.upstream === undefined
+        ? '/sys/devices/pci0000:00'
+        : `/sys/devices/pci0000:00/${o.upstream.bdf}`;
+    if (o.upstream !== undefined) this.copy(o.upstream.link, parent);
+    const dir = `${parent}/${o.bdf}`;
+    this.copy(o.link, dir).file(`${dir}/vendor`, '0x15b3\n');
+    if (o.config !== undefined) {
+      const bytes = parseLspciHex(fixture(o.config));
+      mkdirSync(join(this.root, dir), { recursive: true });
+      writeFileSync(join(this.root, dir, 'config'), bytes);
+    }
+    if (o.netdev !== undefined)
+      mkdirSync(join(this.root, dir, 'net', o.netdev), { recursive: true });
+    const link = join(this.root, `/sys/class/infiniband/${hca}/device`);
+    mkdirSync(dirname(link), { recursive: true });
+    symlinkSync(relative(dirname(link), join(this.root, dir)), link);
+    return this;
+  }
+
   async close(): Promise<void> {
     await this.#kmsg?.close();
     await this.#wakeKmsgReader();
@@ -189,6 +240,13 @@ export function kernelLines(): { rule: string; device: string; source: string; l
  * The fake host of an H100 node built from the real outputs (IB sysfs, lspci, /proc/modules, GPFS,
  * smartctl with one failing disk, a panic in pstore), with the given `nvidia-smi -q -x` document
  * and, optionally, the pstore record's mtime. Shared by the agent's tests and its benchmark.
+ *
+ * Four HCAs have a PCI function (`pci/` in SOURCE.md; the others have none, as in the captured
+ * sysfs tree): mlx5_0 with a full link and an MRR of 512 bytes (ConnectX-5 Ex dump); mlx5_1 whose
+ * link is slower than the HCA can go but as fast as its upstream port allows (not degraded), MRR
+ * 512 (ConnectX-3 Pro dump); mlx5_4 slower than it can go with no upstream port (degraded speed)
+ * and only the 64-byte header of its config space (MRR unreadable); mlx5_5 narrower than it can
+ * go (degraded width) and no config file.
  */
 export function h100Host(o: { nvidiaSmi: string; pstoreMtimeMs?: number }): FakeHost {
   return new FakeHost()
@@ -196,6 +254,26 @@ export function h100Host(o: { nvidiaSmi: string; pstoreMtimeMs?: number }): Fake
     .stub('/usr/bin/nvidia-smi', [{ stdout: o.nvidiaSmi }])
     .copy('sysfs/ib-h100', '/sys/class/infiniband')
     .pciFromLspci('sysfs/lspci-vvv-h100.txt')
+    .hcaPci('mlx5_0', {
+      bdf: '0000:1a:00.0',
+      link: 'pci/link-e810-a2-00.0',
+      config: 'pci/config-cx5ex-lspci-xxx.txt',
+      netdev: 'ibp26s0',
+    })
+    .hcaPci('mlx5_1', {
+      bdf: '0000:3c:00.0',
+      link: 'pci/link-nvme-01-00.0',
+      upstream: { bdf: '0000:00:02.1', link: 'pci/link-rootport-00-02.1' },
+      config: 'pci/config-cx3pro-lspci-vvvxxxx.txt',
+      netdev: 'ibp60s0',
+    })
+    .hcaPci('mlx5_4', {
+      bdf: '0000:4d:00.0',
+      link: 'pci/link-nvme-01-00.0',
+      config: 'pci/config-cx5-lspci-x-64bytes.txt',
+      netdev: 'ibp77s0',
+    })
+    .hcaPci('mlx5_5', { bdf: '0000:5e:00.0', link: 'pci/link-rootport-00-02.1', netdev: 'ibp94s0' })
     .copy('modules/proc-modules-composite.txt', '/proc/modules')
     .stub('/usr/lpp/mmfs/bin/mmgetstate', [{ stdout: 'gpfs/mmgetstate-Y-active.txt' }])
     .stub('/usr/lpp/mmfs/bin/mmhealth', [{ stdout: 'gpfs/mmhealth-Y-tips.txt' }])

@@ -144,7 +144,8 @@ describe('the bmc config block', () => {
     assert.equal(c.bmc.enabled, false);
     assert.equal(c.bmc.credentialsSecret, 'aegis-bmc');
     assert.equal(c.bmc.notReadyAfterMs, 600_000);
-    assert.equal(c.bmc.health.enabled, false);
+    // Unset: BMC health follows bmc.enabled (off here).
+    assert.equal(c.bmc.health.enabled, undefined);
   });
 
   it('names what is wrong: a bad mapped address, an annotation without allowed hosts', () => {

@@ -33,7 +33,12 @@ import { createMemoryLogger } from '../../src/engine/logger.js';
 import type { StepEvent } from '../../src/engine/runner.js';
 import type { PriorityOf } from '../../src/engine/scheduler.js';
 import { toLabelValue } from '../../src/jobs/job-name.js';
-import { ALL_JOB_KINDS, type JobKind, type JobRequest } from '../../src/k8s/cluster.js';
+import {
+  ALL_JOB_KINDS,
+  type DeviceTaintClient,
+  type JobKind,
+  type JobRequest,
+} from '../../src/k8s/cluster.js';
 import { createKubeCluster, type KubeCluster } from '../../src/k8s/kube-cluster.js';
 import { createMetrics, type Metrics } from '../../src/metrics/metrics.js';
 import { createNotifications } from '../../src/notify/notifications.js';
@@ -220,7 +225,20 @@ export function observeCluster(inner: KubeCluster, probe: ClusterProbe = {}): Ob
         stats.jobsCreated.push(request);
         await inner.createJob(request, signal);
       }),
+    ...(inner.deviceTaints === undefined
+      ? {}
+      : { deviceTaints: observeTaints(inner.deviceTaints) }),
   };
+  function observeTaints(api: DeviceTaintClient): DeviceTaintClient {
+    return {
+      servesDeviceTaintRules: (signal) => alive(() => api.servesDeviceTaintRules(signal)),
+      createDeviceTaintRule: (rule, signal) => alive(() => api.createDeviceTaintRule(rule, signal)),
+      getDeviceTaintRule: (name, signal) => alive(() => api.getDeviceTaintRule(name, signal)),
+      deleteDeviceTaintRule: (name, signal) => alive(() => api.deleteDeviceTaintRule(name, signal)),
+      setNodeTaints: (name, taints, rv, signal) =>
+        alive(() => api.setNodeTaints(name, taints, rv, signal)),
+    };
+  }
   return {
     client,
     stats,

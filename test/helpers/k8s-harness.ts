@@ -2,7 +2,7 @@
  * Starts a real Kubernetes control plane on loopback for integration tests: etcd, kube-apiserver
  * (RBAC on, static tokens), and optionally kube-controller-manager and kwok (the fake kubelet).
  *
- * The binaries are built once by `scripts/build-k8s-bins.sh` into `~/.cache/aegis/k8s/v1.36.3/`
+ * The binaries are built once by `scripts/build-k8s-bins.sh` into `~/.cache/aegis/k8s/v1.37.2/`
  * (or `AEGIS_K8S_BIN_DIR`). Everything else lives in a fresh temp dir: the SA key pair, the
  * token file, kubeconfigs, etcd data and one log file per process. `stop()` kills only the PIDs
  * this stack started and removes the temp dir.
@@ -17,8 +17,11 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 
-/** Kubernetes version the harness expects in the default cache dir. */
-export const K8S_VERSION = 'v1.36.3';
+/**
+ * Kubernetes version the harness expects in the default cache dir: `AEGIS_K8S_VERSION` (as
+ * scripts/build-k8s-bins.sh reads it, without the `v`), else the version the tier is tested on.
+ */
+export const K8S_VERSION = `v${process.env.AEGIS_K8S_VERSION ?? '1.37.2'}`;
 /** Label that makes kwok manage a node (keep it Ready, run its pods). */
 export const KWOK_NODE_LABEL = 'kwok.x-k8s.io/node';
 /** Pod annotation the harness's kwok stage reads to fail a Job pod with that exit code. */
@@ -178,6 +181,10 @@ function startApiserver(bin: string, dir: string, etcdClient: number, port: numb
     `--etcd-servers=http://127.0.0.1:${etcdClient}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
+    // 1.37 refuses a loopback advertise address with an endpoint reconciler (instance.go: "cannot
+    // use public IP 127.0.0.1 with endpoint reconciler"); the `kubernetes` Service's endpoints are
+    // not needed here (kube-apiserver's own test server does the same).
+    '--endpoint-reconciler-type=none',
     `--secure-port=${port}`,
     `--cert-dir=${join(dir, 'pki')}`,
     `--token-auth-file=${join(dir, 'tokens.csv')}`,

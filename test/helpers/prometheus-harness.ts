@@ -384,16 +384,22 @@ async function backfill(dir: string, dataDir: string, text: string): Promise<voi
   }
 }
 
-async function waitReady(url: string, child: ChildProcess, tail: () => string): Promise<void> {
+/** Polls `url` + `readyPath` until 200; throws (with the log tail) if `child` exits or time runs out. */
+export async function waitReady(
+  url: string,
+  child: ChildProcess,
+  tail: () => string,
+  readyPath = '/-/ready',
+): Promise<void> {
   const deadline = Date.now() + READY_TIMEOUT_MS;
   let last = '';
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) {
       const how = String(child.exitCode ?? child.signalCode);
-      throw new Error(`prometheus-harness: prometheus exited (${how}) before ready\n${tail()}`);
+      throw new Error(`prometheus-harness: ${url} exited (${how}) before ready\n${tail()}`);
     }
     try {
-      const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(1_000) });
+      const res = await fetch(`${url}${readyPath}`, { signal: AbortSignal.timeout(1_000) });
       if (res.status === 200) return;
       last = `HTTP ${String(res.status)}`;
     } catch (err) {
@@ -406,14 +412,19 @@ async function waitReady(url: string, child: ChildProcess, tail: () => string): 
   );
 }
 
-function launch(file: string, args: readonly string[], dir: string, name: string): ChildProcess {
+export function launch(
+  file: string,
+  args: readonly string[],
+  dir: string,
+  name: string,
+): ChildProcess {
   const fd = openSync(join(dir, `${name}.log`), 'a');
   const child = spawn(file, args, { stdio: ['ignore', fd, fd], cwd: dir });
   closeSync(fd);
   return child;
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
+export async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => {
     child.once('exit', () => {
@@ -434,6 +445,6 @@ function tailOf(logPath: string): string {
 }
 
 /** Kills the PIDs in `<dir>/pids` and removes the dir once the test process is gone. */
-const REAPER =
+export const REAPER =
   'while kill -0 "$1" 2>/dev/null; do sleep 1; done; ' +
   '[ -f "$2/pids" ] && kill -9 $(cat "$2/pids") 2>/dev/null; rm -rf "$2"';

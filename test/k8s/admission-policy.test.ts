@@ -68,6 +68,7 @@ const PARAMS: Record<JobKind, Record<string, string>> = {
   repair_node: {},
   remedy_node: { ACTION: 'DropCache' },
   diagnose_node: { TYPE: 'Xid79GPULost', ID: '0' },
+  validate_node: { DCGM_LEVEL: '3', NCCL_GPUS: 'all', IB_DEVICE: 'auto' },
 };
 
 function request(kind: JobKind, name: string): JobRequest {

@@ -62,6 +62,7 @@ const PARAMS: Record<JobKind, Record<string, string>> = {
   repair_node: {},
   remedy_node: { ACTION: 'DropCache' },
   diagnose_node: { TYPE: 'GpuRowRemappingFailure', ID: '0000:07:00.0' },
+  validate_node: { DCGM_LEVEL: '3', NCCL_GPUS: 'all', IB_DEVICE: 'auto' },
 };
 
 function request(kind: JobKind, seq: number): JobRequest {

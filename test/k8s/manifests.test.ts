@@ -143,6 +143,8 @@ describe('deploy/aegis', () => {
       'ValidatingAdmissionPolicyBinding//aegis-ops-jobs',
       'ValidatingAdmissionPolicy//aegis-controller-pod-deletes',
       'ValidatingAdmissionPolicyBinding//aegis-controller-pod-deletes',
+      'ValidatingAdmissionPolicy//aegis-controller-pod-annotations',
+      'ValidatingAdmissionPolicyBinding//aegis-controller-pod-annotations',
       'ConfigMap/aegis-ops/aegis-ops-admission',
       'ConfigMap/monitoring/aegis-config',
       'ConfigMap/monitoring/aegis-priority',
@@ -292,6 +294,8 @@ const EXPECTED_GRANTS = [
   ...['monitoring', 'aegis-ops', 'default', 'kube-system'].flatMap((ns) => [
     `list pods ${ns}`,
     `delete pods ${ns}`,
+    // A checkpoint drain's request on a pod (narrowed by aegis-controller-pod-annotations).
+    `patch pods ${ns}`,
     `create pods/eviction ${ns}`,
   ]),
   // The ops Jobs and their results, in the ops namespace only.
@@ -308,6 +312,8 @@ const EXPECTED_GRANTS = [
   // Domain incident records (narrowed to aegis-incident-* by the policy aegis-incident-records).
   'create configmaps monitoring',
   'update configmaps monitoring',
+  // GPU-level quarantine: one DeviceTaintRule per quarantined GPU, by name.
+  ...['create', 'get', 'delete'].map((v) => `${v} resource.k8s.io/devicetaintrules `),
 ].sort();
 
 /** API groups in the resource names above (anything else is the core group). */
@@ -317,6 +323,7 @@ const GROUPS = new Set([
   'coordination.k8s.io',
   'rbac.authorization.k8s.io',
   'admissionregistration.k8s.io',
+  'resource.k8s.io',
 ]);
 
 describe('shipped RBAC, as the controller ServiceAccount', () => {
@@ -352,6 +359,7 @@ describe('shipped RBAC, as the controller ServiceAccount', () => {
     ];
     const clusterScoped = [
       'nodes',
+      'resource.k8s.io/devicetaintrules',
       'namespaces',
       'rbac.authorization.k8s.io/clusterroles',
       'rbac.authorization.k8s.io/clusterrolebindings',

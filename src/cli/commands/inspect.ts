@@ -19,7 +19,7 @@ import { siteCatalogue } from '../../daemon.js';
 import type { Observation } from '../../engine/condition-tracker.js';
 import { Inspector, type Inspection } from '../../engine/inspector.js';
 import type { InstantSample, MetricsSource } from '../../prom/metrics-source.js';
-import { createPromClient } from '../../prom/prom-client.js';
+import { backendOptions, createPromClient } from '../../prom/prom-client.js';
 
 /** One condition seen on a node. */
 export interface InspectedCondition {
@@ -423,6 +423,7 @@ export function registerInspectCommand(program: Command): void {
         insecureSkipVerify: p.insecureSkipVerify,
         allowInsecureBearerToken: p.allowInsecureBearerToken,
         maxResponseBytes: p.maxResponseBytes,
+        ...backendOptions(p),
       });
       const where = `Prometheus ${p.url}`;
       const report = await inspectPrometheus({

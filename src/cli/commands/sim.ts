@@ -10,7 +10,7 @@ import { ErrorCode, HealError, errorMessage } from '../../core/errors.js';
 import { generateScenario } from '../../scenario/generator.js';
 import { loadScenarioFile } from '../../scenario/load.js';
 import { createLiveReporter, writeSummary } from '../../scenario/report.js';
-import { runScenario, type ScenarioReport } from '../../scenario/runner.js';
+import { runScenario, type RunOptions, type ScenarioReport } from '../../scenario/runner.js';
 
 /** Thrown when a scenario's expectations fail: exit status 1, the summary says which. */
 export class ExpectationsFailed extends Error {
@@ -31,6 +31,8 @@ export async function runScenarioCommand(
   file: string,
   opts: { json?: boolean; quiet?: boolean },
   write: (text: string) => void,
+  /** More run options (the demo's console hooks). */
+  more: Pick<RunOptions, 'onWorld' | 'onSnapshot' | 'afterCycle'> = {},
 ): Promise<ScenarioReport> {
   const scenario = await loadScenarioFile(file);
   const ac = new AbortController();
@@ -41,6 +43,7 @@ export async function runScenarioCommand(
   let report: ScenarioReport;
   try {
     report = await runScenario(scenario, {
+      ...more,
       signal: ac.signal,
       ...(opts.json === true
         ? {}

@@ -1,9 +1,10 @@
 /**
  * Node-checker families: sichek (GPU/IB checks as gauges, labelled `index` / `ib_dev`) and Aegis'
  * own node check (`aegis_nodecheck_*`: one problem gauge per check, log-pattern matches, kernel
- * modules). Healthy values: every check passes, every module is loaded and configured.
+ * modules, each HCA's PCIe link and Max Read Request Size). Healthy values: every check passes,
+ * every module is loaded and configured, every HCA link at its maximum with a 4096-byte MRR.
  */
-import type { FamilyDef, Variants } from '../family.js';
+import type { FamilyDef, Scope, Variants } from '../family.js';
 import { GPU_INDEX, NODE, ONE, SICHEK_HCA, ZERO, constant, counter, gauge } from './helpers.js';
 
 const SICHEK_IB_COUNTERS: Variants = [
@@ -78,36 +79,6 @@ export const SICHEK_FAMILIES: readonly FamilyDef[] = [
     (n) => n.hcas.length,
   ),
   gauge(
-    'sichek_infiniband_pcie_speed',
-    'PCIe link speed of the HCA (GT/s).',
-    SICHEK_HCA,
-    (n, d) => n.hcas[d]?.pcieSpeedGts ?? 0,
-  ),
-  gauge(
-    'sichek_infiniband_pcie_width',
-    'PCIe link width of the HCA.',
-    SICHEK_HCA,
-    (n, d) => n.hcas[d]?.pcieWidth ?? 0,
-  ),
-  gauge(
-    'sichek_infiniband_pcie_mrr',
-    'PCIe max read request size of the HCA (bytes).',
-    SICHEK_HCA,
-    constant(4096),
-  ),
-  gauge(
-    'sichek_infiniband_pcie_speed_state',
-    'HCA PCIe speed below spec (1 abnormal).',
-    SICHEK_HCA,
-    ZERO,
-  ),
-  gauge(
-    'sichek_infiniband_pcie_width_state',
-    'HCA PCIe width below spec (1 abnormal).',
-    SICHEK_HCA,
-    ZERO,
-  ),
-  gauge(
     'sichek_infiniband_port_speed_state',
     'IB port below its maximum speed (1 abnormal).',
     SICHEK_HCA,
@@ -116,6 +87,46 @@ export const SICHEK_FAMILIES: readonly FamilyDef[] = [
   counter('sichek_infiniband_counter', 'InfiniBand port counter.', SICHEK_HCA, ZERO, {
     variants: () => SICHEK_IB_COUNTERS,
   }),
+];
+
+/** The agent's per-HCA PCIe series: `device` (HCA) and `pci_bdf`, as src/agent/hca-pcie.ts. */
+const AGENT_HCA: Scope = { kind: 'hca', label: 'device', withPort: false, bdfLabel: 'pci_bdf' };
+
+/**
+ * The agent's HCA PCIe families, healthy: each link at the speed and width the HCA trains at (its
+ * maximum), Max Read Request Size 4096 bytes.
+ */
+const HCA_PCIE_FAMILIES: readonly FamilyDef[] = [
+  gauge(
+    'aegis_nodecheck_hca_pcie_link_speed_gts',
+    'Current PCIe link speed of the HCA (GT/s).',
+    AGENT_HCA,
+    (n, d) => n.hcas[d]?.pcieSpeedGts ?? 0,
+  ),
+  gauge(
+    'aegis_nodecheck_hca_pcie_link_max_speed_gts',
+    'Fastest PCIe link speed the HCA can train at (GT/s).',
+    AGENT_HCA,
+    (n, d) => n.hcas[d]?.pcieSpeedGts ?? 0,
+  ),
+  gauge(
+    'aegis_nodecheck_hca_pcie_link_width',
+    'Current PCIe link width of the HCA (lanes).',
+    AGENT_HCA,
+    (n, d) => n.hcas[d]?.pcieWidth ?? 0,
+  ),
+  gauge(
+    'aegis_nodecheck_hca_pcie_link_max_width',
+    'Widest PCIe link the HCA can train at (lanes).',
+    AGENT_HCA,
+    (n, d) => n.hcas[d]?.pcieWidth ?? 0,
+  ),
+  gauge(
+    'aegis_nodecheck_hca_pcie_max_read_request_bytes',
+    'PCIe Max Read Request Size of the HCA (bytes).',
+    AGENT_HCA,
+    constant(4096),
+  ),
 ];
 
 /** Checks the node checker runs; each exports `aegis_nodecheck_problem{check}` 0 while it passes. */
@@ -207,4 +218,5 @@ export const NODECHECK_FAMILIES: readonly FamilyDef[] = [
     ONE,
     { variants: () => CONFIGURED_MODULES },
   ),
+  ...HCA_PCIE_FAMILIES,
 ];

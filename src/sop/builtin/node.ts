@@ -1,4 +1,5 @@
-import { countSteps, isOpen, type Ticket } from '../../ticket/ticket.js';
+import { countSteps, isOpen, type Ticket, type Workflow } from '../../ticket/ticket.js';
+import { VALIDATION_EXIT, validationParams } from '../../jobs/validation.js';
 import {
   blockedDrain,
   commonGuards,
@@ -105,6 +106,9 @@ export function evaluateRecovery(node: NodeView, opts: { requireAegisCordon: boo
   if (opts.requireAegisCordon && !ours && !node.policy.uncordonManualCordons) {
     return { kind: 'skip', reason: 'cordoned by hand; left alone' };
   }
+  // After a reboot-class repair, validation (when on) stands in for the health check.
+  const validated = validationRung(node, t);
+  if (validated !== undefined) return validated;
   const last = lastHealthcheck(t);
   if (last?.status === 'Succeeded') {
     return {
@@ -144,6 +148,103 @@ export function evaluateRecovery(node: NodeView, opts: { requireAegisCordon: boo
     return next;
   }
   return { kind: 'act', step: { action: Action.Healthcheck, reason: 'verify before uncordon' } };
+}
+
+/** Repairs after which the node returns to service only through validation (when on). */
+const REBOOT_CLASS: ReadonlySet<string> = new Set<string>([
+  Action.Reboot,
+  Action.PowerCycle,
+  Action.Repair,
+]);
+/** Validations that could not run (a tool missing) before a human is asked; and their spacing. */
+const MAX_VALIDATION_CANNOT_RUN = 3;
+const VALIDATION_RETRY_MS = 5 * 60_000;
+
+/**
+ * Where the ticket stands with validation: nothing to validate (no reboot-class repair since the
+ * last validation, or none at all), a repair to validate (`due`, naming it), or the validation
+ * that ran after the last repair. Held and cancelled entries never happened; entries folded into
+ * the counters are older than every entry kept.
+ */
+function validationState(
+  t: Ticket | null,
+): { kind: 'none' } | { kind: 'due'; after: string } | { kind: 'ran'; entry: Workflow } {
+  if (t === null) return { kind: 'none' };
+  for (let i = t.workflows.length - 1; i >= 0; i--) {
+    const w = t.workflows[i];
+    if (w === undefined || w.status === 'Canceled' || w.status === 'Held') continue;
+    if (w.action === Action.Validate && (w.status === 'Succeeded' || w.status === 'Failed'))
+      return { kind: 'ran', entry: w };
+    if (REBOOT_CLASS.has(w.action) && w.status === 'Succeeded')
+      return { kind: 'due', after: w.action };
+  }
+  if ((t.counters[`${Action.Validate}/Succeeded`] ?? 0) > 0) return { kind: 'none' };
+  for (const a of REBOOT_CLASS)
+    if ((t.counters[`${a}/Succeeded`] ?? 0) > 0) return { kind: 'due', after: a };
+  return { kind: 'none' };
+}
+
+/**
+ * The validation rung of the recovery loop (config `validation`; docs/remediation.md): after a
+ * reboot-class repair the node is uncordoned only once a validation Job passed. A failed one
+ * returns to the ladder: another reboot while the ticket's reboot budget lasts (level >= 1), then a
+ * human, naming what failed. One that could not run (a tool missing) is asked again 5 minutes
+ * later, 3 times at most, then a human — never a reboot, nothing says the node is at fault.
+ * Undefined when validation is off or there is nothing to validate (the health check decides).
+ */
+function validationRung(node: NodeView, t: Ticket | null): Verdict | undefined {
+  const v = node.policy.validation;
+  if (v?.enabled !== true || t === null) return undefined;
+  const state = validationState(t);
+  if (state.kind === 'none') return undefined;
+  if (state.kind === 'due')
+    return {
+      kind: 'act',
+      step: {
+        action: Action.Validate,
+        reason: `validate before return to service (after ${state.after})`,
+        params: validationParams(v),
+      },
+    };
+  const last = state.entry;
+  if (last.status === 'Succeeded')
+    return {
+      kind: 'act',
+      step: { action: Action.Uncordon, reason: 'validation passed', then: resolution(t) },
+    };
+  const said = last.message ?? `exit ${last.exitCode ?? '?'}`;
+  if (last.exitCode === VALIDATION_EXIT.CannotRun) {
+    const tries = t.workflows.filter(
+      (w) =>
+        w.action === Action.Validate &&
+        w.status === 'Failed' &&
+        w.exitCode === VALIDATION_EXIT.CannotRun,
+    ).length;
+    if (tries >= MAX_VALIDATION_CANNOT_RUN)
+      return handOff(t, `validation could not run ${tries} times: ${said}`.slice(0, 200));
+    const endMs = Date.parse(last.end ?? last.time ?? '');
+    if (node.nowMs - endMs < VALIDATION_RETRY_MS)
+      return { kind: 'skip', reason: 'validation could not run; asking again later' };
+    return {
+      kind: 'act',
+      step: {
+        action: Action.Validate,
+        reason: 'the last validation could not run',
+        params: validationParams(v),
+      },
+    };
+  }
+  if (node.policy.level >= 1 && countSteps(t, Action.Reboot, 'Succeeded') < MAX_RECOVERY_REBOOTS) {
+    const next: Verdict = {
+      kind: 'act',
+      step: { action: Action.Reboot, reason: said.slice(0, 200) },
+    };
+    return blockedDrain(node) ?? next;
+  }
+  return handOff(
+    t,
+    `${said} (after ${countSteps(t, Action.Reboot, 'Succeeded')} reboots)`.slice(0, 200),
+  );
 }
 
 /** Healthcheck exit code for "cannot check" (deploy/ops/entrypoint.sh): never a fault. */
