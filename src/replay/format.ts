@@ -5,7 +5,7 @@
  */
 import { formatDurationMs } from '../core/duration.js';
 import { formatMaybe } from '../scenario/evaluate.js';
-import { plural } from '../scenario/report.js';
+import { plural, table, truncate } from '../scenario/report.js';
 import type { Incident } from '../scenario/summary.js';
 import type { ReplayComparison } from './compare.js';
 import { iso, type ReplayEvent, type ReplayReport } from './replay.js';
@@ -163,18 +163,4 @@ export function writeComparison(c: ReplayComparison, write: Write): void {
 
 function show(v: number | null): string {
   return v === null ? '-' : String(v);
-}
-
-function truncate(s: string, n: number): string {
-  return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
-}
-
-function table(rows: readonly (readonly string[])[]): string {
-  const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
-  return rows
-    .map(
-      (r) =>
-        `  ${r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c] ?? 0))).join('  ')}\n`,
-    )
-    .join('');
 }

@@ -188,11 +188,13 @@ export function writeSummary(report: ScenarioReport, write: Write): void {
   );
 }
 
-function truncate(s: string, n: number): string {
+/** `s` cut to `n` characters, the last one an ellipsis when cut. */
+export function truncate(s: string, n: number): string {
   return s.length <= n ? s : `${s.slice(0, n - 1)}…`;
 }
 
-function table(rows: readonly (readonly string[])[]): string {
+/** Rows as an indented text table, each column as wide as its widest cell (the last left as is). */
+export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]?.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length))) ?? [];
   return rows
     .map(
