@@ -230,6 +230,24 @@ export class ServerClock {
   }
 }
 
+/** Where a Prometheus-API server is and how to reach it: its base URL and, over https, one keep-alive agent. */
+export function promEndpoint(opts: {
+  readonly url: string;
+  readonly insecureSkipVerify?: boolean | undefined;
+  readonly caFile?: string | undefined;
+}): { base: URL; isHttps: boolean; agent: Agent | undefined } {
+  const base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`);
+  const isHttps = base.protocol === 'https:';
+  const agent = isHttps
+    ? new Agent({
+        keepAlive: true,
+        rejectUnauthorized: opts.insecureSkipVerify !== true,
+        ...(opts.caFile === undefined ? {} : { ca: readFileSync(opts.caFile) }),
+      })
+    : undefined;
+  return { base, isHttps, agent };
+}
+
 /**
  * The real MetricsSource: Prometheus's HTTP API (`/api/v1/query`, POST form), with bearer token
  * and TLS options. Any failure is a HealError: PROM_UNAVAILABLE (network, timeout, 5xx),
@@ -255,20 +273,12 @@ export function createPromClient(opts: PromClientOptions): MetricsSource {
       allow: 'prometheus.allowInsecureBearerToken',
     },
   });
-  const base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`);
-  const isHttps = base.protocol === 'https:';
+  const { base, isHttps, agent } = promEndpoint(opts);
   const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
   const clock = new ServerClock();
   const flavor = opts.flavor ?? 'prometheus';
   const extraParams = flavorParams(flavor);
   let reported = 0;
-  const agent = isHttps
-    ? new Agent({
-        keepAlive: true,
-        rejectUnauthorized: opts.insecureSkipVerify !== true,
-        ...(opts.caFile === undefined ? {} : { ca: readFileSync(opts.caFile) }),
-      })
-    : undefined;
   const token = (): string | undefined =>
     opts.bearerToken ??
     (opts.bearerTokenFile === undefined

@@ -15,7 +15,7 @@ import { z } from 'zod';
 import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import { collectBoundedBody } from '../prom/bounded-body.js';
 import type { InstantSample } from '../prom/metrics-source.js';
-import { parseSampleValue, refuseTokenOverHttp } from '../prom/prom-client.js';
+import { parseSampleValue, promEndpoint, refuseTokenOverHttp } from '../prom/prom-client.js';
 
 /** One series of a range answer: its labels and its points (ms, value), in time order. */
 export interface RangeSeries {
@@ -83,15 +83,7 @@ export function createHistoryReader(opts: HistoryReaderOptions): HistoryReader {
       allow: 'prometheus.allowInsecureBearerToken',
     },
   });
-  const base = new URL(opts.url.endsWith('/') ? opts.url : `${opts.url}/`);
-  const isHttps = base.protocol === 'https:';
-  const agent = isHttps
-    ? new Agent({
-        keepAlive: true,
-        rejectUnauthorized: opts.insecureSkipVerify !== true,
-        ...(opts.caFile === undefined ? {} : { ca: readFileSync(opts.caFile) }),
-      })
-    : undefined;
+  const { base, isHttps, agent } = promEndpoint(opts);
   const maxBytes = opts.maxResponseBytes ?? DEFAULT_MAX_BYTES;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const sent = { range: 0, instant: 0 };
