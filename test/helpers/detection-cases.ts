@@ -85,7 +85,11 @@ export const PROMETHEUS_BACKEND: DetectionBackend = {
 };
 
 const SCRAPE_MS = 1000;
-const NODES = 6;
+/**
+ * Nodes of the simulated fleet: one fault per node per batch, so the every-rule test takes
+ * ceil(rules / NODES) batches of up to ~3 scrapes (plus the store's lag) each.
+ */
+const NODES = 20;
 const MIN = 60_000;
 const signal = new AbortController().signal;
 const NO_PRESENCE = Object.fromEntries(
