@@ -15,6 +15,13 @@
  * The sensors give the state now. The SEL adds what the sensors no longer show: an event
  * asserted within the last `selWindowMs` (by the BMC's clock, read as UTC) and not deasserted
  * later. Entries before the BMC's clock was set (`Pre-Init`) have no date and are not counted.
+ *
+ * A Redfish BMC gives the same findings (`redfishFindings`): each part's `Status.Health`
+ * (Warning 1, Critical 2) and its reading against the thresholds the BMC publishes, from the
+ * system's chassis (Thermal: Temperatures, Fans; Power: Voltages, PowerSupplies — or, where the
+ * chassis no longer links them, ThermalSubsystem fans, PowerSubsystem power supplies and the
+ * Sensors collection), its Memory and its CPUs; and its SEL as LogEntries (`EntryType: SEL`,
+ * Severity Warning/Critical, `SensorType`), within the same window.
  */
 import type { Clock } from '../core/clock.js';
 import { HealError } from '../core/errors.js';
@@ -22,7 +29,7 @@ import type { Domain, NodeInfo } from '../core/types.js';
 import type { Observation } from '../engine/condition-tracker.js';
 import type { Metrics } from '../metrics/metrics.js';
 import type { OutOfBand } from './out-of-band.js';
-import type { BmcTarget } from './types.js';
+import type { BmcTarget, RedfishHealthResources } from './types.js';
 
 /** Severity of one reading, as ipmi-exporter's `*_state` (0 nominal, 1 warning, 2 critical). */
 export type Severity = 0 | 1 | 2;
@@ -332,6 +339,304 @@ export function selFindings(entries: readonly SelEntry[], sinceMs: number): BmcF
   return out;
 }
 
+// ---- Redfish -------------------------------------------------------------------------------
+
+type Doc = Readonly<Record<string, unknown>>;
+
+const asDoc = (v: unknown): Doc | undefined =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Doc) : undefined;
+const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+const asNumber = (v: unknown): number | undefined =>
+  typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+const asList = (v: unknown): Doc[] =>
+  Array.isArray(v) ? (v as unknown[]).map(asDoc).filter((d): d is Doc => d !== undefined) : [];
+
+/** Redfish `Status.Health` (and a LogEntry's `Severity`): OK, Warning, Critical. */
+function redfishSeverity(value: unknown): Severity | undefined {
+  switch (value) {
+    case 'OK':
+      return 0;
+    case 'Warning':
+      return 1;
+    case 'Critical':
+      return 2;
+    default:
+      return undefined;
+  }
+}
+
+/** A threshold: the property (or `Thresholds` key) naming it, its value, direction, severity. */
+interface Threshold {
+  readonly name: string;
+  readonly value: number;
+  readonly upper: boolean;
+  readonly severity: Severity;
+}
+
+/** Thermal/Power v1 thresholds: `UpperThresholdCritical` and the like, beside the reading. */
+function legacyThresholds(r: Doc): Threshold[] {
+  const out: Threshold[] = [];
+  for (const [suffix, severity] of [
+    ['NonCritical', 1],
+    ['Critical', 2],
+    ['Fatal', 2],
+  ] as const)
+    for (const upper of [true, false]) {
+      const name = `${upper ? 'Upper' : 'Lower'}Threshold${suffix}`;
+      const value = asNumber(r[name]);
+      if (value !== undefined) out.push({ name, value, upper, severity });
+    }
+  return out;
+}
+
+/** Sensor v1 thresholds: `Thresholds.{Upper,Lower}{Caution,Critical,Fatal}.Reading`. */
+function sensorThresholds(r: Doc): Threshold[] {
+  const t = asDoc(r['Thresholds']);
+  const out: Threshold[] = [];
+  if (t === undefined) return out;
+  for (const [suffix, severity] of [
+    ['Caution', 1],
+    ['Critical', 2],
+    ['Fatal', 2],
+  ] as const)
+    for (const upper of [true, false]) {
+      const name = `${upper ? 'Upper' : 'Lower'}${suffix}`;
+      const value = asNumber(asDoc(t[name])?.['Reading']);
+      if (value !== undefined) out.push({ name, value, upper, severity });
+    }
+  return out;
+}
+
+/**
+ * One Redfish part judged as the BMC reports it: its `Status.Health` (OK, Warning, Critical), and
+ * its reading against the thresholds the BMC gives (at or beyond a threshold: crossed, as
+ * `LowerThresholdFatal: 0` and a fan reading 0). An `Absent` part is nothing; the reading of a
+ * part not `Enabled` (Disabled, StandbyOffline…) is not compared, its health still counts.
+ */
+function judge(
+  kind: SensorKind,
+  name: string,
+  r: Doc,
+  reading?: { value: number | undefined; unit: string; thresholds: readonly Threshold[] },
+  extra?: { severity: Severity; why: string },
+): BmcFinding | undefined {
+  const status = asDoc(r['Status']);
+  const state = asString(status?.['State']);
+  if (state === 'Absent') return undefined;
+  const seen: { severity: Severity; why: string }[] = [];
+  const raise = (s: Severity, why: string): void => {
+    if (s > 0) seen.push({ severity: s, why });
+  };
+  const health = asString(status?.['Health']);
+  const hs = redfishSeverity(health);
+  if (hs !== undefined && health !== undefined)
+    raise(hs, `Health ${health}${state !== undefined && state !== 'Enabled' ? ` (${state})` : ''}`);
+  const value = reading?.value;
+  if (
+    reading !== undefined &&
+    value !== undefined &&
+    (state === undefined || state === 'Enabled')
+  ) {
+    // The thresholds are listed mildest first (non-critical, critical, fatal): the last crossed.
+    let worst: Threshold | undefined;
+    for (const t of reading.thresholds)
+      if (t.upper ? value >= t.value : value <= t.value) worst = t;
+    if (worst !== undefined)
+      raise(
+        worst.severity,
+        `reading ${value}${reading.unit === '' ? '' : ` ${reading.unit}`} ${worst.upper ? '>=' : '<='} ${worst.name} ${worst.value}`,
+      );
+  }
+  if (extra !== undefined) raise(extra.severity, extra.why);
+  const severity = seen.reduce<Severity>((m, x) => (x.severity > m ? x.severity : m), 0);
+  if (severity === 0) return undefined;
+  const whys = seen.filter((x) => x.severity === severity).map((x) => x.why);
+  return { kind, sensor: name, severity, why: whys.join('; '), source: 'sensors' };
+}
+
+const nameOf = (r: Doc, ...keys: string[]): string => {
+  for (const k of keys) {
+    const v = r[k];
+    if (typeof v === 'string' && v.trim() !== '') return v.trim();
+    if (typeof v === 'number') return String(v);
+  }
+  return '?';
+};
+
+/** What a Sensor (Sensors collection) measures, from its ReadingType and name. */
+function kindOfSensor(r: Doc): SensorKind {
+  switch (r['ReadingType']) {
+    case 'Temperature':
+      return 'temperature';
+    case 'Voltage':
+      return 'voltage';
+    case 'Current':
+      return 'current';
+    case 'Power':
+      return 'power';
+    case 'Rotational':
+      return 'fan';
+    default:
+      break;
+  }
+  if (r['ReadingUnits'] === 'Cel') return 'temperature';
+  return /\bfan/i.test(`${nameOf(r, 'Name')} ${nameOf(r, 'Id')}`) ? 'fan' : 'other';
+}
+
+/** What a SEL LogEntry's `SensorType` (Redfish's names of the IPMI sensor types) measures. */
+function kindOfLogSensorType(type: string): SensorKind {
+  switch (type) {
+    case 'Temperature':
+      return 'temperature';
+    case 'Voltage':
+      return 'voltage';
+    case 'Current':
+      return 'current';
+    case 'Fan':
+    case 'CoolingDevice':
+    case 'Cooling Device':
+      return 'fan';
+    case 'Power Supply / Converter':
+    case 'PowerUnit':
+      return 'power';
+    case 'Memory':
+      return 'memory';
+    case 'Processor':
+      return 'processor';
+    default:
+      return 'other';
+  }
+}
+
+/**
+ * The findings of a SEL read through Redfish (`EntryType: SEL` LogEntries): an entry of Severity
+ * Warning or Critical created at or after `sinceMs` and not closed by a later entry of the same
+ * sensor (`SensorType` and `SensorNumber`) with Severity OK or EntryCode `Deassert`, nor marked
+ * `Resolved`. Entries without a `Created` date are not counted. Pure.
+ */
+export function logEntryFindings(entries: readonly unknown[], sinceMs: number): BmcFinding[] {
+  const dated = entries
+    .map(asDoc)
+    .filter((e): e is Doc => e !== undefined && e['EntryType'] === 'SEL')
+    .map((e, i) => ({ e, i, atMs: Date.parse(asString(e['Created']) ?? '') }))
+    .filter((x) => !Number.isNaN(x.atMs))
+    .sort((a, b) => a.atMs - b.atMs || a.i - b.i);
+  const open = new Map<string, { e: Doc; atMs: number; severity: Severity }>();
+  for (const { e, atMs } of dated) {
+    const type = asString(e['SensorType']) ?? '';
+    const num = asNumber(e['SensorNumber']);
+    const key = `${type}\u0000${num ?? ''}`;
+    const severity = redfishSeverity(e['Severity']);
+    if (e['Resolved'] === true || e['EntryCode'] === 'Deassert' || severity === 0) {
+      open.delete(key);
+      continue;
+    }
+    if (severity === undefined) continue;
+    const prev = open.get(key);
+    if (prev === undefined || prev.severity <= severity) open.set(key, { e, atMs, severity });
+  }
+  const out: BmcFinding[] = [];
+  for (const { e, atMs, severity } of open.values()) {
+    if (atMs < sinceMs) continue;
+    const type = asString(e['SensorType']) ?? '';
+    const num = asNumber(e['SensorNumber']);
+    const message = asString(e['Message']);
+    const code = asString(e['EntryCode']);
+    const what = [message, code === undefined ? undefined : `(${code})`]
+      .filter((w) => w !== undefined)
+      .join(' ');
+    out.push({
+      kind: kindOfLogSensorType(type),
+      sensor: `${type === '' ? 'sensor' : type}${num === undefined ? '' : ` #${num}`}`,
+      severity,
+      why: `${what === '' ? `Severity ${severity === 2 ? 'Critical' : 'Warning'}` : what} at ${new Date(atMs).toISOString()}`,
+      source: 'SEL',
+    });
+  }
+  return out;
+}
+
+/**
+ * The findings of a Redfish health reading (see RedfishHealthResources): every part not OK, by
+ * the BMC's own `Status.Health` and by its readings against the BMC's thresholds, read as the IPMI
+ * sensors are (a fan Critical or below its critical threshold is a fan finding, a PSU Critical a
+ * power finding, a DIMM Critical a memory finding…), and the SEL entries of the last `sinceMs`.
+ * Processors other than CPUs (GPUs, FPGAs, accelerators in the Processors collection) are left to
+ * their own signals. Pure.
+ */
+export function redfishFindings(res: RedfishHealthResources, sinceMs: number): BmcFinding[] {
+  const out: BmcFinding[] = [];
+  const push = (f: BmcFinding | undefined): void => {
+    if (f !== undefined) out.push(f);
+  };
+  for (const thermal of res.thermal.map(asDoc)) {
+    for (const t of asList(thermal?.['Temperatures']))
+      push(
+        judge('temperature', nameOf(t, 'Name', 'MemberId'), t, {
+          value: asNumber(t['ReadingCelsius']),
+          unit: 'C',
+          thresholds: legacyThresholds(t),
+        }),
+      );
+    for (const f of asList(thermal?.['Fans']))
+      push(
+        judge('fan', nameOf(f, 'Name', 'FanName', 'MemberId'), f, {
+          value: asNumber(f['Reading']) ?? asNumber(f['ReadingRPM']),
+          unit: asString(f['ReadingUnits']) ?? (f['ReadingRPM'] === undefined ? '' : 'RPM'),
+          thresholds: legacyThresholds(f),
+        }),
+      );
+  }
+  for (const power of res.power.map(asDoc)) {
+    for (const v of asList(power?.['Voltages']))
+      push(
+        judge('voltage', nameOf(v, 'Name', 'MemberId'), v, {
+          value: asNumber(v['ReadingVolts']),
+          unit: 'V',
+          thresholds: legacyThresholds(v),
+        }),
+      );
+    for (const p of asList(power?.['PowerSupplies']))
+      push(judge('power', nameOf(p, 'Name', 'MemberId'), p));
+  }
+  for (const f of res.fans.map(asDoc))
+    if (f !== undefined) push(judge('fan', nameOf(f, 'Name', 'Id'), f));
+  for (const p of res.powerSupplies.map(asDoc)) {
+    if (p === undefined) continue;
+    const line = asString(p['LineInputStatus']);
+    const lost = line === 'LossOfInput' || line === 'OutOfRange';
+    push(
+      judge(
+        'power',
+        nameOf(p, 'Name', 'Id'),
+        p,
+        undefined,
+        lost ? { severity: 2, why: `LineInputStatus ${line}` } : undefined,
+      ),
+    );
+  }
+  for (const s of res.sensors.map(asDoc)) {
+    if (s === undefined) continue;
+    push(
+      judge(kindOfSensor(s), nameOf(s, 'Name', 'Id'), s, {
+        value: asNumber(s['Reading']),
+        unit: asString(s['ReadingUnits']) ?? '',
+        thresholds: sensorThresholds(s),
+      }),
+    );
+  }
+  for (const m of res.memory.map(asDoc))
+    if (m !== undefined) push(judge('memory', nameOf(m, 'Id', 'Name'), m));
+  for (const p of res.processors.map(asDoc)) {
+    if (p === undefined) continue;
+    const type = p['ProcessorType'];
+    if (type !== undefined && type !== 'CPU') continue;
+    push(judge('processor', nameOf(p, 'Id', 'Name'), p));
+  }
+  out.push(...logEntryFindings(res.logEntries, sinceMs));
+  return out;
+}
+
 /** The catalogue conditions BMC findings stand for (all of the ipmi-exporter signal). */
 export const BMC_HEALTH_CONDITIONS: readonly string[] = [
   'BaseBoardCriticalIssue',
@@ -414,8 +719,9 @@ export interface BmcHealthDeps {
 }
 
 /**
- * Reads the BMCs of the wanted nodes (IPMI ones: the SEL and sensors are IPMI's) and keeps each
- * node's last good reading. `poll` is called every `bmc.health.intervalMs` (in the background);
+ * Reads the BMCs of the wanted nodes (IPMI: sensors and SEL through ipmitool; Redfish: the
+ * resources of `redfishHealth`) and keeps each node's last good reading: a reading that fails
+ * keeps nothing new, so the node's conditions age out to stale, never cleared by silence. `poll` is called every `bmc.health.intervalMs` (in the background);
  * `reading(now)` is what the cycle folds in, beside the inspection.
  */
 export class BmcHealthPoller {
@@ -435,7 +741,7 @@ export class BmcHealthPoller {
       names.add(node.name);
       if (!d.wanted(node)) continue;
       const s = d.outOfBand.select(node);
-      if ('target' in s && s.target.protocol === 'ipmi') todo.push({ node, target: s.target });
+      if ('target' in s) todo.push({ node, target: s.target });
     }
     for (const name of this.#last.keys()) if (!names.has(name)) this.#last.delete(name);
     let next = 0;
@@ -453,16 +759,24 @@ export class BmcHealthPoller {
     const d = this.#d;
     try {
       const bmc = await d.outOfBand.open(target, signal);
-      if (bmc.sdrElist === undefined || bmc.selElist === undefined) return;
-      // The power status first: a session failure is told apart there (credentials, unreachable).
-      await bmc.powerState(signal);
-      const sdr = await bmc.sdrElist(signal);
-      const sel = await bmc.selElist(signal);
-      const now = d.clock.now();
-      const findings = [
-        ...sdrFindings(parseSdrElist(sdr)),
-        ...selFindings(parseSelElist(sel), now - d.selWindowMs),
-      ];
+      let findings: BmcFinding[];
+      let now: number;
+      if (bmc.redfishHealth !== undefined) {
+        // Redfish: the ComputerSystem first (credentials, unreachable told apart there).
+        const res = await bmc.redfishHealth(signal);
+        now = d.clock.now();
+        findings = redfishFindings(res, now - d.selWindowMs);
+      } else if (bmc.sdrElist !== undefined && bmc.selElist !== undefined) {
+        // The power status first: a session failure is told apart there (credentials, unreachable).
+        await bmc.powerState(signal);
+        const sdr = await bmc.sdrElist(signal);
+        const sel = await bmc.selElist(signal);
+        now = d.clock.now();
+        findings = [
+          ...sdrFindings(parseSdrElist(sdr)),
+          ...selFindings(parseSelElist(sel), now - d.selWindowMs),
+        ];
+      } else return;
       this.#last.set(node, { atMs: now, observations: healthObservations(node, findings) });
       d.metrics?.bmcHealthPolls.inc({ result: 'ok' });
     } catch (err) {

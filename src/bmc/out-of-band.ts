@@ -144,6 +144,7 @@ function instrumented(
       ? AbortSignal.any([signal, AbortSignal.timeout(Math.max(1, Math.floor(left)))])
       : signal;
   };
+  const health = client.redfishHealth?.bind(client);
   return {
     describe: client.describe,
     powerState: (signal) => count('power-status', false, () => client.powerState(signal)),
@@ -161,6 +162,11 @@ function instrumented(
       : {
           sdrElist: (signal: AbortSignal) =>
             count('sdr', false, () => client.sdrElist?.(signal) ?? Promise.resolve('')),
+        }),
+    ...(health === undefined
+      ? {}
+      : {
+          redfishHealth: (signal: AbortSignal) => count('health', false, () => health(signal)),
         }),
   };
 }

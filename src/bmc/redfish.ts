@@ -6,6 +6,12 @@
  *
  * PowerState `PoweringOff` is not yet Off and `PoweringOn` not yet On: a power state is confirmed
  * only by the final value.
+ *
+ * BMC health (`redfishHealth`, read by health.ts): the system's chassis (Thermal and Power, or
+ * ThermalSubsystem/Fans, PowerSubsystem/PowerSupplies and Sensors where a chassis no longer links
+ * the former), Memory, Processors and its log services' entries — every request under the same
+ * deadline and body bound as power, collections bounded (MAX_HEALTH_MEMBERS, MAX_LOG_PAGES), the
+ * same error codes (unreachable, auth, timeout, BMC_ERROR for an unreadable linked resource).
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -17,6 +23,7 @@ import {
   type BmcCredentials,
   type BmcTarget,
   type PowerState,
+  type RedfishHealthResources,
 } from './types.js';
 
 /** How the Redfish service is reached. */
@@ -38,6 +45,13 @@ export const DEFAULT_REDFISH_OPTIONS: RedfishOptions = {
 
 /** Largest Redfish answer read. */
 const MAX_BODY_BYTES = 1024 * 1024;
+
+/** Most members of one collection read for health (a DIMM per slot, a sensor per reading). */
+export const MAX_HEALTH_MEMBERS = 512;
+/** Most chassis of a system, and log services, read for health. */
+const MAX_HEALTH_LINKS = 8;
+/** Most pages (`@odata.nextLink`) of one log's entries read. */
+export const MAX_LOG_PAGES = 16;
 
 interface SystemResource {
   readonly PowerState?: unknown;
@@ -156,8 +170,110 @@ export function redfishClient(
     await checked('POST', target, { ResetType: type }, signal);
   };
 
+  /** A resource's `@odata.id` link `key` (a path on this service), or undefined. */
+  const link = (doc: unknown, key: string): string | undefined => {
+    const v = (doc as Record<string, unknown> | null)?.[key];
+    const id = (v as { '@odata.id'?: unknown } | null | undefined)?.['@odata.id'];
+    return typeof id === 'string' && id.startsWith('/redfish/') ? id : undefined;
+  };
+  const ids = (list: unknown): string[] =>
+    (Array.isArray(list) ? (list as unknown[]) : [])
+      .map((m) => (m as { '@odata.id'?: unknown } | null)?.['@odata.id'])
+      .filter((m): m is string => typeof m === 'string' && m.startsWith('/redfish/'));
+  const get = async (path: string, signal: AbortSignal): Promise<Record<string, unknown>> => {
+    const doc = await checked('GET', path, undefined, signal);
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
+      throw bmcError(ErrorCode.BmcError, `${describe}: GET ${path} is not a Redfish resource`);
+    return doc as Record<string, unknown>;
+  };
+  /** Every member of a collection, each read (at most MAX_HEALTH_MEMBERS, else BMC_ERROR). */
+  const members = async (path: string, signal: AbortSignal): Promise<unknown[]> => {
+    const list = ids((await get(path, signal))['Members']);
+    if (list.length > MAX_HEALTH_MEMBERS)
+      throw bmcError(
+        ErrorCode.BmcError,
+        `${describe}: ${path} has ${list.length} members, more than the ${MAX_HEALTH_MEMBERS} read for health`,
+      );
+    const out: unknown[] = [];
+    for (const m of list) out.push(await get(m, signal));
+    return out;
+  };
+  /** The entries of a log (inline members, as LogEntry collections are served), page by page. */
+  const entries = async (path: string, signal: AbortSignal): Promise<unknown[]> => {
+    const out: unknown[] = [];
+    const seen = new Set<string>();
+    let next: string | undefined = path;
+    for (let page = 0; next !== undefined && page < MAX_LOG_PAGES; page++) {
+      seen.add(next);
+      const doc = await get(next, signal);
+      const list = doc['Members'];
+      if (Array.isArray(list)) out.push(...(list as unknown[]));
+      const n = doc['@odata.nextLink'];
+      next = typeof n === 'string' && n.startsWith('/redfish/') && !seen.has(n) ? n : undefined;
+    }
+    return out;
+  };
+
+  /**
+   * The health resources of the ComputerSystem: its chassis's Thermal and Power (or, where a
+   * chassis no longer links them, ThermalSubsystem/Fans, PowerSubsystem/PowerSupplies and
+   * Sensors), its Memory and Processors, and its log services' entries.
+   */
+  const health = async (signal: AbortSignal): Promise<RedfishHealthResources> => {
+    const sys = (await system(signal)) as Record<string, unknown>;
+    const out = {
+      thermal: [] as unknown[],
+      power: [] as unknown[],
+      fans: [] as unknown[],
+      powerSupplies: [] as unknown[],
+      sensors: [] as unknown[],
+      memory: [] as unknown[],
+      processors: [] as unknown[],
+      logEntries: [] as unknown[],
+    };
+    const chassis = ids((sys['Links'] as Record<string, unknown> | undefined)?.['Chassis']);
+    for (const c of chassis.slice(0, MAX_HEALTH_LINKS)) {
+      const doc = await get(c, signal);
+      const thermal = link(doc, 'Thermal');
+      const power = link(doc, 'Power');
+      if (thermal !== undefined) out.thermal.push(await get(thermal, signal));
+      else {
+        const sub = link(doc, 'ThermalSubsystem');
+        const fans = sub === undefined ? undefined : link(await get(sub, signal), 'Fans');
+        if (fans !== undefined) out.fans.push(...(await members(fans, signal)));
+        const sensors = link(doc, 'Sensors');
+        if (sensors !== undefined) out.sensors.push(...(await members(sensors, signal)));
+      }
+      if (power !== undefined) out.power.push(await get(power, signal));
+      else {
+        const sub = link(doc, 'PowerSubsystem');
+        const psus = sub === undefined ? undefined : link(await get(sub, signal), 'PowerSupplies');
+        if (psus !== undefined) out.powerSupplies.push(...(await members(psus, signal)));
+      }
+    }
+    const memory = link(sys, 'Memory');
+    if (memory !== undefined) out.memory.push(...(await members(memory, signal)));
+    const processors = link(sys, 'Processors');
+    if (processors !== undefined) out.processors.push(...(await members(processors, signal)));
+    const logs = link(sys, 'LogServices');
+    if (logs !== undefined) {
+      const services = ids((await get(logs, signal))['Members']);
+      for (const path of services.slice(0, MAX_HEALTH_LINKS)) {
+        const svc = await get(path, signal);
+        // Only logs that may hold SEL entries: not Event-only logs, dumps or POST codes.
+        const type = svc['LogEntryType'];
+        if (typeof type === 'string' && type !== 'SEL' && type !== 'Multiple') continue;
+        if (svc['ServiceEnabled'] === false) continue;
+        const e = link(svc, 'Entries');
+        if (e !== undefined) out.logEntries.push(...(await entries(e, signal)));
+      }
+    }
+    return out;
+  };
+
   return {
     describe,
+    redfishHealth: health,
     async powerState(signal) {
       const sys = await system(signal);
       return parsePowerState(sys.PowerState, describe);

@@ -49,6 +49,32 @@ export interface BmcClient {
   /** Raw `ipmitool sel elist` / `sdr elist` text (IPMI only; see health.ts). */
   selElist?(signal: AbortSignal): Promise<string>;
   sdrElist?(signal: AbortSignal): Promise<string>;
+  /** The Redfish resources BMC health is read from (Redfish only; see redfishFindings). */
+  redfishHealth?(signal: AbortSignal): Promise<RedfishHealthResources>;
+}
+
+/**
+ * The Redfish resources BMC health is read from, as the service served them (JSON, unchecked:
+ * health.ts reads only the fields it knows and skips the rest). A reading is complete or fails
+ * (a linked resource that cannot be read fails it): a partial reading would clear faults.
+ */
+export interface RedfishHealthResources {
+  /** Each chassis's `Thermal` (Temperatures[], Fans[]), where the chassis links one. */
+  readonly thermal: readonly unknown[];
+  /** Each chassis's `Power` (PowerSupplies[], Voltages[]), where the chassis links one. */
+  readonly power: readonly unknown[];
+  /** `ThermalSubsystem/Fans` members, of a chassis without `Thermal`. */
+  readonly fans: readonly unknown[];
+  /** `PowerSubsystem/PowerSupplies` members, of a chassis without `Power`. */
+  readonly powerSupplies: readonly unknown[];
+  /** `Sensors` members, of a chassis without `Thermal` or without `Power`. */
+  readonly sensors: readonly unknown[];
+  /** The ComputerSystem's `Memory` members. */
+  readonly memory: readonly unknown[];
+  /** The ComputerSystem's `Processors` members. */
+  readonly processors: readonly unknown[];
+  /** The entries of the ComputerSystem's log services (`LogServices/<id>/Entries`, all pages read). */
+  readonly logEntries: readonly unknown[];
 }
 
 /** Builds a client for a target (one per protocol; the simulator and tests bring their own). */

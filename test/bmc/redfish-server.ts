@@ -6,9 +6,16 @@
  * `POST …/Actions/ComputerSystem.Reset`: the ResetType must be one the mockup allows
  * (`ResetType@Redfish.AllowableValues`), and it drives a simulated host whose `PowerState` passes
  * through `PoweringOff` / `PoweringOn` for `transitionMs` and whose boot id changes at each boot.
+ *
+ * Every other resource of the mockup copied under test/fixtures/redfish is served as published
+ * (the chassis's Thermal, Power, ThermalSubsystem, PowerSubsystem and Sensors, the system's
+ * Memory, Processors and LogServices): a test changes a live copy with `resource(path)` (a fan's
+ * `Status.Health`, a reading) and `restore()` puts the mockup back. The system log's entries are
+ * served in pages of two, as the mockup's `@odata.nextLink` (`?$skiptoken=2`) implies, with the
+ * entries a test adds (`addLogEntry`) after the mockup's two.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -16,6 +23,9 @@ import { join } from 'node:path';
 
 const MOCKUP = join(import.meta.dirname, '..', 'fixtures', 'redfish', 'public-rackmount1');
 const SYSTEM = '/redfish/v1/Systems/437XR1138R2';
+/** The system log's entries (LogEntryCollection), paged. */
+export const LOG_ENTRIES = `${SYSTEM}/LogServices/Log1/Entries`;
+const LOG_PAGE = 2;
 
 /** A running Redfish service. */
 export interface RedfishServer {
@@ -32,6 +42,12 @@ export interface RedfishServer {
   readonly requests: string[];
   /** Makes the service stop answering (sockets stay open): a BMC that hangs. */
   hang(on: boolean): void;
+  /** The live copy of a mockup resource (`/redfish/v1/...`), served as changed. */
+  resource(path: string): Record<string, unknown>;
+  /** Appends a LogEntry to the system log (served after the mockup's entries). */
+  addLogEntry(entry: Record<string, unknown>): void;
+  /** Every resource back as the mockup publishes it, added log entries gone. */
+  restore(): void;
   close(): Promise<void>;
 }
 
@@ -40,6 +56,14 @@ function readJson(...parts: string[]): Record<string, unknown> {
     string,
     unknown
   >;
+}
+
+/** The mockup's resource at a Redfish path, or undefined (no file, or not a plain path). */
+function mockupResource(path: string): Record<string, unknown> | undefined {
+  if (!/^\/redfish\/v1(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/.test(path)) return undefined;
+  const file = join(MOCKUP, ...path.split('/').slice(3), 'index.json');
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
 }
 
 /** A Redfish error body (DSP0266 §9.6). */
@@ -104,6 +128,33 @@ export async function startRedfishServer(
   let hanging = false;
   const resets: string[] = [];
   const requests: string[] = [];
+  const live = new Map<string, Record<string, unknown>>();
+  const resource = (path: string): Record<string, unknown> | undefined => {
+    let doc = live.get(path);
+    if (doc === undefined) {
+      doc = mockupResource(path);
+      if (doc !== undefined) live.set(path, doc);
+    }
+    return doc;
+  };
+  const added: Record<string, unknown>[] = [];
+  /** A page of the system log's entries: the mockup's, then those added. */
+  const logPage = (query: string): Record<string, unknown> | undefined => {
+    const base = resource(LOG_ENTRIES);
+    if (base === undefined) return undefined;
+    const all = [...(base['Members'] as Record<string, unknown>[]), ...added];
+    const token = /(?:^|&)\$skiptoken=(\d+)(?:&|$)/.exec(query)?.[1];
+    const skip = token === undefined ? 0 : Number(token);
+    const next = skip + LOG_PAGE < all.length ? skip + LOG_PAGE : undefined;
+    const page: Record<string, unknown> = {
+      ...base,
+      'Members@odata.count': all.length,
+      Members: all.slice(skip, skip + LOG_PAGE),
+    };
+    if (next === undefined) delete page['@odata.nextLink'];
+    else page['@odata.nextLink'] = `${LOG_ENTRIES}?$skiptoken=${next}`;
+    return page;
+  };
   const timers = new Set<NodeJS.Timeout>();
   const later = (fn: () => void): void => {
     const t = setTimeout(() => {
@@ -138,7 +189,8 @@ export async function startRedfishServer(
     res.end(body);
   };
   const handle = (req: IncomingMessage, res: ServerResponse, body: string): void => {
-    const path = (req.url ?? '').replace(/\/$/, '');
+    const [rawPath = '', query = ''] = (req.url ?? '').split('?');
+    const path = rawPath.replace(/\/$/, '');
     const log = (status: number): void => {
       requests.push(`${req.method ?? ''} ${path} ${status}`);
     };
@@ -164,7 +216,9 @@ export async function startRedfishServer(
             ? systems
             : path === SYSTEM
               ? { ...system, PowerState: power }
-              : undefined;
+              : path === LOG_ENTRIES
+                ? logPage(query)
+                : resource(path);
       log(doc === undefined ? 404 : 200);
       if (doc === undefined)
         send(
@@ -235,6 +289,18 @@ export async function startRedfishServer(
     requests,
     hang(on) {
       hanging = on;
+    },
+    resource(path) {
+      const doc = resource(path);
+      if (doc === undefined) throw new Error(`the mockup has no resource ${path}`);
+      return doc;
+    },
+    addLogEntry(entry) {
+      added.push(entry);
+    },
+    restore() {
+      live.clear();
+      added.length = 0;
     },
     close: () =>
       new Promise<void>((resolve) => {
