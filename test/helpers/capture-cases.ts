@@ -35,11 +35,11 @@ import { ConditionTracker, type ConditionEdge } from '../../src/engine/condition
 import { Inspector, type Inspection } from '../../src/engine/inspector.js';
 import { createPromClient } from '../../src/prom/prom-client.js';
 import { aNode } from './builders.js';
-import type { DetectionBackend } from './detection-cases.js';
+import type { DetectionBackend, RunningBackend } from './detection-cases.js';
 import { targetStatus, waitFor, type PrometheusServer } from './prometheus-harness.js';
 
 const SCRAPE_MS = 1000;
-const LOOKBACK_MS = 20_000;
+const LOOKBACK_MS = 10_000;
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'prometheus');
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), 'utf8');
 const signal = new AbortController().signal;
@@ -224,7 +224,7 @@ function seen(insp: Inspection, names?: ReadonlySet<string>): string[] {
 export function captureCases(backend: DetectionBackend): void {
   describe(`real exporter output on ${backend.name}`, () => {
     let prom: PrometheusServer;
-    let stopStore: () => Promise<void>;
+    let store: RunningBackend;
     const dcgm: Record<string, Target> = {};
     const nodeExp: Record<string, Target> = {};
     let ksm: Target;
@@ -244,14 +244,15 @@ export function captureCases(backend: DetectionBackend): void {
       ksm.status = 200;
     };
 
-    /** Resolves once every target was scraped after `sinceMs` (the change is in Prometheus). */
+    /** Resolves once every target was scraped after `sinceMs` and the store serves it. */
     const scrapedAfter = async (sinceMs: number): Promise<void> => {
       await waitFor(
         async () => (await targetStatus(prom.url)).every((t) => t.lastScrapeMs > sinceMs),
         10_000,
         { what: 'a scrape of every target after the change' },
       );
-      await delay(200 + backend.ingestLagMs);
+      await store.caughtUp(sinceMs);
+      await delay(200);
     };
     const change = async (edit: () => void): Promise<void> => {
       const at = Date.now();
@@ -269,7 +270,7 @@ export function captureCases(backend: DetectionBackend): void {
       healthyPages();
       const labelsOf = (targets: Record<string, Target>) =>
         Object.fromEntries(Object.entries(targets).map(([node, t]) => [t.url, { node }]));
-      const store = await backend.start({
+      store = await backend.start({
         scrapeIntervalMs: SCRAPE_MS,
         lookbackDeltaMs: LOOKBACK_MS,
         scrapeTargets: [
@@ -283,7 +284,6 @@ export function captureCases(backend: DetectionBackend): void {
         ],
       });
       prom = store.prom;
-      stopStore = () => store.stop();
       const metrics = createPromClient({ url: store.queryUrl, flavor: backend.flavor });
       const options = {
         concurrency: 8,
@@ -324,7 +324,7 @@ export function captureCases(backend: DetectionBackend): void {
     });
 
     after(async () => {
-      await stopStore();
+      await store.stop();
       for (const t of [...Object.values(dcgm), ...Object.values(nodeExp), ksm])
         await new Promise((resolve) => t.server.close(resolve));
     });

@@ -66,6 +66,11 @@ export interface RunningBackend {
   /** The Prometheus that scrapes (targets, rule health). */
   readonly prom: PrometheusServer;
   readonly queryUrl: string;
+  /**
+   * Resolves once the store serves every target's scrape that started at or after `sinceMs`
+   * (at once on Prometheus, which scraped it; within `ingestLagMs` on a store fed by remote write).
+   */
+  caughtUp(sinceMs: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -76,7 +81,7 @@ export const PROMETHEUS_BACKEND: DetectionBackend = {
   ingestLagMs: 0,
   start: async (opts) => {
     const prom = await startPrometheus(opts);
-    return { prom, queryUrl: prom.url, stop: () => prom.stop() };
+    return { prom, queryUrl: prom.url, caughtUp: async () => {}, stop: () => prom.stop() };
   },
   startWithHistory: async (history) => {
     const prom = await startPrometheus({ backfill: history });

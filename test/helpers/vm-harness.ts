@@ -27,6 +27,7 @@ import {
   REAPER,
   startPrometheus,
   stopChild,
+  waitFor,
   waitReady,
   type PrometheusServer,
 } from './prometheus-harness.js';
@@ -212,7 +213,23 @@ export const VM_BACKEND: DetectionBackend = {
       await stop();
       throw err;
     }
-    return { prom, queryUrl: vm.queryUrl, stop };
+    // Every target's `up` sample carries its scrape's start: once the oldest of them is at or
+    // after `sinceMs`, every scrape since then has arrived (a scrape is one remote-write batch
+    // window; the other series of a scrape land with its `up`, 200 ms margin in the callers).
+    const caughtUp = async (sinceMs: number): Promise<void> => {
+      const query = new URLSearchParams({ query: 'min(timestamp(up))', latency_offset: '1ms' });
+      await waitFor(
+        async () => {
+          const res = await fetch(`${vm.queryUrl}/api/v1/query?${query.toString()}`);
+          const body = (await res.json()) as { data?: { result?: { value?: [number, string] }[] } };
+          const oldest = Number(body.data?.result?.[0]?.value?.[1] ?? NaN);
+          return oldest * 1000 >= sinceMs;
+        },
+        VM_BACKEND.ingestLagMs,
+        { what: `VictoriaMetrics serving the scrapes since ${new Date(sinceMs).toISOString()}` },
+      );
+    };
+    return { prom, queryUrl: vm.queryUrl, caughtUp, stop };
   },
   startWithHistory: async (history) => {
     const vm = await startVictoriaMetrics();
