@@ -11,7 +11,7 @@
  * `node` target label, as the relabel in docs/prometheus.md sets it; kube-state-metrics is one
  * target for the cluster. The edits each case makes to the captures are named below.
  *
- * The lookback is 20 s instead of 5 minutes so that samples a failing scrape leaves behind vanish
+ * The lookback is 10 s instead of 5 minutes so that samples a failing scrape leaves behind vanish
  * within the test; that a stale exporter is seen within a scrape interval, not a lookback, is what
  * the unparsable-page case measures.
  */
