@@ -29,5 +29,17 @@ npx eslint .
 npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 
 say "all test tiers"
-mapfile -t files < <(find src test -name '*.test.ts' | sort)
+# Longest-first: the tiers whose files run for minutes start at once, and the many short unit
+# files fill the two workers at the end (sorted by name, the slowest tier started last and ran alone).
+order() {
+  local tier
+  for tier in test/victoriametrics test/scenarios test/prometheus test/k8s test/bmc test/safety; do
+    printf '%s\n' "$@" | grep "^$tier/" || true
+  done
+  printf '%s\n' "$@" | grep -Ev '^test/(victoriametrics|scenarios|prometheus|k8s|bmc|safety)/' | grep '^test/' || true
+  printf '%s\n' "$@" | grep -v '^test/' || true
+}
+mapfile -t all < <(find src test -name '*.test.ts' | sort)
+mapfile -t files < <(order "${all[@]}")
+[ "${#files[@]}" -eq "${#all[@]}" ] || { echo "test-all: ordering lost test files" >&2; exit 1; }
 exec node --import tsx --test --test-concurrency=2 "${files[@]}"
