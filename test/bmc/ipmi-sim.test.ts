@@ -17,12 +17,13 @@ import { createOutOfBand, type OutOfBand } from '../../src/bmc/out-of-band.js';
 import { powerCycleNode } from '../../src/bmc/power-cycle.js';
 import type { BmcTarget } from '../../src/bmc/types.js';
 import { systemClock } from '../../src/core/clock.js';
-import { ErrorCode, isHealError } from '../../src/core/errors.js';
+import { ErrorCode } from '../../src/core/errors.js';
 import type { NodeInfo } from '../../src/core/types.js';
 import type { PodInfo } from '../../src/k8s/cluster.js';
 import { POWER_CYCLE_EXIT } from '../../src/sop/sop.js';
 import { mergeAnnotations } from './annotations.js';
 import { startIpmiSim, type IpmiSim } from './ipmi-sim-harness.js';
+import { rejection } from './rejection.js';
 
 let sim: IpmiSim;
 before(async () => {
@@ -49,17 +50,6 @@ const options = (o: Partial<IpmiOptions> = {}): IpmiOptions => ({
 });
 const signal = (): AbortSignal => AbortSignal.timeout(60_000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** The BMC error a promise rejects with. */
-async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(isHealError(err), String(err));
-    return { code: err.code, message: err.message };
-  }
-  assert.fail('expected the BMC call to fail');
-}
 
 /** The out-of-band port over the real ipmitool client, credentials as a Secret would give them. */
 function outOfBand(password = sim.password, username = sim.username): OutOfBand {

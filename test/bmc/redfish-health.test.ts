@@ -26,8 +26,9 @@ import {
   type RedfishOptions,
 } from '../../src/bmc/redfish.js';
 import type { BmcTarget, RedfishHealthResources } from '../../src/bmc/types.js';
-import { ErrorCode, isHealError } from '../../src/core/errors.js';
+import { ErrorCode } from '../../src/core/errors.js';
 import { LOG_ENTRIES, startRedfishServer, type RedfishServer } from './redfish-server.js';
+import { rejection } from './rejection.js';
 
 const MOCKUP = join(import.meta.dirname, '..', 'fixtures', 'redfish', 'public-rackmount1');
 type Doc = Record<string, unknown>;
@@ -302,15 +303,6 @@ describe('the Redfish client reading health (HTTPS, the test server)', () => {
     assert.ok(c.redfishHealth !== undefined);
     return c.redfishHealth(AbortSignal.timeout(10_000));
   };
-  async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-    try {
-      await p;
-    } catch (err) {
-      assert.ok(isHealError(err), String(err));
-      return { code: err.code, message: err.message };
-    }
-    assert.fail('resolved');
-  }
 
   it('reads the chassis Thermal and Power, Memory, Processors and every page of the log', async () => {
     rf.addLogEntry({

@@ -16,12 +16,13 @@ import {
 } from '../../src/bmc/redfish.js';
 import type { BmcTarget } from '../../src/bmc/types.js';
 import { systemClock } from '../../src/core/clock.js';
-import { ErrorCode, isHealError } from '../../src/core/errors.js';
+import { ErrorCode } from '../../src/core/errors.js';
 import type { NodeInfo } from '../../src/core/types.js';
 import type { PodInfo } from '../../src/k8s/cluster.js';
 import { POWER_CYCLE_EXIT } from '../../src/sop/sop.js';
 import { mergeAnnotations } from './annotations.js';
 import { startRedfishServer, type RedfishServer } from './redfish-server.js';
+import { rejection } from './rejection.js';
 
 let rf: RedfishServer;
 before(async () => {
@@ -50,16 +51,6 @@ const options = (o: Partial<RedfishOptions> = {}): RedfishOptions => ({
 });
 const signal = (): AbortSignal => AbortSignal.timeout(30_000);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function rejection(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(isHealError(err), String(err));
-    return { code: err.code, message: err.message };
-  }
-  assert.fail('expected the Redfish call to fail');
-}
 
 function outOfBand(password = rf.password): OutOfBand {
   return createOutOfBand({
