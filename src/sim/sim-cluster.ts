@@ -189,13 +189,8 @@ export class SimCluster implements ClusterClient, LeaseClient {
     return this.#nodes.info(r);
   }
 
-  async patchNodeAnnotations(
-    name: string,
-    annotations: Readonly<Record<string, string | null>>,
-    resourceVersion: string,
-    signal: AbortSignal,
-  ): Promise<NodeInfo> {
-    await this.#enter('patchNodeAnnotations', signal);
+  /** The node's record, if `resourceVersion` is its current one (else a conflict, as a 409). */
+  #nodeAt(name: string, resourceVersion: string): ReturnType<SimNodes['get']> {
     const r = this.#nodes.get(name);
     if (resourceVersion !== String(r.rv)) {
       throw new HealError(
@@ -203,6 +198,17 @@ export class SimCluster implements ClusterClient, LeaseClient {
         `node ${name}: resourceVersion ${resourceVersion} is stale (now ${r.rv})`,
       );
     }
+    return r;
+  }
+
+  async patchNodeAnnotations(
+    name: string,
+    annotations: Readonly<Record<string, string | null>>,
+    resourceVersion: string,
+    signal: AbortSignal,
+  ): Promise<NodeInfo> {
+    await this.#enter('patchNodeAnnotations', signal);
+    const r = this.#nodeAt(name, resourceVersion);
     this.#log('client', 'patchNodeAnnotations', name, JSON.stringify(annotations));
     this.#nodes.patchAnnotations(r, annotations);
     return this.#nodes.info(r);
@@ -246,13 +252,7 @@ export class SimCluster implements ClusterClient, LeaseClient {
     },
     setNodeTaints: async (name, taints, resourceVersion, signal) => {
       await this.#enter('deviceTaints', signal);
-      const r = this.#nodes.get(name);
-      if (resourceVersion !== String(r.rv)) {
-        throw new HealError(
-          ErrorCode.K8sConflict,
-          `node ${name}: resourceVersion ${resourceVersion} is stale (now ${r.rv})`,
-        );
-      }
+      const r = this.#nodeAt(name, resourceVersion);
       this.#log('client', 'setNodeTaints', name, JSON.stringify(taints));
       this.#nodes.setTaints(r, taints);
       return this.#nodes.info(r);
