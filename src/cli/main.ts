@@ -90,6 +90,28 @@ export async function runCli(
   }
 }
 
+/** What a run of the CLI printed, and its exit status. */
+export interface CliRun {
+  readonly code: number;
+  readonly out: string;
+  readonly err: string;
+}
+
+/** Runs `aegis ...args` in this process, its stdout and stderr kept instead of printed. */
+export async function runCliCaptured(args: readonly string[]): Promise<CliRun> {
+  let out = '';
+  let err = '';
+  const code = await runCli(['node', 'aegis', ...args], {
+    writeOut: (t) => {
+      out += t;
+    },
+    writeErr: (t) => {
+      err += t;
+    },
+  });
+  return { code, out, err };
+}
+
 /** Maps a thrown value to an exit status, printing one line for errors commander did not print. */
 function exitStatusOf(err: unknown, output: CliOutput): number {
   if (err instanceof CommanderError) {

@@ -19,7 +19,7 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { CATALOGUE, metricNamesOf, SIGNAL_PRESENCE } from '../../src/catalogue/index.js';
 import type { NodeReport } from '../../src/cli/commands/inspect.js';
-import { runCli, type CliOutput } from '../../src/cli/main.js';
+import { runCliCaptured, type CliRun } from '../../src/cli/main.js';
 import type { CatalogueEntry, Signal } from '../../src/catalogue/types.js';
 import { ManualClock, systemClock, type Clock } from '../../src/core/clock.js';
 import type { Observation } from '../../src/engine/condition-tracker.js';
@@ -453,19 +453,8 @@ const FAULTY = 'gpu-node-0002';
 const SILENT = 'gpu-node-0003';
 const NPD = 'gpu-node-0004';
 
-async function inspectCli(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const output: CliOutput = {
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  };
-  const code = await runCli(['node', 'aegis', 'inspect', ...args], output);
-  return { code, out, err };
+function inspectCli(...args: string[]): Promise<CliRun> {
+  return runCliCaptured(['inspect', ...args]);
 }
 
 /** The first sample's value of `expr` now (NaN when empty), through the daemon's client. */

@@ -16,7 +16,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runCli } from '../../src/cli/main.js';
+import { runCliCaptured, type CliRun } from '../../src/cli/main.js';
 import type { ReplayComparison } from '../../src/replay/compare.js';
 import type { ReplayReport } from '../../src/replay/replay.js';
 import {
@@ -43,16 +43,8 @@ const FAULTS = weekFaults(START);
 
 // ---------------------------------------------------------------- running the command
 
-async function replay(
-  args: readonly string[],
-): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await runCli(['node', 'aegis', 'replay', ...args], {
-    writeOut: (t) => (out += t),
-    writeErr: (t) => (err += t),
-  });
-  return { code, out, err };
+function replay(args: readonly string[]): Promise<CliRun> {
+  return runCliCaptured(['replay', ...args]);
 }
 
 const iso = (ms: number): string => new Date(ms).toISOString();

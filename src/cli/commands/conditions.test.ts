@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 
 import { CATALOGUE, METRICS } from '../../catalogue/index.js';
-import { runCli, type CliOutput } from '../main.js';
+import { runCliCaptured } from '../main.js';
 import {
   renderConditionsMarkdown,
   renderMetricsMarkdown,
@@ -12,17 +12,8 @@ import {
 
 /** stdout of `aegis ...args` (asserting success). */
 async function stdout(...args: string[]): Promise<string> {
-  let out = '';
-  let err = '';
-  const output: CliOutput = {
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  };
-  assert.equal(await runCli(['node', 'aegis', ...args], output), 0, err);
+  const { code, out, err } = await runCliCaptured(args);
+  assert.equal(code, 0, err);
   return out;
 }
 

@@ -17,7 +17,7 @@ import { ManualClock } from '../../core/clock.js';
 import { ErrorCode, HealError } from '../../core/errors.js';
 import type { MetricsSource } from '../../prom/metrics-source.js';
 import { createSimWorld, type SimWorld } from '../../sim/sim-world.js';
-import { runCli, type CliOutput } from '../main.js';
+import { runCliCaptured, type CliRun } from '../main.js';
 import { formatReport, inspectPrometheus, toJson, type NodeReport } from './inspect.js';
 
 const HOUR = 3_600_000;
@@ -182,20 +182,7 @@ describe('aegis inspect (simulated fleet)', () => {
 });
 
 describe('aegis inspect (command line)', () => {
-  const run = async (...args: string[]): Promise<{ code: number; out: string; err: string }> => {
-    let out = '';
-    let err = '';
-    const output: CliOutput = {
-      writeOut: (t) => {
-        out += t;
-      },
-      writeErr: (t) => {
-        err += t;
-      },
-    };
-    const code = await runCli(['node', 'aegis', 'inspect', ...args], output);
-    return { code, out, err };
-  };
+  const run = (...args: string[]): Promise<CliRun> => runCliCaptured(['inspect', ...args]);
 
   it('exits 1 with a clear message when Prometheus is unreachable', async () => {
     // A port that was free a moment ago: nothing listens there.

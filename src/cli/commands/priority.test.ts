@@ -4,22 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 
-import { runCli, type CliOutput } from '../main.js';
+import { runCliCaptured, type CliRun } from '../main.js';
 
 /** Runs `aegis ...args` in process, capturing stdout and stderr. */
-async function aegis(...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const output: CliOutput = {
-    writeOut: (t) => {
-      out += t;
-    },
-    writeErr: (t) => {
-      err += t;
-    },
-  };
-  const code = await runCli(['node', 'aegis', ...args], output);
-  return { code, out, err };
+function aegis(...args: string[]): Promise<CliRun> {
+  return runCliCaptured(args);
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'aegis-cli-'));
