@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import * as k8s from '@kubernetes/client-node';
 import { ErrorCode, HealError } from '../core/errors.js';
 import { CONTROL_CONFIGMAP } from '../core/types.js';
-import { toHealError } from '../k8s/kube-convert.js';
+import { callWithin, orNull } from '../k8s/kube-call.js';
 import type { ConfigMapRecord, LeaseRecord } from '../kubectl/kube-client.js';
 import { CONSOLE_GROUP, type Caller, type ConsoleAccess } from './access.js';
 
@@ -81,42 +81,11 @@ export function createConsoleKube(
   const authz = kc.makeApiClient(k8s.AuthorizationV1Api);
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
-  const call = async <T>(
+  const call = <T>(
     what: string,
     signal: AbortSignal,
     fn: (o: k8s.ConfigurationOptions) => Promise<T>,
-  ): Promise<T> => {
-    const deadline = AbortSignal.any([signal, AbortSignal.timeout(requestTimeoutMs)]);
-    const middleware: k8s.ObservableMiddleware = {
-      pre: (request) => {
-        request.setSignal(deadline);
-        return new k8s.Observable(Promise.resolve(request));
-      },
-      post: (response) => new k8s.Observable(Promise.resolve(response)),
-    };
-    try {
-      return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
-    } catch (err) {
-      if (deadline.aborted && !signal.aborted) {
-        throw new HealError(
-          ErrorCode.K8sUnavailable,
-          `${what}: no answer in ${requestTimeoutMs} ms`,
-          {
-            cause: err,
-          },
-        );
-      }
-      throw toHealError(err, what);
-    }
-  };
-  const orNull = async <T>(work: Promise<T>): Promise<T | null> => {
-    try {
-      return await work;
-    } catch (err) {
-      if (err instanceof HealError && err.code === ErrorCode.K8sNotFound) return null;
-      throw err;
-    }
-  };
+  ): Promise<T> => callWithin(what, requestTimeoutMs, signal, fn);
   const access: ConsoleAccess = {
     loginHint:
       'Paste a Kubernetes bearer token: `kubectl create token <service-account>`, or your own (e.g. the id-token of your OIDC login).',

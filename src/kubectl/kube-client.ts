@@ -14,7 +14,8 @@ import { delimiter, join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import type { NodeInfo } from '../core/types.js';
-import { toHealError, toNodeInfo } from '../k8s/kube-convert.js';
+import { callWithin, orNull } from '../k8s/kube-call.js';
+import { toNodeInfo } from '../k8s/kube-convert.js';
 
 /** Who the caller is, as the apiserver authenticated them (SelfSubjectReview). */
 export interface Identity {
@@ -165,39 +166,11 @@ export function connectKube(options: ConnectOptions): OperatorCluster {
   const authn = kc.makeApiClient(k8s.AuthenticationV1Api);
   const coordination = kc.makeApiClient(k8s.CoordinationV1Api);
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
-  const call = async <T>(
+  const call = <T>(
     what: string,
     fn: (o: k8s.ConfigurationOptions) => Promise<T>,
     contentType?: string,
-  ): Promise<T> => {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const middleware: k8s.ObservableMiddleware = {
-      pre: (request) => {
-        request.setSignal(deadline);
-        if (contentType !== undefined) request.setHeaderParam('Content-Type', contentType);
-        return new k8s.Observable(Promise.resolve(request));
-      },
-      post: (response) => new k8s.Observable(Promise.resolve(response)),
-    };
-    try {
-      return await fn({ middleware: [middleware], middlewareMergeStrategy: 'append' });
-    } catch (err) {
-      if (deadline.aborted) {
-        throw new HealError(ErrorCode.K8sUnavailable, `${what}: no answer in ${timeoutMs} ms`, {
-          cause: err,
-        });
-      }
-      throw toHealError(err, what);
-    }
-  };
-  const orNull = async <T>(work: Promise<T>): Promise<T | null> => {
-    try {
-      return await work;
-    } catch (err) {
-      if (err instanceof HealError && err.code === ErrorCode.K8sNotFound) return null;
-      throw err;
-    }
-  };
+  ): Promise<T> => callWithin(what, timeoutMs, undefined, fn, contentType);
   return {
     context: kc.getCurrentContext(),
     server: kc.getCurrentCluster()?.server ?? '',
