@@ -314,6 +314,9 @@ const EXPECTED_GRANTS = [
   'update configmaps monitoring',
   // GPU-level quarantine: one DeviceTaintRule per quarantined GPU, by name.
   ...['create', 'get', 'delete'].map((v) => `${v} resource.k8s.io/devicetaintrules `),
+  // The operator console (src/console/kube-access.ts): who a bearer token is, and may they.
+  'create authentication.k8s.io/tokenreviews ',
+  'create authorization.k8s.io/subjectaccessreviews ',
 ].sort();
 
 /** API groups in the resource names above (anything else is the core group). */
@@ -324,10 +327,12 @@ const GROUPS = new Set([
   'rbac.authorization.k8s.io',
   'admissionregistration.k8s.io',
   'resource.k8s.io',
+  'authentication.k8s.io',
+  'authorization.k8s.io',
 ]);
 
 describe('shipped RBAC, as the controller ServiceAccount', () => {
-  it('grants exactly what src/k8s/kube-cluster.ts calls (SubjectAccessReview over every verb)', async (t) => {
+  it('grants exactly what src/k8s/kube-cluster.ts and the console call (SubjectAccessReview over every verb)', async (t) => {
     const authz = cluster.admin.makeApiClient(AuthorizationV1Api);
     const verbs = [
       'get',
@@ -360,6 +365,8 @@ describe('shipped RBAC, as the controller ServiceAccount', () => {
     const clusterScoped = [
       'nodes',
       'resource.k8s.io/devicetaintrules',
+      'authentication.k8s.io/tokenreviews',
+      'authorization.k8s.io/subjectaccessreviews',
       'namespaces',
       'rbac.authorization.k8s.io/clusterroles',
       'rbac.authorization.k8s.io/clusterrolebindings',
