@@ -7,9 +7,13 @@
  * `configmaps: create, update` grant the policy aegis-incident-records admits), every member's
  * ticket points at it, an Event announces it, no member gets a diagnosis Job; when the links are
  * back the record says released, the pointers carry their release time and the members are
- * health-checked, uncordoned and their tickets closed.
+ * health-checked, uncordoned and their tickets closed. `kubectl aegis incidents` (the plugin, with
+ * an admin kubeconfig) lists the open incident with its members and the record's summary.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { V1ConfigMap } from '@kubernetes/client-node';
@@ -22,6 +26,8 @@ import { createMemoryLogger } from '../../src/engine/logger.js';
 import { INCIDENT_LABEL } from '../../src/engine/incidents.js';
 import { createMetrics } from '../../src/metrics/metrics.js';
 import type { SimWorld } from '../../src/sim/sim-world.js';
+import { PROCESS_DEPS } from '../../src/kubectl/commands.js';
+import { runPlugin } from '../../src/kubectl/main.js';
 import {
   createFleetWorld,
   jobsOf,
@@ -110,7 +116,45 @@ after(async () => {
   await loop;
   await engine.controller.idle();
   await cluster.stop();
+  rmSync(kubeDir, { recursive: true, force: true });
 });
+
+const kubeDir = mkdtempSync(join(tmpdir(), 'aegis-incidents-'));
+
+/** `kubectl aegis ARGS` in process, as the cluster admin (a kubeconfig file, as kubectl has). */
+async function kubectlAegis(
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
+  const kubeconfig = join(kubeDir, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'c',
+          cluster: {
+            server: cluster.stack.server,
+            'certificate-authority-data': cluster.stack.caData,
+          },
+        },
+      ],
+      users: [{ name: 'admin', user: { token: cluster.stack.adminToken } }],
+      contexts: [{ name: 'admin', context: { cluster: 'c', user: 'admin' } }],
+      'current-context': 'admin',
+    }),
+    { mode: 0o600 },
+  );
+  let out = '';
+  let err = '';
+  const code = await runPlugin(
+    ['node', 'kubectl-aegis', ...args],
+    { writeOut: (t) => (out += t), writeErr: (t) => (err += t) },
+    { ...PROCESS_DEPS, env: { KUBECONFIG: kubeconfig }, isTTY: false },
+  );
+  return { code, out, err };
+}
 
 const MEMBERS = ['gpu-node-0001', 'gpu-node-0002', 'gpu-node-0003', 'gpu-node-0004'];
 
@@ -175,6 +219,37 @@ describe('a domain incident on a real API server', () => {
     assert.equal(events.length, 1);
     assert.match(events[0]?.message ?? '', /leaf switch leaf-001: 4 of 6 nodes/);
     t.diagnostic(`recorded and pointed at within ${String(Date.now() - t0)} ms`);
+  });
+
+  it('kubectl aegis incidents lists it: open, its members, the summary of its record', async () => {
+    const json = await kubectlAegis('incidents', '-o', 'json');
+    assert.equal(json.code, 0, json.err);
+    const list = JSON.parse(json.out) as {
+      kind: string;
+      items: {
+        name: string;
+        domain: string;
+        status: string;
+        members: string[];
+        summary?: string;
+      }[];
+    };
+    assert.equal(list.kind, 'IncidentList');
+    assert.equal(list.items.length, 1);
+    const [incident] = list.items;
+    assert.ok(incident !== undefined);
+    assert.match(incident.name, /^aegis-incident-leaf-leaf-001-[0-9a-f]{8}$/);
+    assert.equal(incident.domain, 'leaf/leaf-001');
+    assert.equal(incident.status, 'open');
+    assert.deepEqual(incident.members, MEMBERS);
+    assert.match(incident.summary ?? '', /leaf-001/, 'the summary read from the ConfigMap');
+    const table = await kubectlAegis('incidents');
+    assert.equal(table.code, 0, table.err);
+    assert.match(table.out, /^NAME +DOMAIN +RULE +STATUS +MEMBERS +HELD +AGE$/m);
+    assert.match(
+      table.out,
+      /aegis-incident-leaf-leaf-001-[0-9a-f]{8} +leaf switch leaf-001 +leaf-ib +open +4 /,
+    );
   });
 
   it('members are cordoned (within the budget) but get no diagnosis Job while the incident is open', async () => {
