@@ -277,3 +277,19 @@ describe('results in the ticket stay bounded', () => {
     assert.match(back.diagnosis?.at(-1)?.hint ?? '', /^validation ib: failed$/);
   });
 });
+
+describe('a validate_node Job whose log could not be read', () => {
+  // Seen on this tier while a node's kubelet endpoint was wrong: the Job succeeded, its pod's log
+  // could not be read, and the ticket said only "dcgm: no output; nccl: no output; ib: no output"
+  // (as if the tools had printed nothing) — the reason was dropped with the lines outside sections.
+  it('could not run, naming what the log said instead (the read error)', () => {
+    const line =
+      'aegis: logs of pod validate-gpu-node-0001-2-g4jbg unavailable: read log of pod validate-gpu-node-0001-2-g4jbg: HTTP 500: Get "https://127.0.0.1:10250/containerLogs/aegis-ops/validate-gpu-node-0001-2-g4jbg/ops?tailLines=200": dial tcp 127.0.0.1:10250: connect: connection refused';
+    const v = judgeValidation([line], { dcgmLevel: 3, nccl: true, ib: true });
+    assert.equal(v.status, 'cannot-run');
+    assert.match(
+      v.message,
+      /^validation could not run: dcgm: no output; nccl: no output; ib: no output \(no validation output in the Job's log, which ends: aegis: logs of pod validate-gpu-node-0001-2-g4jbg unavailable: .*connection refused\)$/,
+    );
+  });
+});

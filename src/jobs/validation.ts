@@ -417,11 +417,13 @@ export function judgeValidation(
   const parts = (status === 'passed' ? ran : ran.filter((c) => c.status !== 'passed')).map(
     (c) => c.summary,
   );
-  return {
-    status,
-    message: parts.length === 0 ? `${head} (no test asked)` : `${head}: ${parts.join('; ')}`,
-    checks,
-  };
+  let message = parts.length === 0 ? `${head} (no test asked)` : `${head}: ${parts.join('; ')}`;
+  // No section at all: say what the log held instead (the client's "logs of pod … unavailable:
+  // <why>" when the log could not be read, an entrypoint error), not only "no output".
+  const said = sections.size === 0 ? lines.findLast((l) => l.trim() !== '')?.trim() : undefined;
+  if (status !== 'passed' && said !== undefined)
+    message += ` (no validation output in the Job's log, which ends: ${said.length > 300 ? `${said.slice(0, 120)}…${said.slice(-170)}` : said})`;
+  return { status, message, checks };
 }
 
 function commandOf(

@@ -23,6 +23,7 @@ import {
   deadline,
   startTestCluster,
   type TestCluster,
+  postKubeletStatus,
 } from '../k8s/setup.js';
 
 const IPMI_NODE = 'gpu-bmc-ipmi';
@@ -35,42 +36,8 @@ let rf: RedfishServer;
 const kubelets: NodeJS.Timeout[] = [];
 
 /** Posts the node's Ready condition and boot id through the status subresource (as a kubelet). */
-async function postStatus(node: string, ready: 'True' | 'Unknown', bootID: string): Promise<void> {
-  const now = new Date();
-  await cluster.adminCore.patchNodeStatus({
-    name: node,
-    body: [
-      {
-        op: 'add',
-        path: '/status/conditions',
-        value: [
-          {
-            type: 'Ready',
-            status: ready,
-            reason: 'Test',
-            lastHeartbeatTime: now,
-            lastTransitionTime: now,
-          },
-        ],
-      },
-      {
-        op: 'add',
-        path: '/status/nodeInfo',
-        value: {
-          bootID,
-          machineID: '',
-          systemUUID: '',
-          kernelVersion: '',
-          osImage: '',
-          containerRuntimeVersion: '',
-          kubeletVersion: '',
-          kubeProxyVersion: '',
-          operatingSystem: 'linux',
-          architecture: 'amd64',
-        },
-      },
-    ],
-  });
+function postStatus(node: string, ready: 'True' | 'Unknown', bootID: string): Promise<void> {
+  return postKubeletStatus(cluster, node, { ready: ready === 'True', bootID });
 }
 
 /**

@@ -158,3 +158,65 @@ export async function eventually<T>(
 export function deadline(ms = 20_000): AbortSignal {
   return AbortSignal.timeout(ms);
 }
+
+/**
+ * Posts a node's status as its kubelet would (the status subresource, as admin): Ready True or
+ * Unknown with the boot id, and, given `kubeletPort`, where the apiserver reaches its kubelet API
+ * (127.0.0.1: kwok serves the pods' logs there once it runs the node's pods).
+ */
+export async function postKubeletStatus(
+  cluster: TestCluster,
+  node: string,
+  status: { readonly ready: boolean; readonly bootID: string; readonly kubeletPort?: number },
+): Promise<void> {
+  const now = new Date();
+  const { ready, bootID, kubeletPort } = status;
+  await cluster.adminCore.patchNodeStatus({
+    name: node,
+    body: [
+      {
+        op: 'add',
+        path: '/status/conditions',
+        value: [
+          {
+            type: 'Ready',
+            status: ready ? 'True' : 'Unknown',
+            reason: ready ? 'KubeletReady' : 'NodeStatusUnknown',
+            lastHeartbeatTime: now,
+            lastTransitionTime: now,
+          },
+        ],
+      },
+      {
+        op: 'add',
+        path: '/status/nodeInfo',
+        value: {
+          bootID,
+          machineID: '',
+          systemUUID: '',
+          kernelVersion: '',
+          osImage: '',
+          containerRuntimeVersion: '',
+          kubeletVersion: 'fake',
+          kubeProxyVersion: '',
+          operatingSystem: 'linux',
+          architecture: 'amd64',
+        },
+      },
+      ...(kubeletPort === undefined
+        ? []
+        : [
+            {
+              op: 'add',
+              path: '/status/addresses',
+              value: [{ type: 'InternalIP', address: '127.0.0.1' }],
+            },
+            {
+              op: 'add',
+              path: '/status/daemonEndpoints',
+              value: { kubeletEndpoint: { Port: kubeletPort } },
+            },
+          ]),
+    ],
+  });
+}
