@@ -81,6 +81,7 @@ export async function runSizeBench(options: SizeBenchOptions): Promise<SizeResul
     exprs: plan.onDemand,
     evaluateNow: (expr, atMs) => world.metrics.evaluateNow(expr, atMs),
   });
+  const heapBeforeEngineMb = heapAfterGc();
   const engine = withEngine
     ? buildEngine(world, clock, source, config, priorityOf, tracker)
     : undefined;
@@ -129,6 +130,7 @@ export async function runSizeBench(options: SizeBenchOptions): Promise<SizeResul
       worldRssMb,
       peakRssMb: peakRssMb(),
       ...(heapAfterGcMb === undefined ? {} : { heapAfterGcMb }),
+      ...(heapBeforeEngineMb === undefined ? {} : { heapBeforeEngineMb }),
     },
     wallSeconds: Number(((performance.now() - startedMs) / 1000).toFixed(1)),
   };

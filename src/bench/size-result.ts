@@ -88,6 +88,12 @@ export interface SizeResult extends CycleStats {
     readonly peakRssMb: number;
     /** V8 heap in use after a full GC at the end of the run (with --expose-gc only). */
     readonly heapAfterGcMb?: number;
+    /**
+     * The same once the world was built and the faults planned, before the engine (with
+     * --expose-gc only). heapAfterGcMb minus this is the engine's live state plus what the run
+     * added to the simulated cluster (tickets, Jobs, Events).
+     */
+    readonly heapBeforeEngineMb?: number;
   };
   /** Steps still running when the run ended. */
   readonly inflightAtEnd: number;

@@ -48,6 +48,19 @@ export function runQueueWaitNs(): number | undefined {
   }
 }
 
+/**
+ * Nanoseconds the calling thread has spent on a CPU (Linux `/proc/thread-self/schedstat`, first
+ * field); undefined on other systems. V8's helper threads (concurrent GC) are not counted.
+ */
+export function threadCpuNs(): number | undefined {
+  try {
+    const ns = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** CPU time (user + system) of this process since `since`, in milliseconds. */
 export function cpuMsSince(since: NodeJS.CpuUsage): number {
   const d = process.cpuUsage(since);

@@ -232,6 +232,17 @@ export const ConfigSchema = z.strictObject({
        * inside them; a fault's absence then counts only once a later presence answer confirms it.
        */
       backgroundPresence: z.boolean().default(true),
+      /**
+       * `direct`: one query per rule for the fleet. `recorded` (for large fleets, docs/prometheus.md):
+       * the store evaluates the rules `aegis rules --tiered` writes and a cycle reads their output
+       * and heartbeats (two queries); a rule without a current heartbeat is stale.
+       */
+      ruleSource: z.enum(['direct', 'recorded']).default('direct'),
+      /**
+       * Background presence asked at most this often (0: every cycle): presence reads every
+       * series of each exporter, the costliest queries at scale; staleness and clears wait up to it.
+       */
+      presenceIntervalMs: durationMs.prefault('0s'),
     })
     .prefault({}),
   sop: z
@@ -698,7 +709,8 @@ export const ConfigSchema = z.strictObject({
         .prefault({}),
       /**
        * BMC health as conditions for nodes whose ipmi-exporter is not deployed: the SEL and the
-       * sensors (`sdr elist`) read through the same IPMI path every `intervalMs`, read as
+       * sensors read through the node's BMC every `intervalMs` (IPMI: `sel elist`, `sdr elist`;
+       * Redfish: Thermal/Power or their subsystems, Memory, Processors, SEL log entries), read as
        * BaseBoardCriticalIssue / BaseBoardSensorWarning / MemoryUnhealthy / CpuUnhealthy
        * observations; a reading older than `staleAfterMs` vouches for nothing.
        */

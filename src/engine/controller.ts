@@ -1471,5 +1471,7 @@ export function inspectorOptions(config: Config): InspectorOptions {
     backgroundSlowRules: i.backgroundSlowRules,
     shareSelections: i.shareSelections,
     backgroundPresence: i.backgroundPresence,
+    ruleSource: i.ruleSource,
+    presenceIntervalMs: i.presenceIntervalMs,
   };
 }

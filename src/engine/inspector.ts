@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { getMaxListeners, setMaxListeners } from 'node:events';
 import { ruleInputs, type RuleInputs } from '../catalogue/inputs.js';
 import { COLLECTOR_HEALTH, collectorKey } from '../catalogue/signals.js';
@@ -9,10 +10,32 @@ import { ErrorCode, HealError, errorMessage } from '../core/errors.js';
 import { toDomain, type NodeInfo } from '../core/types.js';
 import type { InstantSample, MetricsSource } from '../prom/metrics-source.js';
 import type { Observation } from './condition-tracker.js';
+import { presenceMarks } from './presence-marks.js';
 import { answerGroup, planSharedSelections, type SharedGroup } from './shared-selection.js';
 
 /** The original's contract metric, read in compatibility mode. */
 export const COMPAT_METRIC = 'aegis_node_status_condition';
+
+/**
+ * Heartbeat of one recording rule (`aegis rules --tiered`), written in the rule's group right
+ * beside it: labels `condition`, `interval` (its group's) and `expr_hash` (ruleHash of the PromQL
+ * the rule was generated from). Read in recorded mode through HEARTBEAT_QUERY.
+ */
+export const HEARTBEAT_METRIC = 'aegis_rule_heartbeat';
+
+/** The heartbeats with the time their group last evaluated them (seconds) as the value. */
+export const HEARTBEAT_QUERY = `timestamp(${HEARTBEAT_METRIC})`;
+
+/** Where the rules' answers come from (see InspectorOptions.ruleSource). */
+export type RuleSource = 'direct' | 'recorded';
+
+/** Evaluation period assumed for a heartbeat without an `interval` label (Prometheus's default). */
+const DEFAULT_EVALUATION_MS = 60_000;
+
+/** Short hash of a rule's PromQL: a recorded answer counts only when it is of the same PromQL. */
+export function ruleHash(expr: string): string {
+  return createHash('sha256').update(expr.trim()).digest('hex').slice(0, 12);
+}
 
 /** What one inspection cycle saw. */
 export interface Inspection {
@@ -88,6 +111,24 @@ export interface InspectorOptions {
    * cycle waits for them. False: every cycle waits for its own (deterministic, for the simulator).
    */
   readonly backgroundPresence?: boolean;
+  /**
+   * `direct` (default): one query per rule for the whole fleet. `recorded`: the store evaluates
+   * the rules as recording rules (`aegis rules --tiered`: each at its own period, so the slow ones
+   * are spread over many cycles) and a cycle reads their output (`aegis_node_status_condition`)
+   * and their heartbeats: two queries whatever the catalogue holds, no rule evaluated on the
+   * daemon's behalf. A rule whose heartbeat is missing, older than two of its periods (plus a
+   * query's deadline) or of other PromQL than the catalogue's is stale, never healthy; its answer
+   * counts as of its evaluation (answeredAtMs).
+   */
+  readonly ruleSource?: RuleSource;
+  /**
+   * With backgroundPresence, presence is asked at most this often (0 or unset: every cycle). Its
+   * queries read every series of each exporter's family, the costliest a cycle asks; between two
+   * runs the cycles use the last answer, which stays usable for two such periods plus a query's
+   * deadline. A fault a rule reports needs no presence; what waits is a node's staleness being
+   * seen and a fault's absence counting towards its clear (see presenceAtMs), by up to this.
+   */
+  readonly presenceIntervalMs?: number;
 }
 
 /**
@@ -164,6 +205,10 @@ export class Inspector {
   readonly #sharedNames: ReadonlySet<string>;
   /** Rules asked every cycle on their own (neither slow nor in a shared selection). */
   readonly #cycleRules: readonly CatalogueEntry[];
+  /** True in recorded mode (ruleSource `recorded`). */
+  readonly #recorded: boolean;
+  /** Rule name -> ruleHash of its PromQL (recorded mode). */
+  readonly #hashes = new Map<string, string>();
   /** Failures of background queries that settled since the last cycle. */
   #backgroundErrors: string[] = [];
   /** Background queries answered since the last cycle. */
@@ -173,6 +218,8 @@ export class Inspector {
   /** Newest presence answers (background presence), and whether a run is asking now. */
   #presenceAnswer: PresenceAnswer | undefined;
   #presenceInflight = false;
+  /** When the last background presence run was asked (evaluation time). */
+  #presenceAskedMs = Number.NEGATIVE_INFINITY;
   readonly #byName: ReadonlyMap<string, CatalogueEntry>;
   /** What each condition (and alias) reads: its staleness inputs. */
   readonly #inputs: ReadonlyMap<string, RuleInputs>;
@@ -185,6 +232,8 @@ export class Inspector {
   #fleetNames: readonly string[] = [];
   #fleetIndex = new Map<string, number>();
   #canonical = new Int32Array(0);
+  /** Per presence query, where each sample of its last answer was found (presence-marks.ts). */
+  readonly #presenceOrder = new Map<number, Int32Array>();
 
   constructor(deps: {
     catalogue: readonly CatalogueEntry[];
@@ -224,11 +273,12 @@ export class Inspector {
     this.#metrics = deps.metrics;
     this.#clock = deps.clock;
     this.#opts = deps.options;
+    this.#recorded = deps.options.ruleSource === 'recorded';
     const maxPeriod = deps.options.slowRuleMaxPeriodMs ?? 0;
     const interval = deps.options.intervalMs ?? 0;
     this.#rules.forEach((entry, i) => {
       const periodMs = rulePeriodMs(entry, maxPeriod);
-      if (periodMs <= interval) return;
+      if (periodMs <= interval || this.#recorded) return;
       this.#slow.set(entry.name, {
         entry,
         periodMs,
@@ -240,25 +290,37 @@ export class Inspector {
         inflight: false,
       });
     });
+    // Recorded mode keeps the shared selections of the every-cycle rules (one cheap query for the
+    // XIDs instead of a recording rule each, see sharedInRecordedMode): `aegis rules --tiered`
+    // leaves those rules out.
     this.#shared =
       deps.options.shareSelections === true
-        ? planSharedSelections(this.#rules.filter((e) => !this.#slow.has(e.name)))
+        ? planSharedSelections(
+            this.#recorded
+              ? this.#rules.filter((e) => rulePeriodMs(e, maxPeriod) <= interval)
+              : this.#rules.filter((e) => !this.#slow.has(e.name)),
+          )
         : [];
     this.#sharedNames = new Set(this.#shared.flatMap((g) => g.rules.map((r) => r.entry.name)));
-    this.#cycleRules = this.#rules.filter(
-      (e) => !this.#slow.has(e.name) && !this.#sharedNames.has(e.name),
-    );
+    if (this.#recorded)
+      for (const e of this.#rules)
+        if (!this.#sharedNames.has(e.name)) this.#hashes.set(e.name, ruleHash(e.expr));
+    this.#cycleRules = this.#recorded
+      ? []
+      : this.#rules.filter((e) => !this.#slow.has(e.name) && !this.#sharedNames.has(e.name));
+  }
+
+  /** True when a cycle reads `aegis_node_status_condition` (compatibility or recorded mode). */
+  get #readsCompat(): boolean {
+    return this.#opts.compatibility || this.#recorded;
   }
 
   /** Number of queries a cycle issues when every rule is due (independent of the fleet size). */
   get queriesPerCycle(): number {
-    return (
-      this.#rules.length -
-      this.#sharedNames.size +
-      this.#shared.length +
-      this.#presence.length +
-      (this.#opts.compatibility ? 1 : 0)
-    );
+    const rules = this.#recorded
+      ? 1 + this.#shared.length
+      : this.#rules.length - this.#sharedNames.size + this.#shared.length;
+    return rules + this.#presence.length + (this.#readsCompat ? 1 : 0);
   }
 
   /** Every query the inspector may issue (each once). */
@@ -266,17 +328,23 @@ export class Inspector {
     return [
       ...this.#presence.map((p) => p.expr),
       ...this.#shared.map((g) => g.query),
-      ...this.#rules.filter((e) => !this.#sharedNames.has(e.name)).map((e) => e.expr),
-      ...(this.#opts.compatibility ? [COMPAT_METRIC] : []),
+      ...(this.#recorded
+        ? [HEARTBEAT_QUERY]
+        : this.#rules.filter((e) => !this.#sharedNames.has(e.name)).map((e) => e.expr)),
+      ...(this.#readsCompat ? [COMPAT_METRIC] : []),
     ];
   }
 
-  /** The queries a cycle waits for: rules asked every cycle (shared ones once), compatibility. */
+  /**
+   * The queries a cycle waits for: rules asked every cycle (shared ones once), compatibility; in
+   * recorded mode the heartbeats and the recorded metric.
+   */
   get cycleQueries(): string[] {
     return [
       ...this.#shared.map((g) => g.query),
       ...this.#cycleRules.map((e) => e.expr),
-      ...(this.#opts.compatibility ? [COMPAT_METRIC] : []),
+      ...(this.#recorded ? [HEARTBEAT_QUERY] : []),
+      ...(this.#readsCompat ? [COMPAT_METRIC] : []),
     ];
   }
 
@@ -306,7 +374,8 @@ export class Inspector {
       | { kind: 'rule'; entry: CatalogueEntry }
       | { kind: 'presence'; index: number; expr: string }
       | { kind: 'shared'; group: SharedGroup }
-      | { kind: 'compat' };
+      | { kind: 'compat' }
+      | { kind: 'heartbeat' };
     // In the background, presence is asked after this cycle's rules and used by the next cycle;
     // a cycle with no earlier answer (the first) asks it itself.
     const presenceLater =
@@ -317,7 +386,8 @@ export class Inspector {
         : this.#presence.map((p, index): Job => ({ kind: 'presence', index, expr: p.expr }))),
       ...this.#shared.map((group): Job => ({ kind: 'shared', group })),
       ...this.#cycleRules.map((entry): Job => ({ kind: 'rule', entry })),
-      ...(this.#opts.compatibility ? [{ kind: 'compat' } as Job] : []),
+      ...(this.#recorded ? [{ kind: 'heartbeat' } as Job] : []),
+      ...(this.#readsCompat ? [{ kind: 'compat' } as Job] : []),
     ];
     const exprOf = (job: Job): string => {
       switch (job.kind) {
@@ -329,6 +399,8 @@ export class Inspector {
           return job.group.query;
         case 'compat':
           return COMPAT_METRIC;
+        case 'heartbeat':
+          return HEARTBEAT_QUERY;
       }
     };
     const due = [...this.#slow.values()].filter((r) => !r.inflight && r.nextDueMs <= atMs);
@@ -338,7 +410,10 @@ export class Inspector {
       this.#opts.backgroundSlowRules === true ? undefined : slowRun,
     ]);
     // One presence run at a time: while the last one is still out, this cycle asks none.
-    const presenceAsked = presenceLater && !this.#presenceInflight;
+    const presenceAsked =
+      presenceLater &&
+      !this.#presenceInflight &&
+      atMs - this.#presenceAskedMs >= (this.#opts.presenceIntervalMs ?? 0);
     if (presenceAsked) void this.#askPresence(atMs, signal);
     const answers = new Map<string, readonly InstantSample[]>();
     const failedRules = new Set<string>();
@@ -351,6 +426,9 @@ export class Inspector {
     this.#backgroundAnswered = 0;
     const observations: Observation[] = [];
     const unknownCompat = new Set<string>();
+    // Recorded mode: the recorded metric and the heartbeats (undefined when their query failed).
+    let recordedSamples: readonly InstantSample[] | undefined;
+    let heartbeats: readonly InstantSample[] | undefined;
     results.forEach((r, i) => {
       const job = jobs[i] as Job;
       if (r.status === 'rejected') {
@@ -370,6 +448,10 @@ export class Inspector {
       } else if (job.kind === 'shared') {
         for (const [name, samples] of answerGroup(job.group, r.value, atMs))
           answers.set(name, samples);
+      } else if (job.kind === 'heartbeat') {
+        heartbeats = r.value;
+      } else if (this.#recorded) {
+        recordedSamples = r.value;
       } else {
         for (const s of r.value) {
           const o = this.#fromCompat(s);
@@ -403,12 +485,22 @@ export class Inspector {
       answers.set(r.entry.name, r.answer);
       if (r.answeredAtMs < atMs) answeredAtMs.set(r.entry.name, r.answeredAtMs);
     }
+    const recorded = this.#recorded
+      ? this.#fromRecorded(recordedSamples, heartbeats, atMs, {
+          failedRules,
+          answeredAtMs,
+          unknownCompat,
+          errors,
+          observations,
+        })
+      : undefined;
     // Rules in catalogue order, whichever tier answered them.
     for (const entry of this.#rules) {
       for (const s of answers.get(entry.name) ?? []) {
         const o = toObservation(entry, s);
         if (o !== undefined) observations.push(o);
       }
+      for (const o of recorded?.get(entry.name) ?? []) observations.push(o);
     }
     for (const node of nodes) {
       if (node.ready !== true)
@@ -498,7 +590,8 @@ export class Inspector {
       for (const p of this.#presence) failedSignals.add(p.signal);
       return { present, failedSignals, failedCollectorsByNode, presenceAtMs: atMs };
     }
-    const maxAgeMs = 2 * (this.#opts.intervalMs ?? 0) + this.#opts.queryTimeoutMs;
+    const periodMs = Math.max(this.#opts.intervalMs ?? 0, this.#opts.presenceIntervalMs ?? 0);
+    const maxAgeMs = 2 * periodMs + this.#opts.queryTimeoutMs;
     const expired = atMs - answer.atMs > maxAgeMs && answer.atMs < prevCycleMs;
     const index = this.#indexOf(nodes);
     this.#presence.forEach((p, i) => {
@@ -508,7 +601,10 @@ export class Inspector {
         return;
       }
       if (p.kind === 'presence') {
-        present.set(p.signal, presenceMarks(samples, index, nodes.length));
+        const fleet = { names: this.#fleetNames, canonical: this.#canonical, index };
+        const found = presenceMarks(samples, fleet, nodeOf, this.#presenceOrder.get(i));
+        this.#presenceOrder.set(i, found.positions);
+        present.set(p.signal, found.marks);
         return;
       }
       for (const s of samples) {
@@ -529,6 +625,7 @@ export class Inspector {
    */
   async #askPresence(atMs: number, signal: AbortSignal): Promise<void> {
     this.#presenceInflight = true;
+    this.#presenceAskedMs = atMs;
     try {
       const results = await mapLimit(this.#presence, this.#opts.concurrency, (p) =>
         this.#query(p.expr, atMs, signal),
@@ -647,6 +744,92 @@ export class Inspector {
     }
   }
 
+  /**
+   * Recorded mode: the observations of the rules whose recording is current, by rule name. A rule
+   * is current when its heartbeat is there, of the catalogue's PromQL, and no older than two of
+   * its group's periods plus a query's deadline; every other rule is stale (failedRules), with
+   * one error per reason naming them. Current answers older than the cycle get answeredAtMs.
+   * Samples of conditions that are not rules read from recordings (node fields, shared
+   * selections) go through compatibility mode when it is on, and are dropped otherwise (unknown
+   * names are listed either way).
+   */
+  #fromRecorded(
+    samples: readonly InstantSample[] | undefined,
+    heartbeats: readonly InstantSample[] | undefined,
+    atMs: number,
+    out: {
+      failedRules: Set<string>;
+      answeredAtMs: Map<string, number>;
+      unknownCompat: Set<string>;
+      errors: string[];
+      observations: Observation[];
+    },
+  ): Map<string, Observation[]> {
+    const byRule = new Map<string, Observation[]>();
+    if (samples === undefined || heartbeats === undefined) {
+      for (const name of this.#hashes.keys()) out.failedRules.add(name);
+      return byRule;
+    }
+    const beats = new Map<string, { atMs: number; periodMs: number; hash: string }>();
+    for (const s of heartbeats) {
+      const name = this.#byName.get(s.labels['condition'] ?? '')?.name;
+      if (name === undefined || !Number.isFinite(s.value)) continue;
+      const beat = {
+        atMs: s.value * 1000,
+        periodMs: periodLabelMs(s.labels['interval']),
+        hash: s.labels['expr_hash'] ?? '',
+      };
+      if (!this.#hashes.has(name)) continue;
+      const seen = beats.get(name);
+      // Two rule files recording the same rule: the one of the catalogue's PromQL counts.
+      if (seen === undefined || (seen.hash !== this.#hashes.get(name) && beat.hash !== ''))
+        beats.set(name, beat);
+    }
+    const missing: string[] = [];
+    const other: string[] = [];
+    const old: string[] = [];
+    const evaluatedAt = new Map<string, number>();
+    for (const [name, hash] of this.#hashes) {
+      const beat = beats.get(name);
+      if (beat === undefined) missing.push(name);
+      else if (beat.hash !== hash) other.push(name);
+      else if (atMs - beat.atMs > 2 * beat.periodMs + this.#opts.queryTimeoutMs) old.push(name);
+      else {
+        evaluatedAt.set(name, beat.atMs);
+        if (beat.atMs < atMs) out.answeredAtMs.set(name, beat.atMs);
+        continue;
+      }
+      out.failedRules.add(name);
+    }
+    const report = (names: readonly string[], why: string): void => {
+      if (names.length === 0) return;
+      const some = names.slice(0, 5).join(', ');
+      const more = names.length > 5 ? ` and ${String(names.length - 5)} more` : '';
+      out.errors.push(`recorded rules: ${String(names.length)} ${why} (${some}${more}): stale`);
+    };
+    report(missing, 'without a heartbeat: load the rule file `aegis rules --tiered` writes');
+    report(other, 'recorded from other PromQL than the catalogue: regenerate the rule file');
+    report(old, 'not evaluated for more than two of their periods');
+    for (const s of samples) {
+      const entry = this.#byName.get(s.labels['condition'] ?? '');
+      if (entry !== undefined && this.#hashes.has(entry.name)) {
+        if (!evaluatedAt.has(entry.name)) continue;
+        const o = recordedObservation(entry, s);
+        if (o === undefined) continue;
+        const list = byRule.get(entry.name);
+        if (list === undefined) byRule.set(entry.name, [o]);
+        else list.push(o);
+        continue;
+      }
+      if (entry === undefined) out.unknownCompat.add(s.labels['condition'] ?? '');
+      else if (this.#opts.compatibility) {
+        const o = this.#fromCompat(s);
+        if (o !== undefined) out.observations.push(o);
+      }
+    }
+    return byRule;
+  }
+
   #fromCompat(s: InstantSample): Observation | undefined {
     const entry = this.#byName.get(s.labels['condition'] ?? '');
     const node = s.labels['node'] ?? '';
@@ -679,23 +862,41 @@ function maxListenersOf(signal: AbortSignal): number {
 /** Golden-ratio fraction: consecutive rules get well-spread phases. */
 const GOLDEN = 0.6180339887498949;
 
-/** Marks, per fleet position, the nodes a presence answer names (1 = present). */
-function presenceMarks(
-  samples: readonly InstantSample[],
-  index: ReadonlyMap<string, number>,
-  size: number,
-): Uint8Array {
-  const marks = new Uint8Array(size);
-  for (const s of samples) {
-    const name = nodeOf(s);
-    const i = name === '' ? undefined : index.get(name);
-    if (i !== undefined) marks[i] = 1;
-  }
-  return marks;
-}
-
 function nodeOf(s: InstantSample): string {
   return s.labels['node'] ?? s.labels['Hostname'] ?? '';
+}
+
+/** A heartbeat's `interval` label in ms; DEFAULT_EVALUATION_MS when absent or unreadable. */
+function periodLabelMs(label: string | undefined): number {
+  if (label === undefined || label === '') return DEFAULT_EVALUATION_MS;
+  try {
+    return parseDurationMs(label);
+  } catch {
+    return DEFAULT_EVALUATION_MS;
+  }
+}
+
+/**
+ * The observation of a recorded sample (`node`, `id`, `pci_bdf`, as `aegis rules` writes them):
+ * the same as the rule's own answer would give.
+ */
+function recordedObservation(entry: CatalogueEntry, s: InstantSample): Observation | undefined {
+  const node = s.labels['node'] ?? '';
+  if (node === '' || Number.isNaN(s.value)) return undefined;
+  const id = entry.deviceLabel === '' ? '' : (s.labels['id'] ?? '');
+  return {
+    node,
+    domain: entry.domain,
+    condition: entry.name,
+    id,
+    pciBdf: entry.pciBdfLabel === undefined ? '' : (s.labels['pci_bdf'] ?? ''),
+    msg: observationMsg(entry, id, s.value),
+    value: s.value,
+  };
+}
+
+function observationMsg(entry: CatalogueEntry, id: string, value: number): string {
+  return `${entry.name}${id === '' ? '' : ` ${entry.deviceLabel}=${id}`} value=${value}`;
 }
 
 function toObservation(entry: CatalogueEntry, s: InstantSample): Observation | undefined {
@@ -708,7 +909,7 @@ function toObservation(entry: CatalogueEntry, s: InstantSample): Observation | u
     condition: entry.name,
     id,
     pciBdf: entry.pciBdfLabel === undefined ? '' : (s.labels[entry.pciBdfLabel] ?? ''),
-    msg: `${entry.name}${id === '' ? '' : ` ${entry.deviceLabel}=${id}`} value=${s.value}`,
+    msg: observationMsg(entry, id, s.value),
     value: s.value,
   };
 }

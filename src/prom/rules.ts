@@ -8,6 +8,8 @@ import { Document } from 'yaml';
 import type { CatalogueEntry } from '../catalogue/types.js';
 import { formatDurationMs } from '../core/duration.js';
 import type { Domain } from '../core/types.js';
+import { HEARTBEAT_METRIC, ruleHash, rulePeriodMs } from '../engine/inspector.js';
+import { planSharedSelections } from '../engine/shared-selection.js';
 import { bucketOf } from '../priority/priority-table.js';
 
 /** The contract metric every recording rule writes. */
@@ -21,9 +23,27 @@ export const RULE_FILES = {
 
 /** Options of `generateRules`. */
 export interface RuleOptions {
-  /** Group evaluation interval; omitted from the file (Prometheus's global default) when unset. */
+  /**
+   * Group evaluation interval; omitted from the file (Prometheus's global default) when unset.
+   * With `tiered`, the interval of the fastest groups (default TIERED_INTERVAL_MS).
+   */
   readonly intervalMs?: number;
+  /**
+   * Rules for the daemon's recorded mode (`inspect.ruleSource: recorded`): each rule is evaluated
+   * at the period the daemon would ask it at (`rulePeriodMs` with this cap, never below
+   * `intervalMs`), in groups `aegis-recording-<type>-<period>`, so a rule over a day of history
+   * or with a `for:` of hours costs the store once per 30 s instead of once per cycle (Prometheus
+   * starts each group at its own offset in its interval, which spreads them over the cycles); and
+   * each recording rule is followed by its heartbeat (HEARTBEAT_METRIC), by which the daemon
+   * tells a current recording from a missing, stopped or outdated one.
+   */
+  readonly tiered?: { readonly slowRuleMaxPeriodMs?: number };
 }
+
+/** Fastest group interval of tiered rules when `intervalMs` is unset (the daemon's default). */
+export const TIERED_INTERVAL_MS = 5_000;
+/** Longest group interval of tiered rules when unset (the daemon's `slowRuleMaxPeriodMs`). */
+export const TIERED_MAX_PERIOD_MS = 30_000;
 
 /** The two rule files, as YAML text, plus the entries that produced no rule (and why). */
 export interface GeneratedRules {
@@ -48,9 +68,19 @@ export function generateRules(
 ): GeneratedRules {
   const skipped: { name: string; reason: string }[] = [];
   const byDomain = new Map<Domain, CatalogueEntry[]>();
+  const shared =
+    opts.tiered === undefined ? new Map<string, string>() : sharedInRecordedMode(catalogue, opts);
   for (const entry of catalogue) {
     if (sourceExpr(entry) === '') {
       skipped.push({ name: entry.name, reason: 'no PromQL (neither expr nor ksmExpr)' });
+      continue;
+    }
+    const query = shared.get(entry.name);
+    if (query !== undefined) {
+      skipped.push({
+        name: entry.name,
+        reason: `tiered: the daemon answers it from one shared query (${query})`,
+      });
       continue;
     }
     const list = byDomain.get(entry.domain) ?? [];
@@ -59,17 +89,88 @@ export function generateRules(
   }
   const groups = [...byDomain.entries()];
   const interval = opts.intervalMs === undefined ? {} : { interval: promDuration(opts.intervalMs) };
-  const recording = groups.map(([domain, entries]) => ({
-    name: `aegis-recording-${typeLabelOf(domain)}`,
-    ...interval,
-    rules: entries.map(toRecordingRule),
-  }));
+  const recording =
+    opts.tiered === undefined
+      ? groups.map(([domain, entries]) => ({
+          name: `aegis-recording-${typeLabelOf(domain)}`,
+          ...interval,
+          rules: entries.map(toRecordingRule),
+        }))
+      : tieredGroups(groups, opts.intervalMs ?? TIERED_INTERVAL_MS, opts.tiered);
   const alerting = groups.map(([domain, entries]) => ({
     name: `aegis-alerting-${typeLabelOf(domain)}`,
     ...interval,
     rules: entries.map(toAlertingRule),
   }));
   return { recording: toYaml(recording), alerting: toYaml(alerting), skipped };
+}
+
+/**
+ * The rules the daemon's recorded mode answers from a shared selection instead of a recording
+ * (rule name -> the shared query): the every-cycle rules that read one metric alone (the XIDs),
+ * planned as the inspector plans them. Recording each would select the metric once per rule per
+ * interval; the daemon's one query selects it once and returns only the non-zero series.
+ */
+export function sharedInRecordedMode(
+  catalogue: readonly CatalogueEntry[],
+  opts: RuleOptions,
+): Map<string, string> {
+  const intervalMs = opts.intervalMs ?? TIERED_INTERVAL_MS;
+  const cap = opts.tiered?.slowRuleMaxPeriodMs ?? TIERED_MAX_PERIOD_MS;
+  const everyCycle = catalogue.filter((e) => e.expr !== '' && rulePeriodMs(e, cap) <= intervalMs);
+  return new Map(
+    planSharedSelections(everyCycle).flatMap((g) => g.rules.map((r) => [r.entry.name, g.query])),
+  );
+}
+
+/** Evaluation period of an entry's tiered group: whole seconds, at least `intervalMs`. */
+export function tieredPeriodMs(
+  entry: CatalogueEntry,
+  intervalMs: number,
+  slowRuleMaxPeriodMs = TIERED_MAX_PERIOD_MS,
+): number {
+  const period = Math.max(intervalMs, rulePeriodMs(entry, slowRuleMaxPeriodMs));
+  return Math.max(1, Math.ceil(period / 1000)) * 1000;
+}
+
+/** Recording groups by domain and period (fastest first), each rule followed by its heartbeat. */
+function tieredGroups(
+  groups: readonly (readonly [Domain, readonly CatalogueEntry[]])[],
+  intervalMs: number,
+  tiered: NonNullable<RuleOptions['tiered']>,
+): Record<string, unknown>[] {
+  return groups.flatMap(([domain, entries]) => {
+    const byPeriod = new Map<number, CatalogueEntry[]>();
+    for (const e of entries) {
+      const period = tieredPeriodMs(e, intervalMs, tiered.slowRuleMaxPeriodMs);
+      const list = byPeriod.get(period) ?? [];
+      list.push(e);
+      byPeriod.set(period, list);
+    }
+    return [...byPeriod.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([period, list]) => ({
+        name: `aegis-recording-${typeLabelOf(domain)}-${promDuration(period)}`,
+        interval: promDuration(period),
+        rules: list.flatMap((e) => [toRecordingRule(e), toHeartbeatRule(e, period)]),
+      }));
+  });
+}
+
+/**
+ * The heartbeat written beside an entry's recording rule: `vector(1)` stamped with the group's
+ * evaluation time, labelled with the condition, the group's interval and the hash of the PromQL.
+ */
+export function toHeartbeatRule(entry: CatalogueEntry, periodMs: number): Record<string, unknown> {
+  return {
+    record: HEARTBEAT_METRIC,
+    expr: 'vector(1)',
+    labels: {
+      condition: entry.name,
+      interval: promDuration(periodMs),
+      expr_hash: ruleHash(sourceExpr(entry)),
+    },
+  };
 }
 
 /** The `type` label of a domain in the original's contract (`Node` is `default`). */

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import type { BenchReport } from '../../src/bench/bench-suite.js';
 import { formatBenchTable } from '../../src/bench/format.js';
+import { QUIET_WARMUP, type QuietResult } from '../../src/bench/quiet-bench.js';
 import { runSizeBench, type SizeResult } from '../../src/bench/size-bench.js';
 import type { Summary } from '../../src/bench/stats.js';
 
@@ -70,6 +71,29 @@ describe('aegis bench (smoke)', () => {
     assert.ok(Number.isFinite(size.engineShareRssMb));
     assert.ok(Number.isFinite(size.engineShareHeapMb), 'children run with --expose-gc');
     assert.match(formatBenchTable(report), /\| 100 +\| 6 +\|/);
+  });
+
+  it('--quiet: the engine on a quiet fleet answered by one simulator pass, in child processes', () => {
+    const run = spawnSync(
+      process.execPath,
+      ['--import', 'tsx', CLI, 'bench', '--quiet', '--sizes', '100', '--cycles', '6', '--json'],
+      { encoding: 'utf8', timeout: 120_000 },
+    );
+    assert.equal(run.status, 0, run.stderr);
+    const results = JSON.parse(run.stdout) as QuietResult[];
+    assert.equal(results.length, 1);
+    const r = results[0];
+    assert.ok(r !== undefined);
+    assert.equal(r.nodes, 100);
+    assert.equal(r.engineCpuMs.n, 6 - QUIET_WARMUP, 'the warm-up cycles are left out');
+    assertFiniteSummary('engineCpuMs', r.engineCpuMs);
+    assert.equal(r.misses, 0, 'every query the engine asked was in the pass');
+    assert.ok(r.queriesPerCycle.min > 0 && r.queriesPerCycle.max < r.answers.queries);
+    assert.ok(r.answers.samples > 0);
+    const m = r.memory;
+    assert.ok(Number.isFinite(m.engineHeapMb), 'the cycles child runs with --expose-gc');
+    assert.ok(Number.isFinite(m.answersHeapMb) && m.answersHeapMb >= 0, 'heap of the answers');
+    assert.ok(m.heapBeforeEngineMb > 0 && m.peakRssMb >= m.beforeEngineRssMb);
   });
 
   it('rejects a cycle count that leaves nothing to measure', () => {

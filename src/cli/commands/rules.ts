@@ -23,8 +23,12 @@ function write(cmd: CommandUnknownOpts, text: string): void {
 export function writeRuleFiles(
   dir: string,
   intervalMs?: number,
+  tiered = false,
 ): { paths: string[]; skipped: readonly { name: string; reason: string }[] } {
-  const rules = generateRules(CATALOGUE, intervalMs === undefined ? {} : { intervalMs });
+  const rules = generateRules(CATALOGUE, {
+    ...(intervalMs === undefined ? {} : { intervalMs }),
+    ...(tiered ? { tiered: {} } : {}),
+  });
   const files: [string, string][] = [
     [join(dir, RULE_FILES.recording), rules.recording],
     [join(dir, RULE_FILES.alerting), rules.alerting],
@@ -54,12 +58,17 @@ export function registerRulesCommand(program: Command): void {
     )
     .option('--out <dir>', 'directory to write the two files into', '.')
     .option('--interval <duration>', 'evaluation interval of every rule group (e.g. 30s)')
+    .option(
+      '--tiered',
+      'for inspect.ruleSource recorded: each rule at its own period (--interval the fastest, ' +
+        'default 5s; slow rules up to 30s), with heartbeats',
+    )
     .action((options, cmd) => {
       const intervalMs =
         options.interval === undefined
           ? undefined
           : parseDurationMs(options.interval, '--interval');
-      const { paths, skipped } = writeRuleFiles(options.out, intervalMs);
+      const { paths, skipped } = writeRuleFiles(options.out, intervalMs, options.tiered === true);
       for (const path of paths) write(cmd, `wrote ${path}\n`);
       for (const s of skipped) write(cmd, `skipped ${s.name}: ${s.reason}\n`);
     });
