@@ -1,27 +1,31 @@
 /**
- * End-to-end latency on the real stack (`node --import tsx bench/e2e.ts --nodes 1000`):
+ * End-to-end latency on the real stack (`node --import tsx bench/e2e.ts --nodes 1000
+ * [--store prometheus|victoriametrics]`):
  *
  * - a real kube-apiserver (etcd, RBAC, the shipped deploy/aegis manifests) with N kwok nodes named
  *   like the simulator's (`gpu-node-0001`, …);
- * - the simulator with the same nodes, served by startExporterServer and scraped every 1 s by a
- *   real Prometheus;
- * - the daemon as a separate process (`aegis run --config <temp>`), inspecting every 1 s with the
- *   controller's ServiceAccount token, dry-run off and the storm/cordon/concurrency limits raised.
+ * - the simulator with the same nodes, served by startExporterServer and scraped by a real store:
+ *   Prometheus, or a single-node VictoriaMetrics scraping the exporters itself. Every 1 s below
+ *   5,000 nodes; from 5,000 nodes every 10 s, one series per node of the presence families (the
+ *   XID family in full), kwok heartbeats every 5 min (see the defaults in `parseOptions`);
+ * - the daemon as a separate process (`aegis run --config <temp>`, `prometheus.flavor` of the
+ *   store), inspecting every 1 s with the controller's ServiceAccount token, dry-run off and the
+ *   storm/cordon/concurrency limits raised.
  *
- * Measured: (a) for sequential single faults, the time from the fault being visible in Prometheus
- * (its rule's PromQL polled every 100 ms) to the node being cordoned AND ticketed (a watch of the
- * nodes as admin); (b) a burst of simultaneous faults: cordons per second from first to last.
- * Prints a table and one JSON document. A benchmark, not a test.
+ * Measured: (a) for sequential single faults, the time from the fault being visible in the store
+ * (its rule's PromQL polled every 100 ms through the daemon's client and flavor) to the node being
+ * cordoned AND ticketed (a watch of the nodes as admin); (b) a burst of simultaneous faults:
+ * cordons per second from first to last. The scrape interval is not in (a): it is before
+ * visibility. Prints a table and one JSON document. A benchmark, not a test.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { Watch, type V1Node } from '@kubernetes/client-node';
-import { CATALOGUE, metricNamesOf, SIGNAL_PRESENCE } from '../src/catalogue/index.js';
+import type { V1Node } from '@kubernetes/client-node';
+import { CATALOGUE, SIGNAL_PRESENCE } from '../src/catalogue/index.js';
 import type { CatalogueEntry } from '../src/catalogue/types.js';
 import { summarize, type Summary } from '../src/bench/stats.js';
 import { systemClock } from '../src/core/clock.js';
@@ -32,32 +36,30 @@ import { ConfigSchema } from '../src/config/schema.js';
 import { inspectorOptions } from '../src/engine/controller.js';
 import { Inspector } from '../src/engine/inspector.js';
 import { createPromClient } from '../src/prom/prom-client.js';
-import { startExporterServer, type ExporterServer } from '../src/sim/exporter-server.js';
-import type { SeriesStore } from '../src/sim/series-store.js';
-import { createSimWorld, type SimWorld } from '../src/sim/sim-world.js';
+import type { MetricsSource } from '../src/prom/metrics-source.js';
+import type { SimWorld } from '../src/sim/sim-world.js';
 import { freePorts } from '../test/helpers/k8s-harness.js';
+import { waitFor } from '../test/helpers/prometheus-harness.js';
+import type { TestCluster } from '../test/k8s/setup.js';
 import {
-  simExporterTargets,
-  startPrometheus,
-  waitFor,
-  type PrometheusServer,
-} from '../test/helpers/prometheus-harness.js';
-import { startTestCluster, type TestCluster } from '../test/k8s/setup.js';
-import {
-  buildDaemon,
-  createNodes,
   daemonMetrics,
   daemonReady,
   isRuntime,
+  isStoreKind,
+  LARGE_FLEET,
   logger,
   machine,
   metricSum,
   procStats,
-  readyNodes,
   startDaemon,
-  stopDaemon,
+  startFleet,
+  startScrapedStore,
+  watchAllNodes,
+  withStack,
   XID_FAULTS,
   type Runtime,
+  type ScrapedStore,
+  type StoreKind,
 } from './stack.js';
 
 const FAULT_TIMEOUT_MS = 60_000;
@@ -68,8 +70,14 @@ interface Options {
   readonly burst: number;
   readonly json: boolean;
   readonly runtime: Runtime;
+  readonly store: StoreKind;
   /** Scrape targets per exporter the fleet is split over (their scrapes land at different offsets). */
   readonly shards: number;
+  readonly scrapeIntervalMs: number;
+  /** How often kwok renews each node's status. */
+  readonly heartbeatMs: number;
+  /** Presence families served in full, or one series per node (`lean`). */
+  readonly presence: 'all' | 'lean';
   /** Where the daemon writes a CPU profile (`--cpu-prof-dir`): node's `--cpu-prof`, on exit. */
   readonly cpuProfDir?: string;
 }
@@ -88,24 +96,46 @@ function parseOptions(): Options {
       burst: { type: 'string', default: '100' },
       json: { type: 'boolean', default: false },
       runtime: { type: 'string', default: 'compiled' },
+      store: { type: 'string', default: 'prometheus' },
       shards: { type: 'string', default: '10' },
+      'scrape-interval-ms': { type: 'string' },
+      'heartbeat-ms': { type: 'string' },
+      presence: { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
     },
   });
   const runtime = values.runtime;
   if (!isRuntime(runtime)) throw new Error(`--runtime: "${runtime}" is not compiled or tsx`);
+  const store = values.store;
+  if (!isStoreKind(store))
+    throw new Error(`--store: "${store}" is not prometheus or victoriametrics`);
+  const presence = values.presence;
+  if (presence !== undefined && presence !== 'all' && presence !== 'lean')
+    throw new Error(`--presence: "${presence}" is not all or lean`);
   const int = (v: string, name: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: "${v}" is not a whole number`);
     return n;
   };
+  const nodes = int(values.nodes, 'nodes');
+  // A 2-core machine ingests the 1,000-node fleet's ~50,000 series every 1 s, not 10,000 nodes'.
+  // Large fleets: a 10 s scrape of ~200,000 series (XID in full, one series per node and presence
+  // family), kwok renewing node status every 5 min (a kubelet's nodeStatusReportFrequency).
+  const large = nodes >= LARGE_FLEET;
   const o = {
-    nodes: int(values.nodes, 'nodes'),
+    nodes,
     faults: int(values.faults, 'faults'),
     burst: int(values.burst, 'burst'),
     json: values.json,
     runtime,
+    store,
     shards: int(values.shards, 'shards'),
+    scrapeIntervalMs: int(
+      values['scrape-interval-ms'] ?? (large ? '10000' : '1000'),
+      'scrape-interval-ms',
+    ),
+    heartbeatMs: int(values['heartbeat-ms'] ?? (large ? '300000' : '60000'), 'heartbeat-ms'),
+    presence: presence ?? (large ? ('lean' as const) : ('all' as const)),
     ...(values['cpu-prof-dir'] === undefined ? {} : { cpuProfDir: values['cpu-prof-dir'] }),
   };
   if (o.faults + o.burst > o.nodes) throw new Error('--faults + --burst must not exceed --nodes');
@@ -114,32 +144,9 @@ function parseOptions(): Options {
 
 const log = logger('e2e');
 
-/**
- * The store as the exporter server sees it, limited to the families the presence checks and the
- * injected faults read: the whole simulated exposition is ~2,000 series per node (320 MB per scrape
- * at 1,000 nodes), which one 2-core machine can neither produce nor ingest every second.
- */
-function servedFamilies(store: SeriesStore): SeriesStore {
-  const keep = new Set([
-    ...Object.values(SIGNAL_PRESENCE).flatMap((e) => (e === null ? [] : metricNamesOf(e))),
-    ...XID_FAULTS.flatMap((e) => e.fault.series.map((c) => c.metric)),
-  ]);
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'families') return () => target.families().filter((f) => keep.has(f.name));
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-}
-
-/** Watches every node as admin and records the first cordon and cordon+ticket of each. */
-async function watchNodes(
-  cluster: TestCluster,
-  times: Map<string, NodeTimes>,
-): Promise<{ abort(): void }> {
-  const watch = new Watch(cluster.admin);
-  const onEvent = (_type: string, node: V1Node): void => {
+/** Records the first cordon and cordon+ticket of each node seen by an admin watch. */
+function recordDone(times: Map<string, NodeTimes>): (node: V1Node) => void {
+  return (node) => {
     const name = node.metadata?.name;
     if (name === undefined || node.spec?.unschedulable !== true) return;
     const t = times.get(name) ?? {};
@@ -149,26 +156,6 @@ async function watchNodes(
       t.doneMs = now;
     }
     times.set(name, t);
-  };
-  // The apiserver ends a watch now and then (timeouts, a slow reader): start it again, so no
-  // cordon goes unseen.
-  let stopped = false;
-  let req: { abort(): void } | undefined;
-  const start = async (): Promise<void> => {
-    req = await watch.watch('/api/v1/nodes', {}, onEvent, (err: unknown) => {
-      if (stopped) return;
-      log(
-        `node watch ended (${err === null || err === undefined ? 'closed' : errorMessage(err)}); watching again`,
-      );
-      void delay(200).then(start);
-    });
-  };
-  await start();
-  return {
-    abort() {
-      stopped = true;
-      req?.abort();
-    },
   };
 }
 
@@ -185,31 +172,34 @@ function nodeScoped(entry: CatalogueEntry, node: string): string {
   return expr;
 }
 
-/** Polls the rule's PromQL on Prometheus every 100 ms until it names `node`; returns that time. */
-async function visibleInPrometheus(
-  prom: PrometheusServer,
+/**
+ * Polls the rule's PromQL on the store every 100 ms until it names `node`; returns that time. The
+ * poll goes through the daemon's client with the store's flavor, so it sees what the daemon sees
+ * (VictoriaMetrics hides its newest 30 s from a query without `latency_offset`).
+ */
+async function visibleInStore(
+  client: MetricsSource,
   entry: CatalogueEntry,
   node: string,
 ): Promise<number> {
-  const url = `${prom.url}/api/v1/query?query=${encodeURIComponent(nodeScoped(entry, node))}`;
+  const expr = nodeScoped(entry, node);
+  const signal = new AbortController().signal;
   return waitFor(
     async () => {
-      const body = (await (await fetch(url)).json()) as {
-        data: { result: { metric: Record<string, string> }[] };
-      };
-      return body.data.result.some((r) => r.metric['node'] === node) ? Date.now() : undefined;
+      const samples = await client.query(expr, Date.now(), signal);
+      return samples.some((r) => r.labels['node'] === node) ? Date.now() : undefined;
     },
     FAULT_TIMEOUT_MS,
-    { what: `${entry.name} on ${node} in Prometheus`, intervalMs: 100 },
+    { what: `${entry.name} on ${node} in the store`, intervalMs: 100 },
   );
 }
 
 interface SequentialResult {
   readonly faults: number;
   readonly completed: number;
-  /** Visible in Prometheus → cordoned and ticketed. */
+  /** Visible in the store → cordoned and ticketed. */
   readonly visibleToDoneMs: Summary;
-  /** Injected in the simulator → visible in Prometheus (scrape interval). */
+  /** Injected in the simulator → visible in the store (scrape interval, ingestion). */
   readonly injectToVisibleMs: Summary;
   readonly injectToDoneMs: Summary;
 }
@@ -217,7 +207,7 @@ interface SequentialResult {
 async function runSequential(
   o: Options,
   world: SimWorld,
-  prom: PrometheusServer,
+  client: MetricsSource,
   times: Map<string, NodeTimes>,
 ): Promise<SequentialResult> {
   const toDone: number[] = [];
@@ -230,7 +220,7 @@ async function runSequential(
     const injectedMs = Date.now();
     world.faults.injectFault({ condition: entry.name, node, atMs: injectedMs });
     try {
-      const visibleMs = await visibleInPrometheus(prom, entry, node);
+      const visibleMs = await visibleInStore(client, entry, node);
       const doneMs = await waitFor(() => times.get(node)?.doneMs, FAULT_TIMEOUT_MS, {
         what: `${node} cordoned and ticketed`,
         intervalMs: 20,
@@ -261,9 +251,9 @@ interface BurstResult {
   readonly ticketed: number;
   /** Cordons per second between the first and the last cordon. */
   readonly cordonsPerSecond: number;
-  /** Per node: visible in Prometheus → cordoned and ticketed. */
+  /** Per node: visible in the store → cordoned and ticketed. */
   readonly visibleToDoneMs: Summary;
-  /** First and last node visible in Prometheus, after injection. */
+  /** First and last node visible in the store, after injection. */
   readonly firstVisibleAfterInjectMs: number;
   readonly lastVisibleAfterInjectMs: number;
   readonly firstCordonAfterInjectMs: number;
@@ -272,25 +262,26 @@ interface BurstResult {
 }
 
 /**
- * Polls every 100 ms which of `nodes` show a non-zero XID in Prometheus (one query for all of
+ * Polls every 100 ms which of `nodes` show a non-zero XID in the store (one query for all of
  * them); records the first time each does. Resolves when all have, or after `timeoutMs`.
  */
 async function burstVisibility(
-  prom: PrometheusServer,
+  client: MetricsSource,
   nodes: readonly string[],
   timeoutMs: number,
 ): Promise<Map<string, number>> {
   const seen = new Map<string, number>();
   const expr = `count by (node) (DCGM_FI_DEV_XID_ERRORS{node=~"${nodes.join('|')}"} != 0)`;
-  const url = `${prom.url}/api/v1/query?query=${encodeURIComponent(expr)}`;
+  const signal = new AbortController().signal;
   const end = Date.now() + timeoutMs;
   while (seen.size < nodes.length && Date.now() < end) {
-    const body = (await (await fetch(url)).json()) as {
-      data: { result: { metric: Record<string, string> }[] };
-    };
+    const samples = await client.query(expr, Date.now(), signal).catch((err: unknown) => {
+      log(`burst visibility: ${errorMessage(err)}`);
+      return [];
+    });
     const now = Date.now();
-    for (const r of body.data.result) {
-      const node = r.metric['node'];
+    for (const r of samples) {
+      const node = r.labels['node'];
       if (node !== undefined && !seen.has(node)) seen.set(node, now);
     }
     await delay(100);
@@ -301,7 +292,7 @@ async function burstVisibility(
 async function runBurst(
   o: Options,
   world: SimWorld,
-  prom: PrometheusServer,
+  client: MetricsSource,
   times: Map<string, NodeTimes>,
 ): Promise<BurstResult> {
   const names = world.fleet.nodes.map((n) => n.name);
@@ -316,7 +307,7 @@ async function runBurst(
     world.faults.injectFault({ condition: entry.name, node, atMs: injectedMs });
   });
   log(`burst: ${o.burst} faults injected`);
-  const visible = await burstVisibility(prom, nodes, 30_000);
+  const visible = await burstVisibility(client, nodes, 30_000);
   await waitFor(() => nodes.every((n) => times.get(n)?.doneMs !== undefined), 120_000, {
     what: 'every burst node cordoned and ticketed',
     intervalMs: 50,
@@ -347,53 +338,10 @@ async function runBurst(
   };
 }
 
-/** The running pieces, stopped in reverse order by `stopAll`. */
-interface Stack {
-  cluster?: TestCluster;
-  exporters?: ExporterServer;
-  prom?: PrometheusServer;
-  daemon?: ChildProcess;
-  watch?: { abort(): void };
-}
-
-/** apiserver + kwok nodes, the simulator's exporters and Prometheus scraping them every 1 s. */
-async function startStack(
-  o: Options,
-  stack: Stack,
-): Promise<{ world: SimWorld; prom: PrometheusServer }> {
-  log(`starting kube-apiserver + kwok, ${o.nodes} nodes`);
-  // kwok renews each node's status every 60 s (a real kubelet: every 10 s to 5 min); at the
-  // harness default of 20 s, 1,000 nodes keep the apiserver busy on this 2-core machine.
-  const cluster = (stack.cluster = await startTestCluster({ kwok: true, nodeHeartbeatMs: 60_000 }));
-  const world = createSimWorld({
-    nodes: o.nodes,
-    seed: 7,
-    catalogue: CATALOGUE,
-    clock: systemClock,
-  });
-  await createNodes(cluster, world);
-  await waitFor(async () => (await readyNodes(cluster)) === o.nodes, 300_000, {
-    what: 'nodes Ready',
-    intervalMs: 1_000,
-  });
-  const exporters = (stack.exporters = await startExporterServer({
-    fleet: { ...world, store: servedFamilies(world.store) },
-  }));
-  const prom = (stack.prom = await startPrometheus({
-    // Split over several targets per exporter, as per-node targets are in a real cluster: one
-    // target would put every node's scrape at the same offset from the daemon's cycles, and every
-    // fault would wait the same fraction of the interval.
-    scrapeTargets: simExporterTargets(exporters.url, o.shards),
-    scrapeIntervalMs: 1000,
-  }));
-  log(`Prometheus ${prom.url} scraping ${exporters.url} (${o.shards} targets per exporter)`);
-  return { world, prom };
-}
-
 /** Counters read at the start and end of a phase. */
 interface Snapshot {
   readonly atMs: number;
-  /** CPU seconds by process: the daemon, Prometheus, etcd, kube-apiserver, kwok, this driver. */
+  /** CPU seconds by process: the daemon, the store, etcd, kube-apiserver, kwok, this driver. */
   readonly cpuS: Readonly<Record<string, number>>;
   readonly cycles: number;
   readonly cycleSeconds: number;
@@ -407,9 +355,9 @@ interface PhaseStats {
   readonly cycles: number;
   /** Mean aegis_inspect_cycle_seconds (engine + queries) over the phase. */
   readonly cycleMs: number;
-  /** CPU of the daemon process and of Prometheus, in % of one core. */
+  /** CPU of the daemon process and of the store, in % of one core. */
   readonly daemonCpuPercent: number;
-  readonly prometheusCpuPercent: number;
+  readonly storeCpuPercent: number;
   /** Every process of the stack, in % of one core (the machine has `machine.cpus` cores). */
   readonly cpuPercent: Readonly<Record<string, number>>;
   /** Requests the apiserver served on nodes during the phase, by `VERB code`. */
@@ -420,9 +368,9 @@ interface PhaseStats {
 async function stackPids(
   cluster: TestCluster,
   daemonPid: number,
-  promPid: number,
+  store: ScrapedStore,
 ): Promise<Record<string, number>> {
-  const pids: Record<string, number> = { daemon: daemonPid, prometheus: promPid };
+  const pids: Record<string, number> = { daemon: daemonPid, [store.kind]: store.pid };
   const listed = await readFile(join(cluster.stack.dir, 'pids'), 'utf8').catch(() => '');
   for (const pid of listed
     .split('\n')
@@ -501,7 +449,7 @@ function phase(a: Snapshot, b: Snapshot): PhaseStats {
     cycles,
     cycleMs: Math.round(((b.cycleSeconds - a.cycleSeconds) / Math.max(1, cycles)) * 1000),
     daemonCpuPercent: cpuPercent['daemon'] ?? 0,
-    prometheusCpuPercent: cpuPercent['prometheus'] ?? 0,
+    storeCpuPercent: cpuPercent['prometheus'] ?? cpuPercent['victoriametrics'] ?? 0,
     cpuPercent,
     nodeRequests: requests,
   };
@@ -510,11 +458,11 @@ function phase(a: Snapshot, b: Snapshot): PhaseStats {
 /**
  * What the daemon's adapters cost per cycle at this size, measured from this process: listNodes
  * through the controller's client (the first call a LIST, then the watch-fed cache), and one
- * inspection asking every query (as a first cycle does) on Prometheus.
+ * inspection asking every query (as a first cycle does) on the store.
  */
 async function adapterCosts(
   cluster: TestCluster,
-  prom: PrometheusServer,
+  client: MetricsSource,
   world: SimWorld,
 ): Promise<{ listNodesMs: Summary; inspectMs: Summary }> {
   const kube = cluster.controller();
@@ -528,7 +476,7 @@ async function adapterCosts(
   const inspector = new Inspector({
     catalogue: CATALOGUE,
     presence: SIGNAL_PRESENCE,
-    metrics: createPromClient({ url: prom.url }),
+    metrics: client,
     clock: systemClock,
     // Every query the daemon's first cycle asks (slow rules included), shared as it shares them.
     options: {
@@ -548,7 +496,7 @@ async function adapterCosts(
   return { listNodesMs: summarize(list, 0), inspectMs: summarize(inspect, 0) };
 }
 
-/** What the queries cost on Prometheus, each run once, one at a time. */
+/** What the queries cost on the store, each run once, one at a time. */
 interface QueryCosts {
   /** Every query the inspector may ask (each rule on its own, presence included). */
   readonly totalMs: number;
@@ -560,8 +508,7 @@ interface QueryCosts {
   readonly slowest: { ms: number; expr: string }[];
 }
 
-async function queryCosts(prom: PrometheusServer): Promise<QueryCosts> {
-  const client = createPromClient({ url: prom.url });
+async function queryCosts(client: MetricsSource): Promise<QueryCosts> {
   const signal = new AbortController().signal;
   const presence = Object.values(SIGNAL_PRESENCE).filter((e): e is string => e !== null);
   const cycle = new Inspector({
@@ -614,32 +561,41 @@ async function firstSteps(cluster: TestCluster, world: SimWorld): Promise<Record
   return counts;
 }
 
-async function stopAll(stack: Stack, dir: string): Promise<void> {
-  stack.watch?.abort();
-  await stopDaemon(stack.daemon);
-  await stack.prom?.stop();
-  await stack.exporters?.close();
-  await stack.cluster?.stop();
-  await rm(dir, { recursive: true, force: true });
-}
-
 async function main(): Promise<void> {
   const o = parseOptions();
   const started = Date.now();
   const load0 = loadavg()[0] ?? 0;
-  const stack: Stack = {};
-  const dir = await mkdtemp(join(tmpdir(), 'aegis-e2e-'));
-  try {
-    // Before anything else runs: the build blocks this process.
-    buildDaemon(o.runtime, log);
-    const { world, prom } = await startStack(o, stack);
-    const cluster = stack.cluster as TestCluster;
+  await withStack('e2e', o.runtime, log, async (running, dir) => {
+    // kwok renews each node's status every heartbeat (a real kubelet: every 10 s to 5 min); at
+    // the harness default of 20 s, 1,000 nodes keep the apiserver busy on this machine.
+    const { cluster, world } = await startFleet(
+      { nodes: o.nodes, nodeHeartbeatMs: o.heartbeatMs, log },
+      running,
+    );
+    const store = await startScrapedStore(
+      world,
+      {
+        store: o.store,
+        // The presence checks' families and the injected faults' metric (XID).
+        served: {
+          full: [...new Set(XID_FAULTS.flatMap((e) => e.fault.series.map((c) => c.metric)))],
+          presence: o.presence,
+        },
+        shards: o.shards,
+        scrapeIntervalMs: o.scrapeIntervalMs,
+        dir,
+        log,
+      },
+      running,
+    );
+    const client = createPromClient({ url: store.url, flavor: store.flavor });
     const times = new Map<string, NodeTimes>();
-    stack.watch = await watchNodes(cluster, times);
+    running.watch = await watchAllNodes(cluster, recordDone(times), log);
     const [metricsPort] = (await freePorts(1)) as [number];
-    const daemon = (stack.daemon = await startDaemon(cluster, {
+    const daemon = (running.daemon = await startDaemon(cluster, {
       dir,
-      promUrl: prom.url,
+      promUrl: store.url,
+      prometheus: { flavor: store.flavor },
       metricsPort,
       runtime: o.runtime,
       clusterName: 'e2e-bench',
@@ -652,21 +608,25 @@ async function main(): Promise<void> {
     await daemonReady(metricsPort, daemon);
     const spurious = [...times.keys()];
     if (spurious.length > 0) log(`nodes cordoned before any fault: ${spurious.join(', ')}`);
-    const adapters = await adapterCosts(cluster, prom, world);
+    const adapters = await adapterCosts(cluster, client, world);
     log(`adapters: ${JSON.stringify(adapters)}`);
-    const pids = await stackPids(cluster, pid, prom.pid);
+    const pids = await stackPids(cluster, pid, store);
     const snap = (): Promise<Snapshot> => snapshot(cluster, pids, metricsPort);
     const s0 = await snap();
     await delay(10_000);
     const s1 = await snap();
-    const sequential = await runSequential(o, world, prom, times);
+    const sequential = await runSequential(o, world, client, times);
     const s2 = await snap();
-    const burst = await runBurst(o, world, prom, times);
+    const burst = await runBurst(o, world, client, times);
     const s3 = await snap();
     const phases = { idle: phase(s0, s1), sequential: phase(s1, s2), burst: phase(s2, s3) };
     log(`phases: ${JSON.stringify(phases)}`);
     const mem = await procStats(pid);
-    const queries = await queryCosts(prom);
+    const peakRssMb: Record<string, number> = {};
+    for (const [name, p] of Object.entries(pids))
+      peakRssMb[name] = Math.round((await procStats(p)).hwmMb);
+    peakRssMb['driver'] = Math.round(process.resourceUsage().maxRSS / 1024);
+    const queries = await queryCosts(client);
     const steps = await firstSteps(cluster, world);
     log(`first steps of the faulted nodes: ${JSON.stringify(steps)}`);
     log(
@@ -675,9 +635,14 @@ async function main(): Promise<void> {
     const report = {
       nodes: o.nodes,
       runtime: o.runtime,
+      store: o.store,
       scrapeTargetsPerExporter: o.shards,
+      scrapeIntervalMs: o.scrapeIntervalMs,
+      presenceSeries: o.presence,
+      kwokHeartbeatMs: o.heartbeatMs,
       machine: machine(),
       load: [load0, loadavg()[0] ?? 0],
+      peakRssMbByProcess: peakRssMb,
       daemon: {
         peakRssMb: Number(mem.hwmMb.toFixed(1)),
         rssMb: Number(mem.rssMb.toFixed(1)),
@@ -692,14 +657,16 @@ async function main(): Promise<void> {
     };
     const text = o.json ? '' : `${table(report)}\n`;
     process.stdout.write(`${text}${JSON.stringify(report, null, o.json ? 2 : 0)}\n`);
-  } finally {
-    await stopAll(stack, dir);
-  }
+  });
 }
 
 function table(r: {
   nodes: number;
+  store: StoreKind;
   scrapeTargetsPerExporter: number;
+  scrapeIntervalMs: number;
+  load: number[];
+  peakRssMbByProcess: Record<string, number>;
   daemon: { peakRssMb: number; phases: Record<'idle' | 'sequential' | 'burst', PhaseStats> };
   sequential: SequentialResult;
   burst: BurstResult;
@@ -708,13 +675,17 @@ function table(r: {
   const b = r.burst;
   const rows: [string, string][] = [
     ['nodes (kwok)', String(r.nodes)],
-    ['scrape targets per exporter', String(r.scrapeTargetsPerExporter)],
+    ['store', r.store],
     [
-      `visible in Prometheus → cordoned + ticketed, p50 / p99 (${s.completed}/${s.faults} faults)`,
+      'scrape targets per exporter, interval',
+      `${r.scrapeTargetsPerExporter}, ${r.scrapeIntervalMs} ms`,
+    ],
+    [
+      `visible in the store → cordoned + ticketed, p50 / p99 (${s.completed}/${s.faults} faults)`,
       `${s.visibleToDoneMs.p50} / ${s.visibleToDoneMs.p99} ms`,
     ],
     [
-      'injected → visible in Prometheus, p50 / p99',
+      'injected → visible in the store, p50 / p99',
       `${s.injectToVisibleMs.p50} / ${s.injectToVisibleMs.p99} ms`,
     ],
     [
@@ -723,7 +694,7 @@ function table(r: {
     ],
     [`burst of ${b.faults}: cordons per second (first → last cordon)`, `${b.cordonsPerSecond} /s`],
     [
-      'burst: first / last visible in Prometheus after injection',
+      'burst: first / last visible in the store after injection',
       `${b.firstVisibleAfterInjectMs} / ${b.lastVisibleAfterInjectMs} ms`,
     ],
     [
@@ -736,11 +707,18 @@ function table(r: {
     ],
     ['burst: cordoned / ticketed', `${b.cordoned} / ${b.ticketed}`],
     ['daemon peak RSS (VmHWM)', `${r.daemon.peakRssMb} MB`],
+    [
+      'peak RSS by process',
+      Object.entries(r.peakRssMbByProcess)
+        .map(([name, mb]) => `${name} ${mb} MB`)
+        .join(', '),
+    ],
+    ['load average (1 min), start → end', r.load.map((l) => l.toFixed(1)).join(' → ')],
     ...(['idle', 'sequential', 'burst'] as const).map((k): [string, string] => {
       const p = r.daemon.phases[k];
       return [
-        `${k}: daemon cycle (engine + queries), daemon / Prometheus CPU`,
-        `${p.cycleMs} ms, ${p.daemonCpuPercent} % / ${p.prometheusCpuPercent} %`,
+        `${k}: daemon cycle (engine + queries), daemon / store CPU`,
+        `${p.cycleMs} ms, ${p.daemonCpuPercent} % / ${p.storeCpuPercent} %`,
       ];
     }),
     ...(['sequential', 'burst'] as const).map((k): [string, string] => [

@@ -22,34 +22,23 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Watch, type V1Node } from '@kubernetes/client-node';
+import type { V1Node } from '@kubernetes/client-node';
 import { stripLogPrefix } from '../src/agent/kernel-rules.js';
 import { percentile, summarize, type Summary } from '../src/bench/stats.js';
-import { CATALOGUE, metricNamesOf, SIGNAL_PRESENCE } from '../src/catalogue/index.js';
-import { systemClock } from '../src/core/clock.js';
 import { errorMessage } from '../src/core/errors.js';
 import { TICKET_ANNOTATION } from '../src/core/types.js';
-import { startExporterServer, type ExporterServer } from '../src/sim/exporter-server.js';
-import type { SeriesStore } from '../src/sim/series-store.js';
-import { createSimWorld, type SimWorld } from '../src/sim/sim-world.js';
+import type { SimWorld } from '../src/sim/sim-world.js';
 import { FakeHost, fixture, kernelLines } from '../test/agent/fake-host.js';
 import { freePorts } from '../test/helpers/k8s-harness.js';
+import { waitFor } from '../test/helpers/prometheus-harness.js';
+import type { TestCluster } from '../test/k8s/setup.js';
 import {
-  simExporterTargets,
-  startPrometheus,
-  waitFor,
-  type PrometheusServer,
-} from '../test/helpers/prometheus-harness.js';
-import { startTestCluster, type TestCluster } from '../test/k8s/setup.js';
-import {
-  buildDaemon,
-  createNodes,
   daemonMetrics,
   daemonReady,
   isRuntime,
@@ -57,9 +46,11 @@ import {
   machine,
   metricSum,
   procStats,
-  readyNodes,
   startDaemon,
-  stopDaemon,
+  startFleet,
+  startScrapedStore,
+  watchAllNodes,
+  withStack,
   type Runtime,
 } from './stack.js';
 
@@ -124,20 +115,6 @@ function usecSinceBoot(): number {
   return (Date.now() - Number(btime) * 1000) * 1000;
 }
 
-/** The simulator's exposition limited to the presence families (the daemon's normal cycles). */
-function servedFamilies(store: SeriesStore): SeriesStore {
-  const keep = new Set(
-    Object.values(SIGNAL_PRESENCE).flatMap((e) => (e === null ? [] : metricNamesOf(e))),
-  );
-  return new Proxy(store, {
-    get(target, prop) {
-      if (prop === 'families') return () => target.families().filter((f) => keep.has(f.name));
-      const value: unknown = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? (value as () => unknown).bind(target) : value;
-    },
-  });
-}
-
 /** What the admin watch saw of a node, first time each (Date.now()). */
 interface NodeTimes {
   /** The agent's aegis.io/GpuXid condition present (the agent is up and writing). */
@@ -147,12 +124,9 @@ interface NodeTimes {
   doneMs?: number;
 }
 
-async function watchNodes(
-  cluster: TestCluster,
-  times: Map<string, NodeTimes>,
-): Promise<{ abort(): void }> {
-  const watch = new Watch(cluster.admin);
-  const onEvent = (_type: string, node: V1Node): void => {
+/** Records what each node's watch events show (agent condition, GpuXid True, cordon, ticket). */
+function recordEvents(times: Map<string, NodeTimes>): (node: V1Node) => void {
+  return (node) => {
     const name = node.metadata?.name;
     if (name === undefined) return;
     const now = Date.now();
@@ -167,24 +141,6 @@ async function watchNodes(
       if (node.metadata?.annotations?.[TICKET_ANNOTATION] !== undefined) t.doneMs ??= now;
     }
     times.set(name, t);
-  };
-  let stopped = false;
-  let req: { abort(): void } | undefined;
-  const start = async (): Promise<void> => {
-    req = await watch.watch('/api/v1/nodes', {}, onEvent, (err: unknown) => {
-      if (stopped) return;
-      log(
-        `node watch ended (${err === null || err === undefined ? 'closed' : errorMessage(err)}); watching again`,
-      );
-      void delay(200).then(start);
-    });
-  };
-  await start();
-  return {
-    abort() {
-      stopped = true;
-      req?.abort();
-    },
   };
 }
 
@@ -348,67 +304,32 @@ async function runEvents(
   };
 }
 
-interface Stack {
-  cluster?: TestCluster;
-  exporters?: ExporterServer;
-  prom?: PrometheusServer;
-  daemon?: ChildProcess;
-  watch?: { abort(): void };
-  agents: Agent[];
-}
-
-/** apiserver + kwok nodes, the simulator's exporters and Prometheus scraping them every 1 s. */
-async function startStack(
-  o: Options,
-  stack: Stack,
-): Promise<{ world: SimWorld; prom: PrometheusServer; cluster: TestCluster }> {
-  log(`starting kube-apiserver + kwok, ${o.nodes} nodes`);
-  const cluster = (stack.cluster = await startTestCluster({ kwok: true, nodeHeartbeatMs: 60_000 }));
-  const world = createSimWorld({
-    nodes: o.nodes,
-    seed: 7,
-    catalogue: CATALOGUE,
-    clock: systemClock,
-  });
-  await createNodes(cluster, world);
-  await waitFor(async () => (await readyNodes(cluster)) === o.nodes, 300_000, {
-    what: 'nodes Ready',
-    intervalMs: 1_000,
-  });
-  const exporters = (stack.exporters = await startExporterServer({
-    fleet: { ...world, store: servedFamilies(world.store) },
-  }));
-  const prom = (stack.prom = await startPrometheus({
-    scrapeTargets: simExporterTargets(exporters.url, o.shards),
-    scrapeIntervalMs: 1000,
-  }));
-  log(`Prometheus ${prom.url} scraping ${exporters.url} (${o.shards} targets per exporter)`);
-  return { world, prom, cluster };
-}
-
-async function stopAll(stack: Stack, dir: string): Promise<void> {
-  await Promise.all(stack.agents.map(stopAgent));
-  stack.watch?.abort();
-  await stopDaemon(stack.daemon);
-  await stack.prom?.stop();
-  await stack.exporters?.close();
-  await stack.cluster?.stop();
-  await rm(dir, { recursive: true, force: true });
-}
-
 async function main(): Promise<void> {
   const o = parseOptions();
   const started = Date.now();
   const load0 = loadavg()[0] ?? 0;
-  const stack: Stack = { agents: [] };
-  const dir = await mkdtemp(join(tmpdir(), 'aegis-fastpath-'));
-  try {
-    buildDaemon(o.runtime, log);
-    const { world, prom, cluster } = await startStack(o, stack);
+  await withStack('fastpath', o.runtime, log, async (running, dir) => {
+    const { cluster, world } = await startFleet(
+      { nodes: o.nodes, nodeHeartbeatMs: 60_000, log },
+      running,
+    );
+    // The presence families only (the daemon's normal cycles), every series of them.
+    const prom = await startScrapedStore(
+      world,
+      {
+        store: 'prometheus',
+        served: { full: [], presence: 'all' },
+        shards: o.shards,
+        scrapeIntervalMs: 1000,
+        dir,
+        log,
+      },
+      running,
+    );
     const times = new Map<string, NodeTimes>();
-    stack.watch = await watchNodes(cluster, times);
+    running.watch = await watchAllNodes(cluster, recordEvents(times), log);
     const [metricsPort] = (await freePorts(1)) as [number];
-    const daemon = (stack.daemon = await startDaemon(cluster, {
+    const daemon = (running.daemon = await startDaemon(cluster, {
       dir,
       promUrl: prom.url,
       metricsPort,
@@ -422,7 +343,10 @@ async function main(): Promise<void> {
     const m0 = await daemonMetrics(metricsPort);
     const cpu0 = (await procStats(daemon.pid ?? 0)).cpuS;
     const t0 = Date.now();
-    const result = await runEvents(o, cluster, world, times, dir, stack.agents);
+    const agents: Agent[] = [];
+    const result = await runEvents(o, cluster, world, times, dir, agents).finally(() =>
+      Promise.all(agents.map(stopAgent)),
+    );
     const m1 = await daemonMetrics(metricsPort);
     const cpu1 = (await procStats(daemon.pid ?? 0)).cpuS;
     const seconds = (Date.now() - t0) / 1000;
@@ -447,9 +371,7 @@ async function main(): Promise<void> {
     };
     const text = o.json ? '' : `${table(report.nodes, result)}\n`;
     process.stdout.write(`${text}${JSON.stringify(report, null, o.json ? 2 : 0)}\n`);
-  } finally {
-    await stopAll(stack, dir);
-  }
+  });
 }
 
 function table(nodes: number, r: FastPathResult): string {

@@ -13,33 +13,24 @@
  * the daemon's RSS every second, its peak (VmHWM), and what it did (cycles, cordons). Prints a
  * table and one JSON document. A benchmark, not a test.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { loadavg, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { summarize } from '../src/bench/stats.js';
-import { CATALOGUE } from '../src/catalogue/index.js';
 import { systemClock } from '../src/core/clock.js';
 import { errorMessage } from '../src/core/errors.js';
-import { createSimWorld } from '../src/sim/sim-world.js';
 import { freePorts } from '../test/helpers/k8s-harness.js';
-import { waitFor } from '../test/helpers/prometheus-harness.js';
-import { startSimPromApi, type SimPromApi } from '../test/helpers/sim-prom-api.js';
-import { startTestCluster, type TestCluster } from '../test/k8s/setup.js';
+import { startSimPromApi } from '../test/helpers/sim-prom-api.js';
 import {
-  buildDaemon,
-  createNodes,
   daemonMetrics,
   isRuntime,
   logger,
   machine,
   metricSum,
   procStats,
-  readyNodes,
   startDaemon,
-  stopDaemon,
+  startFleet,
+  withStack,
   XID_FAULTS,
   type Runtime,
 } from './stack.js';
@@ -82,42 +73,19 @@ function parseOptions(): Options {
   };
 }
 
-interface Stack {
-  cluster?: TestCluster;
-  api?: SimPromApi;
-  daemon?: ChildProcess;
-}
-
 async function main(): Promise<void> {
   const o = parseOptions();
   const started = Date.now();
   const load0 = loadavg()[0] ?? 0;
-  const stack: Stack = {};
-  const dir = await mkdtemp(join(tmpdir(), 'aegis-memory-'));
-  try {
-    // Before anything else runs: the build blocks this process.
-    buildDaemon(o.runtime, log);
-    log(`starting kube-apiserver + kwok, ${o.nodes} nodes`);
-    const cluster = (stack.cluster = await startTestCluster({
-      kwok: true,
-      nodeHeartbeatMs: 60_000,
-    }));
-    const world = createSimWorld({
-      nodes: o.nodes,
-      seed: 7,
-      catalogue: CATALOGUE,
-      clock: systemClock,
-    });
-    const t0 = Date.now();
-    await createNodes(cluster, world, 50);
-    await waitFor(async () => (await readyNodes(cluster)) === o.nodes, 900_000, {
-      what: 'nodes Ready',
-      intervalMs: 5_000,
-    });
-    log(`${o.nodes} nodes Ready in ${Math.round((Date.now() - t0) / 1000)} s`);
-    const api = (stack.api = await startSimPromApi({ source: world.metrics, clock: systemClock }));
+  await withStack('memory', o.runtime, log, async (running, dir) => {
+    const { cluster, world } = await startFleet(
+      { nodes: o.nodes, nodeHeartbeatMs: 60_000, log },
+      running,
+    );
+    const api = await startSimPromApi({ source: world.metrics, clock: systemClock });
+    running.store = { stop: () => api.close() };
     const [metricsPort] = (await freePorts(1)) as [number];
-    const daemon = (stack.daemon = await startDaemon(cluster, {
+    const daemon = (running.daemon = await startDaemon(cluster, {
       dir,
       promUrl: api.url,
       metricsPort,
@@ -195,12 +163,7 @@ async function main(): Promise<void> {
     const w = Math.max(...rows.map(([k]) => k.length));
     const text = o.json ? '' : `${rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n')}\n`;
     process.stdout.write(`${text}${JSON.stringify(report, null, o.json ? 2 : 0)}\n`);
-  } finally {
-    await stopDaemon(stack.daemon);
-    await stack.api?.close();
-    await stack.cluster?.stop();
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 main().catch((err: unknown) => {
