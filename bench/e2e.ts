@@ -18,7 +18,7 @@
  * cordons per second from first to last. The scrape interval is not in (a): it is before
  * visibility. Prints a table and one JSON document. A benchmark, not a test.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ import { ConfigSchema } from '../src/config/schema.js';
 import { inspectorOptions } from '../src/engine/controller.js';
 import { Inspector } from '../src/engine/inspector.js';
 import { createPromClient } from '../src/prom/prom-client.js';
+import { generateRules } from '../src/prom/rules.js';
 import type { MetricsSource } from '../src/prom/metrics-source.js';
 import type { SimWorld } from '../src/sim/sim-world.js';
 import { freePorts } from '../test/helpers/k8s-harness.js';
@@ -80,12 +81,22 @@ interface Options {
   readonly presence: 'all' | 'lean';
   /** Where the daemon writes a CPU profile (`--cpu-prof-dir`): node's `--cpu-prof`, on exit. */
   readonly cpuProfDir?: string;
+  /**
+   * `recorded`: Prometheus evaluates `aegis rules --tiered --interval 1s` and the daemon reads the
+   * recordings (`inspect.ruleSource: recorded`, presence every 5 s); `direct` (default): one
+   * query per rule.
+   */
+  readonly ruleSource: 'direct' | 'recorded';
 }
 
 /** When each node was first seen cordoned, and cordoned with a ticket (admin watch). */
 interface NodeTimes {
   cordonedMs?: number;
   doneMs?: number;
+}
+
+function isRuleSource(v: string): v is Options['ruleSource'] {
+  return v === 'direct' || v === 'recorded';
 }
 
 function parseOptions(): Options {
@@ -102,6 +113,7 @@ function parseOptions(): Options {
       'heartbeat-ms': { type: 'string' },
       presence: { type: 'string' },
       'cpu-prof-dir': { type: 'string' },
+      'rule-source': { type: 'string', default: 'direct' },
     },
   });
   const runtime = values.runtime;
@@ -112,6 +124,13 @@ function parseOptions(): Options {
   const presence = values.presence;
   if (presence !== undefined && presence !== 'all' && presence !== 'lean')
     throw new Error(`--presence: "${presence}" is not all or lean`);
+  const ruleSource = values['rule-source'];
+  if (!isRuleSource(ruleSource))
+    throw new Error(`--rule-source: "${ruleSource}" is not direct or recorded`);
+  if (ruleSource === 'recorded' && store !== 'prometheus')
+    throw new Error(
+      '--rule-source recorded: only with --store prometheus (it evaluates the rules)',
+    );
   const int = (v: string, name: string): number => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`--${name}: "${v}" is not a whole number`);
@@ -136,6 +155,7 @@ function parseOptions(): Options {
     ),
     heartbeatMs: int(values['heartbeat-ms'] ?? (large ? '300000' : '60000'), 'heartbeat-ms'),
     presence: presence ?? (large ? ('lean' as const) : ('all' as const)),
+    ruleSource: ruleSource,
     ...(values['cpu-prof-dir'] === undefined ? {} : { cpuProfDir: values['cpu-prof-dir'] }),
   };
   if (o.faults + o.burst > o.nodes) throw new Error('--faults + --burst must not exceed --nodes');
@@ -572,9 +592,16 @@ async function main(): Promise<void> {
       { nodes: o.nodes, nodeHeartbeatMs: o.heartbeatMs, log },
       running,
     );
+    const ruleFiles: string[] = [];
+    if (o.ruleSource === 'recorded') {
+      const file = join(dir, 'aegis-recording.rules.yaml');
+      await writeFile(file, generateRules(CATALOGUE, { intervalMs: 1000, tiered: {} }).recording);
+      ruleFiles.push(file);
+    }
     const store = await startScrapedStore(
       world,
       {
+        ...(ruleFiles.length === 0 ? {} : { ruleFiles }),
         store: o.store,
         // The presence checks' families and the injected faults' metric (XID).
         served: {
@@ -596,6 +623,9 @@ async function main(): Promise<void> {
       dir,
       promUrl: store.url,
       prometheus: { flavor: store.flavor },
+      ...(o.ruleSource === 'recorded'
+        ? { inspect: { ruleSource: 'recorded', presenceIntervalMs: '5s' } }
+        : {}),
       metricsPort,
       runtime: o.runtime,
       clusterName: 'e2e-bench',
@@ -639,6 +669,7 @@ async function main(): Promise<void> {
       scrapeTargetsPerExporter: o.shards,
       scrapeIntervalMs: o.scrapeIntervalMs,
       presenceSeries: o.presence,
+      ruleSource: o.ruleSource,
       kwokHeartbeatMs: o.heartbeatMs,
       machine: machine(),
       load: [load0, loadavg()[0] ?? 0],

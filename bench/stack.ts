@@ -244,6 +244,8 @@ export interface ScrapedStoreOptions {
   readonly scrapeIntervalMs: number;
   /** A temp dir for VictoriaMetrics's scrape config. */
   readonly dir: string;
+  /** Rule files Prometheus evaluates (the recorded mode's `aegis rules --tiered`); Prometheus only. */
+  readonly ruleFiles?: readonly string[];
   readonly log: (msg: string) => void;
 }
 
@@ -279,10 +281,13 @@ export async function startScrapedStore(
     const prom = await startPrometheus({
       scrapeTargets: targets,
       scrapeIntervalMs: o.scrapeIntervalMs,
+      ...(o.ruleFiles === undefined ? {} : { ruleFiles: o.ruleFiles }),
     });
     running.store = prom;
     store = { kind: o.store, url: prom.url, flavor: 'prometheus', pid: prom.pid };
   } else {
+    if (o.ruleFiles !== undefined)
+      throw new Error('rule files: VictoriaMetrics evaluates no rules itself (vmalert does)');
     const config = join(o.dir, 'vm-scrape.yaml');
     await writeFile(config, scrapeConfig(targets, o.scrapeIntervalMs));
     const vm = await startVictoriaMetrics({
@@ -373,6 +378,8 @@ export interface DaemonOptions {
   readonly clusterName: string;
   /** Merged over the benchmark defaults (1 s interval, dry-run off, limits raised). */
   readonly prometheus?: Record<string, unknown>;
+  /** Merged over `inspect: { intervalMs: 1s }`. */
+  readonly inspect?: Record<string, unknown>;
   /** NODE_OPTIONS for the daemon process (V8 heap flags, say); none by default. */
   readonly nodeOptions?: string;
   /** Node flags that NODE_OPTIONS does not take (`--cpu-prof`), put before the entry point. */
@@ -393,7 +400,7 @@ export async function startDaemon(cluster: TestCluster, o: DaemonOptions): Promi
   const config = {
     clusterName: o.clusterName,
     prometheus: { url: o.promUrl, ...o.prometheus },
-    inspect: { intervalMs: '1s' },
+    inspect: { intervalMs: '1s', ...o.inspect },
     metricsPort: o.metricsPort,
     kubernetes: {
       inCluster: false,
