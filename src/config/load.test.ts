@@ -1,13 +1,16 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ErrorCode, isHealError } from '../core/errors.js';
 import { loadConfig } from './load.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'aegis-config-'));
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 function file(text: string): string {
   const p = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(p, text);
