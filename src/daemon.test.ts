@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { CATALOGUE } from './catalogue/index.js';
 import { defaultConfig } from './config/schema.js';
 import { ErrorCode, isHealError } from './core/errors.js';
@@ -39,6 +39,9 @@ describe('external plug-ins', () => {
   // Both take conditions over from built-in ladders, which needs sop.pluginOverrides.
   const OVERRIDES = { sop: { pluginOverrides: ['example.restart-dcgm-exporter', 'x.evalthrows'] } };
   const dir = mkdtempSync(join(tmpdir(), 'aegis-plugins-'));
+  after(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   cpSync('plugins/examples/restart-nvidia-exporter.ts', join(dir, 'good.ts'));
   writeFileSync(join(dir, 'syntax.mjs'), 'export const sop = {;\n');
   writeFileSync(join(dir, 'throws.mjs'), "throw new Error('boom at import');\n");

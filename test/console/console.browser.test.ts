@@ -11,7 +11,7 @@
  * - screenshots of each view (set AEGIS_UPDATE_CONSOLE_SCREENSHOTS=1 to write docs/console/*.png).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -99,6 +99,8 @@ before(async () => {
 after(async () => {
   await browser.close();
   await sim.close();
+  if (process.env['AEGIS_UPDATE_CONSOLE_SCREENSHOTS'] !== '1')
+    rmSync(SHOTS, { recursive: true, force: true });
 });
 
 describe('console in the browser', () => {
