@@ -11,7 +11,7 @@
  * an admin kubeconfig) lists the open incident with its members and the record's summary.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -38,7 +38,13 @@ import {
   testConfig,
   ticketOf,
 } from '../helpers/k8s-engine.js';
-import { createNode, eventually, startTestCluster, type TestCluster } from './setup.js';
+import {
+  createNode,
+  eventually,
+  startTestCluster,
+  writeAdminKubeconfig,
+  type TestCluster,
+} from './setup.js';
 
 const IB = ['IBLinkAbnormal', 'IBPortDown', 'IBPhysicalPortDown'];
 /** The IB conditions raised at once and cleared after 1 s (the catalogue waits 1 and 5 min). */
@@ -126,26 +132,7 @@ async function kubectlAegis(
   ...args: string[]
 ): Promise<{ code: number; out: string; err: string }> {
   const kubeconfig = join(kubeDir, 'kubeconfig');
-  writeFileSync(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [
-        {
-          name: 'c',
-          cluster: {
-            server: cluster.stack.server,
-            'certificate-authority-data': cluster.stack.caData,
-          },
-        },
-      ],
-      users: [{ name: 'admin', user: { token: cluster.stack.adminToken } }],
-      contexts: [{ name: 'admin', context: { cluster: 'c', user: 'admin' } }],
-      'current-context': 'admin',
-    }),
-    { mode: 0o600 },
-  );
+  writeAdminKubeconfig(cluster, kubeconfig);
   let out = '';
   let err = '';
   const code = await runPlugin(

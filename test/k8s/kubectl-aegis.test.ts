@@ -59,6 +59,7 @@ import {
   shippedManifests,
   startTestCluster,
   type TestCluster,
+  writeAdminKubeconfig,
 } from './setup.js';
 
 const ONCALL_NS = 'oncall';
@@ -825,26 +826,7 @@ describe('kubectl aegis: writes, as an operator', () => {
     );
     // An admin's kubeconfig creates it (the shipped manifests do too).
     const adminConfig = join(dir, 'admin.kubeconfig');
-    writeFileSync(
-      adminConfig,
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'c',
-            cluster: {
-              server: cluster.stack.server,
-              'certificate-authority-data': cluster.stack.caData,
-            },
-          },
-        ],
-        users: [{ name: 'admin', user: { token: cluster.stack.adminToken } }],
-        contexts: [{ name: 'admin', context: { cluster: 'c', user: 'admin' } }],
-        'current-context': 'admin',
-      }),
-      { mode: 0o600 },
-    );
+    writeAdminKubeconfig(cluster, adminConfig);
     const r = await aegis(['--kubeconfig', adminConfig, 'breaker', 'reset']);
     assert.equal(r.code, 0, r.err);
     assert.equal((await readControl())['breakerResetBy'], 'admin');

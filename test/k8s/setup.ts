@@ -3,7 +3,7 @@
  * manifests as admin (RBAC included), and build the controller's KubeCluster with the token of
  * its own ServiceAccount, so every test runs under the shipped least-privilege RBAC.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -219,4 +219,25 @@ export async function postKubeletStatus(
           ]),
     ],
   });
+}
+
+/** Writes a kubeconfig file (mode 0600) that speaks to the stack as the cluster admin. */
+export function writeAdminKubeconfig(cluster: TestCluster, file: string): void {
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [
+      {
+        name: 'c',
+        cluster: {
+          server: cluster.stack.server,
+          'certificate-authority-data': cluster.stack.caData,
+        },
+      },
+    ],
+    users: [{ name: 'admin', user: { token: cluster.stack.adminToken } }],
+    contexts: [{ name: 'admin', context: { cluster: 'c', user: 'admin' } }],
+    'current-context': 'admin',
+  };
+  writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
 }
